@@ -1,0 +1,196 @@
+package latch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// StatusRequest selects which latch to ask about.
+type StatusRequest struct {
+	AccountID string
+	// OperationID, if set, asks about that operation instead of the
+	// application latch.
+	OperationID string
+	// InstanceID, if set, asks about an instance (of the operation, if
+	// OperationID is set, else of the application).
+	InstanceID string
+	// NoOTP asks Latch not to generate a one-time code: use it whenever
+	// nobody can be asked to type one.
+	NoOTP bool
+	// Silent asks Latch not to push a notification (may need a paid tier).
+	Silent bool
+}
+
+// Path returns the request path under /api/<version>, e.g.
+// /status/ACC/op/OP/nootp. /nootp always comes before /silent.
+func (r StatusRequest) Path() (string, error) {
+	if !accountPattern.MatchString(r.AccountID) {
+		return "", fmt.Errorf("latch: account id must be 64 letters and digits")
+	}
+	p := "/status/" + r.AccountID
+	if r.OperationID != "" {
+		if !idPattern.MatchString(r.OperationID) {
+			return "", fmt.Errorf("latch: operation id must be letters and digits")
+		}
+		p += "/op/" + r.OperationID
+	}
+	if r.InstanceID != "" {
+		if !idPattern.MatchString(r.InstanceID) {
+			return "", fmt.Errorf("latch: instance id must be letters and digits")
+		}
+		p += "/i/" + r.InstanceID
+	}
+	if r.NoOTP {
+		p += "/nootp"
+	}
+	if r.Silent {
+		p += "/silent"
+	}
+	return p, nil
+}
+
+// Status asks for the state of a latch. The answer must hold an entry for
+// exactly the id asked (instance, else operation, else the application).
+// A 201 error (*Error, IsNotPaired) means the person unpaired from the phone.
+func (c *Client) Status(ctx context.Context, r StatusRequest) (Status, error) {
+	path, err := r.Path()
+	if err != nil {
+		return Status{}, err
+	}
+	a, err := c.do(ctx, request{method: "GET", path: path})
+	if err != nil {
+		return Status{}, err
+	}
+	id := c.appID
+	switch {
+	case r.InstanceID != "":
+		id = r.InstanceID
+	case r.OperationID != "":
+		id = r.OperationID
+	}
+	return decodeStatus(a.data, id)
+}
+
+// Pair pairs the Latch account whose person generated token in the app and
+// returns its 64-character account id. A non-empty commonName is sent (by
+// POST) as the label admins see in the Latch panels. The token is checked to
+// be letters and digits before any call, so it cannot change the path.
+func (c *Client) Pair(ctx context.Context, token, commonName string) (string, error) {
+	if !idPattern.MatchString(token) || len(token) > 32 {
+		return "", fmt.Errorf("latch: pairing token must be letters and digits")
+	}
+	r := request{method: "GET", path: "/pair/" + token}
+	if commonName != "" {
+		r.method = "POST"
+		r.form = url.Values{"commonName": {commonName}}
+	}
+	a, err := c.do(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	d, err := objectOf(a.data)
+	if err != nil {
+		return "", fmt.Errorf("pair answer: %w", err)
+	}
+	id, ok := stringMember(d, "accountId")
+	if !ok || !accountPattern.MatchString(id) {
+		return "", fmt.Errorf("pair answer without a valid accountId: %w", ErrMalformed)
+	}
+	return id, nil
+}
+
+// Unpair removes the pairing of accountID with this application.
+func (c *Client) Unpair(ctx context.Context, accountID string) error {
+	if !accountPattern.MatchString(accountID) {
+		return fmt.Errorf("latch: account id must be 64 letters and digits")
+	}
+	_, err := c.do(ctx, request{method: "GET", path: "/unpair/" + accountID})
+	return err
+}
+
+// Lock closes the latch of accountID (of operationID if set).
+func (c *Client) Lock(ctx context.Context, accountID, operationID string) error {
+	return c.lockOrUnlock(ctx, "/lock/", accountID, operationID)
+}
+
+// Unlock opens the latch of accountID (of operationID if set).
+func (c *Client) Unlock(ctx context.Context, accountID, operationID string) error {
+	return c.lockOrUnlock(ctx, "/unlock/", accountID, operationID)
+}
+
+func (c *Client) lockOrUnlock(ctx context.Context, verb, accountID, operationID string) error {
+	if !accountPattern.MatchString(accountID) {
+		return fmt.Errorf("latch: account id must be 64 letters and digits")
+	}
+	p := verb + accountID
+	if operationID != "" {
+		if !idPattern.MatchString(operationID) {
+			return fmt.Errorf("latch: operation id must be letters and digits")
+		}
+		p += "/op/" + operationID
+	}
+	_, err := c.do(ctx, request{method: "POST", path: p})
+	return err
+}
+
+// History returns the raw data member of the account's history, optionally
+// between from and to (both zero for everything).
+func (c *Client) History(ctx context.Context, accountID string, from, to time.Time) (json.RawMessage, error) {
+	if !accountPattern.MatchString(accountID) {
+		return nil, fmt.Errorf("latch: account id must be 64 letters and digits")
+	}
+	p := "/history/" + accountID
+	if !from.IsZero() || !to.IsZero() {
+		p += "/" + strconv.FormatInt(from.UnixMilli(), 10) + "/" + strconv.FormatInt(to.UnixMilli(), 10)
+	}
+	a, err := c.do(ctx, request{method: "GET", path: p})
+	if err != nil {
+		return nil, err
+	}
+	if a.data == nil {
+		return nil, fmt.Errorf("history answer without data: %w", ErrMalformed)
+	}
+	return json.RawMessage(a.data), nil
+}
+
+// Operation describes one operation of the application.
+type Operation struct {
+	Name          string               `json:"name"`
+	TwoFactor     string               `json:"two_factor"`
+	LockOnRequest string               `json:"lock_on_request"`
+	Operations    map[string]Operation `json:"operations"`
+}
+
+// Operations lists the application's operations, or the children of
+// operationID if set.
+func (c *Client) Operations(ctx context.Context, operationID string) (map[string]Operation, error) {
+	p := "/operation"
+	if operationID != "" {
+		if !idPattern.MatchString(operationID) {
+			return nil, fmt.Errorf("latch: operation id must be letters and digits")
+		}
+		p += "/" + operationID
+	}
+	a, err := c.do(ctx, request{method: "GET", path: p})
+	if err != nil {
+		return nil, err
+	}
+	if a.data == nil {
+		return map[string]Operation{}, nil
+	}
+	d, err := objectOf(a.data)
+	if err != nil {
+		return nil, fmt.Errorf("operation answer: %w", err)
+	}
+	ops := map[string]Operation{}
+	if raw, ok := d["operations"]; ok {
+		if err := json.Unmarshal(raw, &ops); err != nil {
+			return nil, fmt.Errorf("operation answer (%v): %w", err, ErrMalformed)
+		}
+	}
+	return ops, nil
+}
