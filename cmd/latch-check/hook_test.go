@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/internal/systest"
+	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/latch/latchtest"
+)
+
+const (
+	appID  = "APPIDAPPIDAPPIDAPPID"
+	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+)
+
+// fixture is a fake Latch, a built latch-check, and a directory for
+// configurations that passes the permission checks (root-owned path).
+type fixture struct {
+	srv    *latchtest.Server
+	bin    string
+	dir    string
+	caFile string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	systest.Require(t)
+	f := &fixture{srv: latchtest.New(t), bin: systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check"), dir: systest.SecureDir(t)}
+	f.srv.AddApp(appID, secret)
+	f.caFile = filepath.Join(f.dir, "latch-ca.pem")
+	if err := f.srv.WriteCAFile(f.caFile); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// pair pairs a new Latch account and returns its id.
+func (f *fixture) pair(t *testing.T) string {
+	t.Helper()
+	c, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: f.srv.URL(), RootCAs: f.srv.CertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	acc, err := c.Pair(context.Background(), f.srv.IssuePairingToken(appID), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// config writes a latch.toml (0600) and returns its path. policy holds the
+// [policy] lines; users maps local users to accounts.
+func (f *fixture) config(t *testing.T, policy string, users map[string]string, latchExtra string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\ntimeout = \"1s\"\n%s\n", appID, secret, f.srv.URL(), f.caFile, latchExtra)
+	fmt.Fprintf(&b, "[policy]\n%s\n\n[users]\n", policy)
+	for u, a := range users {
+		fmt.Fprintf(&b, "%s = %q\n", u, a)
+	}
+	p := filepath.Join(f.dir, fmt.Sprintf("latch-%d.toml", time.Now().UnixNano()))
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// check runs latch-check by hand for user and returns its exit code,
+// stderr, and how long it took.
+func (f *fixture) check(t *testing.T, cfg, user string, env ...string) (int, string, time.Duration) {
+	t.Helper()
+	cmd := exec.Command(f.bin, "-c", cfg, user)
+	cmd.Env = env
+	start := time.Now()
+	_, stderr, code := systest.Run(t, cmd)
+	return code, stderr, time.Since(start)
+}
+
+// TestFaultMatrix runs every fault of the fake through the latch-check
+// binary in both fail modes.
+func TestFaultMatrix(t *testing.T) {
+	f := newFixture(t)
+	acc := f.pair(t)
+	cfgs := map[string]string{
+		"open":   f.config(t, `fail_mode = "open"`, map[string]string{"alice": acc}, ""),
+		"closed": f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, ""),
+	}
+	const A, D = 0, 1
+	for _, tc := range []struct {
+		name         string
+		fault        latchtest.Fault
+		wrongHost    bool
+		open, closed int
+	}{
+		{name: "no fault", open: A, closed: A},
+		{name: "delay within deadline", fault: latchtest.Fault{Delay: 200 * time.Millisecond}, open: A, closed: A},
+		{name: "delay beyond deadline", fault: latchtest.Fault{Delay: 3 * time.Second}, open: A, closed: D},
+		{name: "hang", fault: latchtest.Fault{Hang: true}, open: A, closed: D},
+		{name: "http 500", fault: latchtest.Fault{HTTPStatus: 500}, open: A, closed: D},
+		{name: "http 503", fault: latchtest.Fault{HTTPStatus: 503}, open: A, closed: D},
+		{name: "429 retry-after beyond deadline", fault: latchtest.Fault{HTTPStatus: 429, RetryAfter: "10"}, open: A, closed: D},
+		{name: "429 once, retry fits", fault: latchtest.Fault{HTTPStatus: 429, RetryAfter: "0", Times: 1}, open: A, closed: A},
+		{name: "non-JSON", fault: latchtest.Fault{Body: []byte("<html>oops</html>")}, open: A, closed: D},
+		{name: "truncated", fault: latchtest.Fault{Truncate: true}, open: A, closed: D},
+		{name: "closed mid-answer", fault: latchtest.Fault{CloseMidAnswer: true}, open: A, closed: D},
+		{name: "wrong TLS host", wrongHost: true, open: A, closed: D},
+		{name: "unknown status", fault: latchtest.Fault{Status: "maybe"}, open: A, closed: D},
+		{name: "missing id", fault: latchtest.Fault{WrongID: true}, open: A, closed: D},
+		{name: "1xx: 102 signature", fault: latchtest.Fault{ErrorCode: 102}, open: A, closed: D},
+		{name: "1xx: 109 clock", fault: latchtest.Fault{ErrorCode: 109}, open: A, closed: D},
+		{name: "2xx: 201 unpaired (unpaired=allow)", fault: latchtest.Fault{ErrorCode: 201}, open: A, closed: A},
+		{name: "2xx: 202 account", fault: latchtest.Fault{ErrorCode: 202}, open: A, closed: D},
+		{name: "3xx: 301 operation", fault: latchtest.Fault{ErrorCode: 301}, open: A, closed: D},
+		{name: "4xx: 401 parameter", fault: latchtest.Fault{ErrorCode: 401}, open: A, closed: D},
+		{name: "5xx: 501 token", fault: latchtest.Fault{ErrorCode: 501}, open: A, closed: D},
+		{name: "7xx: 701 generic", fault: latchtest.Fault{ErrorCode: 701}, open: A, closed: D},
+	} {
+		for _, mode := range []string{"open", "closed"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				f.srv.ClearFaults()
+				f.srv.SetWrongHost(tc.wrongHost)
+				if !reflect.ValueOf(tc.fault).IsZero() {
+					f.srv.SetFault(acc, tc.fault)
+				}
+				t.Cleanup(func() { f.srv.ClearFaults(); f.srv.SetWrongHost(false) })
+				want := tc.closed
+				if mode == "open" {
+					want = tc.open
+				}
+				code, stderr, took := f.check(t, cfgs[mode], "alice")
+				if code != want {
+					t.Fatalf("exit %d, want %d; stderr: %s", code, want, stderr)
+				}
+				if took > time.Second+500*time.Millisecond {
+					t.Fatalf("took %v with a 1s deadline", took)
+				}
+			})
+		}
+	}
+}
+
+// TestLatchStates: open allows, closed denies with the reason on stderr,
+// an unmapped user follows the unpaired policy.
+func TestLatchStates(t *testing.T) {
+	f := newFixture(t)
+	acc := f.pair(t)
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
+	deny := f.config(t, "fail_mode = \"closed\"\nunpaired = \"deny\"", map[string]string{"alice": acc}, "")
+	if code, stderr, _ := f.check(t, cfg, "alice"); code != 0 || !strings.Contains(stderr, "allowed") {
+		t.Fatalf("open latch: exit %d, %s", code, stderr)
+	}
+	f.srv.SetLatch(acc, appID, false)
+	if code, stderr, _ := f.check(t, cfg, "alice"); code != 1 || !strings.Contains(stderr, "latch closed") {
+		t.Fatalf("closed latch: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := f.check(t, cfg, "bob"); code != 0 {
+		t.Fatalf("unmapped user, unpaired=allow: exit %d", code)
+	}
+	if code, _, _ := f.check(t, deny, "bob"); code != 1 {
+		t.Fatalf("unmapped user, unpaired=deny: exit %d", code)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	f := newFixture(t)
+	for _, args := range [][]string{{}, {"a", "b"}, {"--nosuchflag", "a"}} {
+		_, _, code := systest.Run(t, exec.Command(f.bin, args...))
+		if code != 2 {
+			t.Errorf("latch-check %q: exit %d, want 2", args, code)
+		}
+	}
+	// A config that cannot be read denies (exit 1), it is not a usage error.
+	if code, stderr, _ := f.check(t, "/nonexistent/latch.toml", "alice"); code != 1 || !strings.Contains(stderr, "denied") {
+		t.Fatalf("missing config: exit %d, %s", code, stderr)
+	}
+}
+
+// TestHostileEnvironment: variables a user or a broken profile could set do
+// not change decisions.
+func TestHostileEnvironment(t *testing.T) {
+	f := newFixture(t)
+	acc := f.pair(t)
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
+	hostile := []string{
+		"HTTPS_PROXY=http://127.0.0.1:1", "https_proxy=http://127.0.0.1:1", "ALL_PROXY=http://127.0.0.1:1",
+		"SSL_CERT_FILE=/dev/null", "SSL_CERT_DIR=/nonexistent",
+		"GODEBUG=netdns=go+2,x509usefallbackroots=1,tlsrsakex=1",
+		"USER=root", "LOGNAME=root", "HOME=/", "LOCALDOMAIN=evil.example",
+	}
+	// Open latch: a proxy in the environment would make the call fail.
+	if code, stderr, _ := f.check(t, cfg, "alice", hostile...); code != 0 {
+		t.Fatalf("open latch under a hostile environment: exit %d, %s", code, stderr)
+	}
+	if _, stderr, _ := f.check(t, cfg, "alice", hostile...); strings.Contains(stderr, "go package net") {
+		t.Fatalf("GODEBUG from the environment took effect: %s", stderr)
+	}
+	// Closed latch: USER=alice-is-root changes nothing.
+	f.srv.SetLatch(acc, appID, false)
+	if code, _, _ := f.check(t, cfg, "alice", hostile...); code != 1 {
+		t.Fatalf("closed latch under a hostile environment: exit %d", code)
+	}
+	// SSL_CERT_FILE pointing at the fake's CA must not make system roots
+	// trust it: without ca_file, fail closed.
+	noCA := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
+	data, _ := os.ReadFile(noCA)
+	os.WriteFile(noCA, []byte(strings.Replace(string(data), fmt.Sprintf("ca_file = %q\n", f.caFile), "", 1)), 0o600)
+	f.srv.SetLatch(acc, appID, true)
+	if code, stderr, _ := f.check(t, noCA, "alice", "SSL_CERT_FILE="+f.caFile, "SSL_CERT_DIR="+filepath.Dir(f.caFile)); code != 1 || !strings.Contains(stderr, "TLS") {
+		t.Fatalf("SSL_CERT_FILE was honoured: exit %d, %s", code, stderr)
+	}
+}
+
+// TestPAMModeEnvironment drives the binary as pam_exec does, without PAM:
+// the user comes from PAM_USER only, close_session and password pass,
+// unknown types deny, and a PAM_USER smuggled in twice is refused.
+func TestPAMModeEnvironment(t *testing.T) {
+	f := newFixture(t)
+	acc := f.pair(t)
+	// unpaired = "allow": a smuggled or mangled PAM_USER naming an
+	// unmapped user would be let in, so these cases can tell.
+	cfg := f.config(t, `fail_mode = "closed"`+"\nunpaired = \"allow\"", map[string]string{"alice": acc}, "")
+	f.srv.SetLatch(acc, appID, false)
+	run := func(env ...string) (int, string) {
+		cmd := exec.Command(f.bin, "-c", cfg)
+		cmd.Env = env
+		stdout, _, code := systest.Run(t, cmd)
+		return code, stdout
+	}
+	base := []string{"PAM_SERVICE=sshd", "PAM_RHOST=192.0.2.7"}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		code int
+	}{
+		{"account, closed latch", append([]string{"PAM_TYPE=account", "PAM_USER=alice", "USER=bob"}, base...), 1},
+		{"auth, closed latch", append([]string{"PAM_TYPE=auth", "PAM_USER=alice"}, base...), 1},
+		{"open_session, closed latch", append([]string{"PAM_TYPE=open_session", "PAM_USER=alice"}, base...), 1},
+		{"close_session passes", append([]string{"PAM_TYPE=close_session", "PAM_USER=alice"}, base...), 0},
+		{"password passes", append([]string{"PAM_TYPE=password", "PAM_USER=alice"}, base...), 0},
+		{"unknown type denies", append([]string{"PAM_TYPE=weird", "PAM_USER=alice"}, base...), 1},
+		{"no PAM_USER denies", append([]string{"PAM_TYPE=account"}, base...), 1},
+		{"PAM_USER twice denies", append([]string{"PAM_USER=bob", "PAM_TYPE=account", "PAM_USER=alice"}, base...), 1},
+		{"PAM_USER with a newline", append([]string{"PAM_TYPE=account", "PAM_USER=bob\nalice"}, base...), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout := run(tc.env...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d (stdout %q)", code, tc.code, stdout)
+			}
+			if code != 0 && strings.Count(stdout, "\n") != 1 {
+				t.Fatalf("refusal should be one line on stdout, got %q", stdout)
+			}
+		})
+	}
+	// Under pam_exec a USER argument is a usage error.
+	cmd := exec.Command(f.bin, "-c", cfg, "alice")
+	cmd.Env = []string{"PAM_TYPE=account", "PAM_USER=alice"}
+	if _, _, code := systest.Run(t, cmd); code != 2 {
+		t.Fatalf("USER argument under pam_exec: exit %d, want 2", code)
+	}
+}

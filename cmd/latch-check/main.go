@@ -1,0 +1,181 @@
+// Command latch-check is the PAM hook of latch-ssh. Under pam_exec:
+//
+//	account required pam_exec.so quiet /usr/sbin/latch-check
+//
+// it decides every login of the PAM service (public-key SSH logins
+// included, since sshd runs the account stack for them) from PAM_USER and
+// PAM_SERVICE, and exits 0 to allow or 1 to deny. By hand:
+//
+//	latch-check [-c FILE] [--service NAME] USER
+//
+// exits 0 when USER may log in, 1 when not (a fail-closed error included),
+// 2 on bad usage, with the reason on stderr.
+//
+// It trusts nothing else from the environment: the whole environment is
+// cleared before the configuration is read, so HTTPS_PROXY, SSL_CERT_FILE,
+// GODEBUG or LOCALDOMAIN set by whoever started it change nothing. It never
+// reads stdin and never prompts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/version"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// Exit codes.
+const (
+	exitAllow = 0
+	exitDeny  = 1
+	exitUsage = 2
+)
+
+func main() {
+	env := os.Environ()
+	// Clear the environment before anything else reads it. Unsetting
+	// GODEBUG also resets the runtime's GODEBUG settings (the runtime
+	// re-reads it on change), so a hostile value cannot weaken TLS.
+	os.Clearenv()
+	os.Exit(run(os.Args[1:], env, os.Geteuid(), os.Stdout, os.Stderr, gate.NewSyslogAudit()))
+}
+
+// pamItems are the PAM items pam_exec exports.
+type pamItems struct {
+	typ, user, service, rhost, sshConnection string
+}
+
+// readPAMItems takes the PAM items from the environment pam_exec built.
+// pam_exec appends its own items after the PAM environment list, so when a
+// name appears twice the last one is pam_exec's; Go's os.Getenv would
+// return the first. A PAM_USER that appears twice with different values is
+// refused outright.
+func readPAMItems(env []string) (pamItems, error) {
+	var p pamItems
+	seen := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if old, dup := seen[k]; dup && old != v && (k == "PAM_USER" || k == "PAM_SERVICE" || k == "PAM_TYPE") {
+			return pamItems{}, fmt.Errorf("%s appears twice in the environment with different values", k)
+		}
+		seen[k] = v
+	}
+	p.typ, p.user, p.service = seen["PAM_TYPE"], seen["PAM_USER"], seen["PAM_SERVICE"]
+	p.rhost, p.sshConnection = seen["PAM_RHOST"], seen["SSH_CONNECTION"]
+	return p, nil
+}
+
+func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
+	fs := flag.NewFlagSet("latch-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
+	service := fs.String("service", "", "PAM service `name` to decide for (default: PAM_SERVICE, or \"sshd\")")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: latch-check [-c FILE] [--service NAME] USER\n"+
+			"       (under pam_exec: account required pam_exec.so quiet /usr/sbin/latch-check)\n"+
+			"Exit status: 0 allowed, 1 denied, 2 bad usage.\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitAllowOrUsage(true)
+		}
+		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "latch-check", version.String())
+		return exitAllow
+	}
+	pam, err := readPAMItems(env)
+	if err != nil {
+		fmt.Fprintln(stdout, "latch-ssh: access denied")
+		audit.Record(gate.Request{Service: "pam"}, gate.Decision{Outcome: gate.Deny, Reason: err.Error(), Severity: gate.Error})
+		return exitDeny
+	}
+	underPAM := pam.typ != ""
+	if fs.Lookup("c").Value.String() != users.DefaultPath && euid != 0 {
+		fmt.Fprintln(stderr, "latch-check: -c is honoured only for root")
+		return exitUsage
+	}
+
+	req := gate.Request{Service: *service}
+	if underPAM {
+		if fs.NArg() != 0 {
+			fmt.Fprintln(stderr, "latch-check: no USER argument under pam_exec: the user comes from PAM_USER")
+			return exitUsage
+		}
+		switch pam.typ {
+		case "close_session", "password":
+			// Nothing to decide: the login was decided before.
+			return exitAllow
+		case "auth", "account", "open_session":
+		default:
+			fmt.Fprintln(stdout, "latch-ssh: access denied")
+			audit.Record(gate.Request{User: pam.user, Service: pam.service},
+				gate.Decision{Outcome: gate.Deny, Reason: "unknown PAM_TYPE " + safetext.Clean(pam.typ), Severity: gate.Error})
+			return exitDeny
+		}
+		req.User = pam.user
+		if req.Service == "" {
+			req.Service = pam.service
+		}
+		req.RemoteAddr = remoteAddr(pam)
+	} else {
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return exitUsage
+		}
+		req.User = fs.Arg(0)
+	}
+	if req.Service == "" {
+		req.Service = "sshd"
+	}
+
+	core := gate.LoadCore(*configPath, audit)
+	defer core.Close()
+	d := core.Decide(context.Background(), req)
+	if d.Allowed() {
+		if !underPAM {
+			fmt.Fprintf(stderr, "allowed: %s\n", d.Reason)
+		}
+		return exitAllow
+	}
+	if underPAM {
+		// Seen only when the admin adds pam_exec's "stdout" option.
+		fmt.Fprintln(stdout, d.Message())
+	} else {
+		fmt.Fprintf(stderr, "denied: %s\n", d.Reason)
+		if d.Fix != "" {
+			fmt.Fprintf(stderr, "fix: %s\n", d.Fix)
+		}
+	}
+	return exitDeny
+}
+
+func exitAllowOrUsage(help bool) int {
+	if help {
+		return exitAllow
+	}
+	return exitUsage
+}
+
+// remoteAddr is the client address: the first field of SSH_CONNECTION when
+// sshd set it, else PAM_RHOST.
+func remoteAddr(p pamItems) string {
+	if f := strings.Fields(p.sshConnection); len(f) >= 1 {
+		return f[0]
+	}
+	return p.rhost
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"sort"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/wiring"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// checkConfigOptions are the inputs of check-config that tests change.
+type checkConfigOptions struct {
+	configPath string
+	euid       int
+	wiring     wiring.Options
+	skipWiring bool
+	online     bool
+}
+
+// runCheckConfig implements `latch-ssh check-config`: every problem of the
+// configuration with file:line and the fix, the file permissions, and (as
+// root, where sshd is installed) the sshd and PAM wiring. Exit 0 when there
+// is no error, 1 otherwise. It never prints the secret.
+func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := checkConfigOptions{euid: os.Geteuid()}
+	fs.StringVar(&o.configPath, "c", users.DefaultPath, "configuration `file` (honoured only for root)")
+	fs.BoolVar(&o.skipWiring, "no-wiring", false, "do not inspect sshd and PAM")
+	fs.BoolVar(&o.online, "online", false, "also ask Latch to check app_id and secret (one API call)")
+	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration `directory`")
+	fs.StringVar(&o.wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration `file` (default: sshd's own)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: latch-ssh check-config [-c FILE] [--online] [--no-wiring]")
+		fmt.Fprintln(stderr, "Checks the configuration, its permissions and the sshd/PAM wiring. Exit 0: no errors; 1: errors.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	if o.configPath != users.DefaultPath && o.euid != 0 {
+		fmt.Fprintln(stderr, "latch-ssh check-config: -c is honoured only for root")
+		return 2
+	}
+	return checkConfig(context.Background(), o, stdout)
+}
+
+// report collects what check-config prints.
+type report struct {
+	w                io.Writer
+	errors, warnings int
+}
+
+func (r *report) errorf(format string, a ...any) {
+	r.errors++
+	fmt.Fprintf(r.w, "error: "+format+"\n", a...)
+}
+
+func (r *report) warnf(format string, a ...any) {
+	r.warnings++
+	fmt.Fprintf(r.w, "warning: "+format+"\n", a...)
+}
+
+func checkConfig(ctx context.Context, o checkConfigOptions, w io.Writer) int {
+	r := &report{w: w}
+	cfg, err := users.Load(o.configPath)
+	if err != nil {
+		reportLoadError(r, o.configPath, err)
+	} else {
+		checkLoaded(ctx, r, cfg, o.online)
+	}
+	if !o.skipWiring {
+		checkWiring(ctx, r, cfg, o)
+	}
+	switch {
+	case r.errors > 0:
+		fmt.Fprintf(w, "%s: %d error(s), %d warning(s): logins are not protected as configured until the errors are fixed\n", o.configPath, r.errors, r.warnings)
+		return 1
+	case r.warnings > 0:
+		fmt.Fprintf(w, "%s: OK with %d warning(s)\n", o.configPath, r.warnings)
+	default:
+		fmt.Fprintf(w, "%s: OK\n", o.configPath)
+	}
+	return 0
+}
+
+// reportLoadError prints every problem Load found, one per line.
+func reportLoadError(r *report, path string, err error) {
+	var problems users.Problems
+	var perm *users.PermissionError
+	switch {
+	case errors.As(err, &problems):
+		for _, p := range problems {
+			r.errorf("%s", p.Error())
+		}
+	case errors.As(err, &perm):
+		r.errorf("%s", perm.Error())
+	case errors.Is(err, os.ErrNotExist):
+		r.errorf("%s: no such file (fix: copy /usr/share/doc/latch-ssh/examples/latch.toml.example there and fill it in)", path)
+	default:
+		r.errorf("%v", err)
+	}
+	r.errorf("%s: every login through latch-ssh is denied until this file loads", path)
+}
+
+// checkLoaded checks what a valid file can still get wrong: names that do
+// not exist on this system, and (with --online) the credentials.
+func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool) {
+	names := make([]string, 0, len(cfg.Users))
+	for name := range cfg.Users {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, err := user.Lookup(name); err != nil {
+			r.warnf("%s: [users] %s: no such user on this system (NSS)", cfg.Path, name)
+		}
+	}
+	for _, g := range cfg.Policy.ExemptGroups {
+		if _, err := user.LookupGroup(g); err != nil {
+			r.warnf("%s: [policy] exempt_groups: no group %q on this system: it exempts nobody", cfg.Path, g)
+		}
+	}
+	if cfg.Policy.FailMode == users.FailOpen {
+		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN)", cfg.Path)
+	}
+	client, err := gate.NewLatchClient(cfg)
+	if err != nil {
+		r.errorf("%s: [latch]: %v", cfg.Path, err)
+		return
+	}
+	defer client.CloseIdleConnections()
+	if !online {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Latch.Timeout.Duration+time.Second)
+	defer cancel()
+	if _, err := client.Operations(ctx, ""); err != nil {
+		reason, fix, _ := gate.Classify(err, cfg.Latch.Timeout.Duration)
+		if fix != "" {
+			reason += " (fix: " + fix + ")"
+		}
+		r.errorf("%s: Latch: %s", cfg.Path, reason)
+		return
+	}
+	fmt.Fprintf(r.w, "ok: Latch accepted app_id and secret\n")
+}
+
+// checkWiring inspects sshd and PAM, as root only: sshd -T needs root, and
+// a non-root run would report holes that are not there.
+func checkWiring(ctx context.Context, r *report, cfg *users.Config, o checkConfigOptions) {
+	if o.euid != 0 {
+		fmt.Fprintln(r.w, "note: run as root to check the sshd and PAM wiring too")
+		return
+	}
+	opts := o.wiring
+	if cfg != nil {
+		for name := range cfg.Users {
+			opts.Users = append(opts.Users, name)
+		}
+		sort.Strings(opts.Users)
+		opts.ServerListen = cfg.Server.Listen != ""
+	}
+	for _, f := range wiring.Check(ctx, opts) {
+		switch f.Severity {
+		case wiring.Error:
+			r.errors++
+		case wiring.Warning:
+			r.warnings++
+		}
+		fmt.Fprintln(r.w, f.String())
+	}
+}

@@ -1,0 +1,75 @@
+// Command latch-ssh is the admin's and the person's tool for latch-ssh:
+//
+//	latch-ssh                         ForceCommand gate (no arguments)
+//	latch-ssh serve                   daemon: gate socket, and the SSH server if [server] listen is set
+//	latch-ssh pair [--user U] TOKEN   pair a local user with a Latch account
+//	latch-ssh unpair [--user U]       unpair
+//	latch-ssh status [--user U]       mapping and live latch state
+//	latch-ssh check-config            validate config, permissions and the sshd/PAM wiring
+//	latch-ssh demo                    try it with no Latch credentials
+//	latch-ssh version
+//
+// Each subcommand lives in its own file of this package.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand: run gets the arguments after its name.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"check-config", "validate the configuration, its permissions and the sshd/PAM wiring", runCheckConfig},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// notBuilt lists the subcommands of design.md that are not implemented yet,
+// so that asking for one says so plainly instead of "unknown command".
+var notBuilt = []string{"serve", "pair", "unpair", "status", "demo"}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "latch-ssh: the ForceCommand gate is not built yet; nothing is allowed through it")
+		return 1
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	for _, n := range notBuilt {
+		if n == name {
+			fmt.Fprintf(stderr, "latch-ssh %s: not built yet in this version\n", name)
+			return 2
+		}
+	}
+	fmt.Fprintf(stderr, "latch-ssh: unknown command %q\n", name)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: latch-ssh COMMAND [options]")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "Run latch-ssh COMMAND --help for a command's options.")
+}

@@ -1,0 +1,239 @@
+package gate
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// LatchAPI is the part of the Latch client the gate needs. *latch.Client
+// implements it; tests may use a fake, though most go through latchtest.
+type LatchAPI interface {
+	Status(ctx context.Context, r latch.StatusRequest) (latch.Status, error)
+}
+
+// GroupLookup answers group membership through NSS.
+type GroupLookup interface {
+	// InAnyGroup reports whether user belongs to one of groups, counting
+	// the primary group and every supplementary group. An error (unknown
+	// user, NSS failure) makes the gate deny.
+	InAnyGroup(user string, groups []string) (bool, error)
+}
+
+// Auditor records one line per decision.
+type Auditor interface {
+	Record(Request, Decision)
+}
+
+// Core makes decisions. Build one per configuration; it is safe for
+// concurrent use as long as nobody mutates its fields.
+type Core struct {
+	// Config is the loaded configuration. When it is nil, every decision
+	// denies with ConfigErr as the reason.
+	Config *users.Config
+	// ConfigErr is why Config could not be loaded, for the log.
+	ConfigErr error
+	Latch     LatchAPI
+	Groups    GroupLookup
+	// Audit receives every decision; nil logs nothing.
+	Audit Auditor
+}
+
+// Decide answers req, logs the decision, and returns it. It never returns
+// Allow for an error unless the admin chose fail_mode = "open". The whole
+// call, Latch included, is bounded by [latch] timeout (and by ctx).
+func (c *Core) Decide(ctx context.Context, req Request) Decision {
+	start := time.Now()
+	d := c.decide(ctx, req)
+	d.Latency = time.Since(start)
+	if d.Outcome != AskOTP {
+		c.record(req, d)
+	}
+	return d
+}
+
+// Finish turns an AskOTP decision into the final one, given the code the
+// person typed (or "" if they could not or did not answer), and logs it.
+// The challenge is consumed: a second Finish with the same decision denies.
+func (c *Core) Finish(req Request, d Decision, code string) Decision {
+	start := time.Now()
+	final := d
+	final.Challenge = nil
+	switch {
+	case d.Outcome != AskOTP || d.Challenge == nil:
+		final.Outcome, final.Reason = Deny, "no one-time code was asked for"
+	case code == "":
+		final.Outcome, final.Reason = Deny, "latch open, one-time code not given"
+	case d.Challenge.Verify(code):
+		final.Outcome, final.Reason = Allow, "latch open, one-time code verified"
+	default:
+		final.Outcome, final.Reason = Deny, "latch open, wrong one-time code"
+		final.Severity = Warning
+	}
+	final.Latency += time.Since(start)
+	c.record(req, final)
+	return final
+}
+
+func (c *Core) record(req Request, d Decision) {
+	if c.Audit != nil {
+		c.Audit.Record(req, d)
+	}
+}
+
+func (c *Core) decide(ctx context.Context, req Request) Decision {
+	cfg := c.Config
+	if cfg == nil {
+		reason := "no valid configuration"
+		if c.ConfigErr != nil {
+			reason = "configuration: " + safetext.Clean(c.ConfigErr.Error())
+		}
+		return Decision{Outcome: Deny, Reason: reason, Severity: Error,
+			Fix: "run `latch-ssh check-config` and fix what it reports"}
+	}
+	if err := checkUserName(req.User); err != nil {
+		return Decision{Outcome: Deny, Reason: err.Error(), Severity: Warning}
+	}
+	if len(cfg.Policy.ExemptGroups) > 0 {
+		if c.Groups == nil {
+			return Decision{Outcome: Deny, Reason: "exempt groups configured but no group lookup", Severity: Error}
+		}
+		exempt, err := c.Groups.InAnyGroup(req.User, cfg.Policy.ExemptGroups)
+		if err != nil {
+			return Decision{Outcome: Deny, Reason: "group lookup failed: " + safetext.Clean(err.Error()), Severity: Warning}
+		}
+		if exempt {
+			return Decision{Outcome: Allow, Reason: "exempt group: Latch not asked", Severity: Warning}
+		}
+	}
+	account, ok := cfg.Account(req.User)
+	if !ok {
+		return c.unpaired("user has no Latch account in [users]", Info)
+	}
+	op := cfg.Operation(req.User, req.Service)
+	nootp := !req.Interactive || cfg.Policy.OTP == users.OTPNever
+	timeout := cfg.Latch.Timeout.Duration
+	if timeout <= 0 {
+		timeout = users.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := c.Latch.Status(ctx, latch.StatusRequest{
+		AccountID:   account,
+		OperationID: op,
+		NoOTP:       nootp,
+		Silent:      cfg.Policy.Silent,
+	})
+	if err != nil {
+		if latch.IsNotPaired(err) {
+			d := c.unpaired("unpaired from the phone (Latch 201)", Warning)
+			d.Operation = op
+			return d
+		}
+		d := c.failMode(err, timeout)
+		d.Operation = op
+		return d
+	}
+	d := Decision{Operation: op}
+	switch {
+	case !st.Open:
+		d.Outcome, d.Reason = Deny, "latch closed"
+	case st.TwoFactor == nil:
+		d.Outcome, d.Reason = Allow, "latch open"
+	case nootp:
+		// Latch sent a code although we asked with /nootp, or the admin
+		// said never to prompt: nobody can type it, so the latch is not
+		// fully open for this login.
+		d.Outcome, d.Reason = Deny, "Latch asked for a one-time code and nobody can be prompted"
+	default:
+		d.Outcome, d.Reason = AskOTP, "latch open, one-time code asked"
+		d.Challenge = NewChallenge(st.TwoFactor.Token)
+	}
+	return d
+}
+
+// unpaired applies the unpaired policy.
+func (c *Core) unpaired(why string, sev Severity) Decision {
+	if c.Config.Policy.Unpaired == users.UnpairedDeny {
+		return Decision{Outcome: Deny, Reason: why + "; unpaired = deny", Severity: sev}
+	}
+	return Decision{Outcome: Allow, Reason: why + "; unpaired = allow", Severity: sev}
+}
+
+// failMode applies fail_mode to an error from Latch. This is the only place
+// an error can turn into an outcome.
+func (c *Core) failMode(err error, timeout time.Duration) Decision {
+	reason, fix, sev := Classify(err, timeout)
+	d := Decision{FailModeApplied: true, Fix: fix, Severity: max(sev, Warning)}
+	if c.Config.Policy.FailMode == users.FailOpen {
+		d.Outcome, d.Reason = Allow, "FAIL-OPEN: "+reason
+	} else {
+		d.Outcome, d.Reason = Deny, "fail-closed: "+reason
+	}
+	return d
+}
+
+// Classify explains an error from the Latch client for people: a reason, a
+// fix when the admin can do something, and the severity (Error for
+// configuration problems).
+func Classify(err error, timeout time.Duration) (reason, fix string, sev Severity) {
+	var le *latch.Error
+	var he *latch.HTTPError
+	var ue x509.UnknownAuthorityError
+	var he2 x509.HostnameError
+	var ce x509.CertificateInvalidError
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("Latch did not answer within %s", timeout), "", Warning
+	case errors.Is(err, context.Canceled):
+		return "the decision was interrupted", "", Warning
+	case latch.IsClock(err):
+		return "Latch says this server's clock is off (109)", "check the clock: enable NTP (timedatectl set-ntp true)", Error
+	case latch.IsCredentials(err):
+		return fmt.Sprintf("Latch refused our credentials (%d)", latch.ErrorCode(err)), "check app_id and secret in [latch]", Error
+	case latch.IsOperationNotFound(err):
+		return "Latch does not know the application or operation (301)", "check app_id and the ids in [operations]/[user_operations]", Error
+	case errors.As(err, &le):
+		return fmt.Sprintf("Latch error %d: %s", le.Code, le.Message), "", Warning
+	case errors.As(err, &ue), errors.As(err, &he2), errors.As(err, &ce):
+		return "TLS: " + safetext.Clean(err.Error()), "check api_url and ca_file in [latch]", Error
+	case errors.As(err, &he):
+		return fmt.Sprintf("Latch answered HTTP %d", he.StatusCode), "", Warning
+	case errors.Is(err, latch.ErrMalformed):
+		return "malformed answer from Latch: " + safetext.Clean(err.Error()), "", Warning
+	case errors.As(err, &ne):
+		return "cannot reach Latch: " + safetext.Clean(err.Error()), "", Warning
+	default:
+		return "Latch call failed: " + safetext.Clean(err.Error()), "", Warning
+	}
+}
+
+// checkUserName refuses names no local account can have. PAM_USER is
+// whatever the client typed before any account lookup; a name with a
+// newline or a slash must not reach a log or a path.
+func checkUserName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty user name")
+	case len(name) > 256, !utf8.ValidString(name):
+		return errors.New("invalid user name")
+	case strings.HasPrefix(name, "-"), strings.ContainsAny(name, "/:\\"):
+		return fmt.Errorf("invalid user name %q", safetext.Clean(name))
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("invalid user name %q", safetext.Clean(name))
+		}
+	}
+	return nil
+}

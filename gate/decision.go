@@ -1,0 +1,103 @@
+// Package gate is the one decision core of latch-ssh: every front end (the
+// PAM hook, the ForceCommand gate through the daemon, the embedded SSH
+// server) asks Core.Decide whether a login may go on, and every answer is
+// written to the audit log by the same code.
+//
+// Decide follows the decision table of design.md and nothing else:
+//
+//	latch "on"                         allow (with a one-time code: ask, or deny if nobody can be asked)
+//	latch "off"                        deny
+//	user not in [users], or Latch 201  the unpaired policy
+//	user in an exempt group            allow, logged as a warning
+//	any error talking to Latch         the fail mode, logged with the reason
+//	config missing or invalid          deny
+//
+// Why one function: the peers' worst bugs were paths that skipped the
+// policy (Duo let people in on a parse error before the failmode line; the
+// official Latch plugin allowed on every API error object). Here an error
+// can only reach an outcome through failMode, and the only allow without a
+// Latch "on" is an explicit admin choice (fail_mode = "open", unpaired =
+// "allow", exempt_groups), each logged.
+package gate
+
+import (
+	"time"
+)
+
+// Outcome is what a front end must do with a login.
+type Outcome int
+
+// The outcomes. The zero value is Deny, so a Decision nobody filled in
+// denies.
+const (
+	Deny Outcome = iota
+	Allow
+	// AskOTP: the latch is open but Latch generated a one-time code; the
+	// front end must prompt for it and call Challenge.Verify, then Finish.
+	AskOTP
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Allow:
+		return "allow"
+	case AskOTP:
+		return "ask-otp"
+	default:
+		return "deny"
+	}
+}
+
+// Severity says how loudly a decision is logged.
+type Severity int
+
+// Severities, mapped to syslog levels by the audit log.
+const (
+	Info Severity = iota
+	Warning
+	// Error marks a decision caused by a configuration problem the admin
+	// must fix (bad credentials, clock, unknown operation, bad file).
+	Error
+)
+
+// Request describes one login attempt. Front ends fill it from the kernel
+// and from PAM, never from the caller's environment.
+type Request struct {
+	// User is the local account name (PAM_USER, getuid, SO_PEERCRED).
+	User string
+	// Service is the PAM service or front end: "sshd", "sudo", "latch-ssh",
+	// "server". It selects the operation in [operations].
+	Service string
+	// RemoteAddr is the client's address, for the log only.
+	RemoteAddr string
+	// Interactive is true when a person can be asked for a one-time code.
+	// When false, Latch is asked with /nootp.
+	Interactive bool
+	// Command is the command asked for, if any, for the log only.
+	Command string
+}
+
+// Decision is the answer to a Request.
+type Decision struct {
+	Outcome Outcome
+	// Reason is a short human-readable reason, safe to log and to show the
+	// admin (never the secret, never the one-time code).
+	Reason string
+	// Fix tells the admin what to change, for configuration problems.
+	Fix string
+	// FailModeApplied is true when the fail mode decided, because Latch
+	// could not give a valid answer.
+	FailModeApplied bool
+	// Operation is the Latch operation id asked about ("" = application).
+	Operation string
+	// Severity is how loudly the decision is logged.
+	Severity Severity
+	// Latency is the time the decision took, Latch call included.
+	Latency time.Duration
+	// Challenge is set when Outcome is AskOTP.
+	Challenge *Challenge
+}
+
+// Allowed reports whether the login may go on. AskOTP is not allowed until
+// the one-time code has been verified and Finish has returned Allow.
+func (d Decision) Allowed() bool { return d.Outcome == Allow }

@@ -1,0 +1,475 @@
+package latchtest
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Latch error codes the fake produces by itself. (The latch package has
+// them too; the fake keeps its own so that it shares no code with the
+// client it checks.)
+const (
+	codeBadAuthHeader  = 101
+	codeBadSignature   = 102
+	codeNoAuthHeader   = 103
+	codeNoDateHeader   = 104
+	codeBadDateFormat  = 108
+	codeExpired        = 109
+	codeNotPaired      = 201
+	codeAlreadyPaired  = 205
+	codeTokenNotFound  = 206
+	codeNotFound       = 301
+	dateLayout         = "2006-01-02 15:04:05"
+	maxRequestBodySize = 64 << 10
+)
+
+// route is a parsed request path under /api/<version>.
+type route struct {
+	kind                   string // status, pair, unpair, lock, unlock, history, operation
+	account, op, inst, tok string
+	nootp, silent          bool
+	from, to               int64
+	ranged                 bool
+}
+
+// parseRoute maps a method and escaped path to a route, or returns the
+// HTTP status (404, 405) and the allowed methods.
+func parseRoute(method, path string) (route, int, string) {
+	segs := strings.Split(path, "/")
+	if len(segs) < 4 || segs[0] != "" || segs[1] != "api" || !slices.Contains([]string{"1.0", "1.3", "3.0"}, segs[2]) {
+		return route{}, http.StatusNotFound, ""
+	}
+	rt, a := route{kind: segs[3]}, segs[4:]
+	if slices.Contains(a, "") {
+		return route{}, http.StatusNotFound, ""
+	}
+	allow, ok := "GET", false
+	switch rt.kind {
+	case "status":
+		ok = len(a) > 0
+		if ok {
+			rt.account, a = a[0], a[1:]
+		}
+		if len(a) >= 2 && a[0] == "op" {
+			rt.op, a = a[1], a[2:]
+		}
+		if len(a) >= 2 && a[0] == "i" {
+			rt.inst, a = a[1], a[2:]
+		}
+		if len(a) >= 1 && a[0] == "nootp" {
+			rt.nootp, a = true, a[1:]
+		}
+		if len(a) >= 1 && a[0] == "silent" {
+			rt.silent, a = true, a[1:]
+		}
+		ok = ok && len(a) == 0
+	case "pair":
+		allow, ok = "GET, POST", len(a) == 1
+		if ok {
+			rt.tok = a[0]
+		}
+	case "unpair":
+		ok = len(a) == 1
+		if ok {
+			rt.account = a[0]
+		}
+	case "lock", "unlock":
+		allow, ok = "POST", len(a) == 1 || len(a) == 3 && a[1] == "op"
+		if ok {
+			rt.account = a[0]
+		}
+		if len(a) == 3 {
+			rt.op = a[2]
+		}
+	case "history":
+		ok = len(a) == 1 || len(a) == 3
+		if ok {
+			rt.account = a[0]
+		}
+		if len(a) == 3 {
+			var e1, e2 error
+			rt.from, e1 = strconv.ParseInt(a[1], 10, 64)
+			rt.to, e2 = strconv.ParseInt(a[2], 10, 64)
+			rt.ranged, ok = true, e1 == nil && e2 == nil
+		}
+	case "operation":
+		ok = len(a) <= 1
+		if len(a) == 1 {
+			rt.op = a[0]
+		}
+	}
+	switch {
+	case !ok:
+		return route{}, http.StatusNotFound, ""
+	case !slices.Contains(strings.Split(allow, ", "), method):
+		return route{}, http.StatusMethodNotAllowed, allow
+	}
+	return rt, 0, ""
+}
+
+// authenticate checks the Authorization and X-11Paths-Date headers the way
+// Latch does, from the request as received. It returns the application id
+// named by the header (if readable) and 0, or a Latch error code.
+func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (string, int) {
+	auths, dates := r.Header.Values("Authorization"), r.Header.Values("X-11Paths-Date")
+	if len(auths) == 0 {
+		return "", codeNoAuthHeader
+	}
+	if len(dates) == 0 {
+		return "", codeNoDateHeader
+	}
+	f := strings.Split(auths[0], " ")
+	if len(auths) != 1 || len(f) != 3 || f[0] != "11PATHS" || f[1] == "" || f[2] == "" {
+		return "", codeBadAuthHeader
+	}
+	appID := f[1]
+	date, err := time.Parse(dateLayout, dates[0])
+	if err != nil || len(dates) != 1 {
+		return appID, codeBadDateFormat
+	}
+	s.mu.Lock()
+	a := s.apps[appID]
+	var secret string
+	if a != nil {
+		secret = a.secret
+	}
+	s.mu.Unlock()
+	if a == nil {
+		return appID, codeBadSignature
+	}
+	mac := hmac.New(sha1.New, []byte(secret))
+	io.WriteString(mac, stringToSign(r, dates[0], body))
+	if !hmac.Equal([]byte(f[2]), []byte(base64.StdEncoding.EncodeToString(mac.Sum(nil)))) {
+		return appID, codeBadSignature
+	}
+	if d := now.Sub(date); d > s.window || d < -s.window {
+		return appID, codeExpired
+	}
+	return appID, 0
+}
+
+// stringToSign is Latch's string to sign, computed from what was received:
+// the method, the raw date header, the X-11Paths-* headers present, the
+// request target as sent and, for a POST or PUT, the form body as sent.
+func stringToSign(r *http.Request, date string, body []byte) string {
+	var hs [][2]string
+	for name, vals := range r.Header {
+		n := strings.ToLower(name)
+		if strings.HasPrefix(n, "x-11paths-") && n != "x-11paths-date" {
+			hs = append(hs, [2]string{n, strings.NewReplacer("\r", " ", "\n", " ").Replace(strings.Join(vals, ","))})
+		}
+	}
+	slices.SortFunc(hs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	var h []string
+	for _, kv := range hs {
+		h = append(h, kv[0]+":"+kv[1])
+	}
+	sts := strings.ToUpper(r.Method) + "\n" + date + "\n" + strings.Join(h, " ") + "\n" + r.RequestURI
+	if params := formOf(r, body); len(params) > 0 && (r.Method == "POST" || r.Method == "PUT") {
+		var p []string
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			for _, v := range slices.Sorted(slices.Values(params[k])) {
+				p = append(p, url.QueryEscape(k)+"="+url.QueryEscape(v))
+			}
+		}
+		sts += "\n" + strings.Join(p, "&")
+	}
+	return sts
+}
+
+// formOf parses body as a form only if it was sent as one.
+func formOf(r *http.Request, body []byte) url.Values {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return nil
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// answer is what an endpoint answers: a Latch error code, or data (nil for
+// "{}").
+type answer struct {
+	code int
+	data any
+}
+
+type obj = map[string]any
+
+// ServeHTTP answers one request: route, fault, signature, endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := s.now()
+	q := Request{Time: now, Method: r.Method, Path: r.RequestURI}
+	p, ok := s.enter(q)
+	if !ok {
+		http.Error(w, "closing", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.active.Done()
+	// The log entry is final before any answer leaves (see answered), or
+	// when the handler gives up.
+	answered := func() { q.Finished = true; s.publish(p, q) }
+	defer answered()
+	w.Header().Set("Date", httpDate(now))
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBodySize))
+	if err != nil {
+		q.HTTPStatus = http.StatusBadRequest
+		http.Error(w, "bad request body", q.HTTPStatus)
+		return
+	}
+	rt, status, allow := parseRoute(r.Method, r.URL.EscapedPath())
+	q.Account, q.Operation, q.Instance, q.NoOTP, q.Silent = rt.account, rt.op, rt.inst, rt.nootp, rt.silent
+	if status != 0 {
+		if allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		q.HTTPStatus = status
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	if rt.kind == "pair" {
+		q.Account = s.tokenAccount(rt.tok)
+	}
+	f := s.takeFault(q.Account)
+	q.Fault = f.describe()
+	if f == nil {
+		f = &Fault{}
+	}
+	// A wait ended by the client or by Close drops the connection without
+	// an answer (returning normally would send an empty 200).
+	ctxDone := r.Context().Done()
+	if !s.wait(time.Duration(s.rtt.Load()), ctxDone) || !s.wait(f.Delay, ctxDone) {
+		panic(http.ErrAbortHandler)
+	}
+	if f.Hang {
+		s.publish(p, q)
+		select {
+		case <-ctxDone:
+		case <-s.done:
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if f.HTTPStatus != 0 || f.Body != nil {
+		q.HTTPStatus = cmp.Or(f.HTTPStatus, http.StatusOK)
+		b := f.Body
+		if b == nil {
+			b = []byte(fmt.Sprintf("<html><body><h1>%d %s</h1></body></html>\n", q.HTTPStatus, http.StatusText(q.HTTPStatus)))
+			w.Header().Set("Content-Type", "text/html")
+		}
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		answered()
+		w.WriteHeader(q.HTTPStatus)
+		w.Write(b)
+		return
+	}
+
+	appID, code := s.authenticate(r, body, now)
+	q.AppID = appID
+	var a answer
+	switch {
+	case code != 0:
+		a = answer{code: code}
+	case f.ErrorCode != 0:
+		a = answer{code: f.ErrorCode}
+	default:
+		a = s.serve(appID, rt, formOf(r, body).Get("commonName"), f, r, now)
+	}
+	q.Code, q.HTTPStatus = a.code, http.StatusOK
+	out := a.data
+	if a.code != 0 {
+		out = obj{"error": obj{"code": a.code, "message": cmp.Or(f.Message, message(a.code))}}
+	} else if out == nil {
+		out = obj{}
+	} else {
+		out = obj{"data": out}
+	}
+	b, _ := json.Marshal(out)
+	answered()
+	if f.Truncate || f.CloseMidAnswer {
+		writeBroken(w, b, f.Truncate, now)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// writeBroken takes over the connection and sends the answer b with a
+// Content-Length larger than b (truncate), or the first half of the whole
+// HTTP answer, then closes the connection.
+func writeBroken(w http.ResponseWriter, b []byte, truncate bool, now time.Time) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	length := len(b)
+	if truncate {
+		length += 64
+	}
+	raw := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\n\r\n%s", httpDate(now), length, b)
+	if !truncate {
+		raw = raw[:len(raw)/2]
+	}
+	io.WriteString(conn, raw)
+}
+
+// tokenAccount returns the Latch user a pairing token belongs to.
+func (s *Server) tokenAccount(tok string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[tok]; t != nil {
+		return t.account
+	}
+	return ""
+}
+
+// serve runs the endpoint of an authenticated request.
+func (s *Server) serve(appID string, rt route, commonName string, f *Fault, r *http.Request, now time.Time) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[appID]
+	if rt.kind == "pair" {
+		return s.pair(appID, rt.tok, commonName, now)
+	}
+	if rt.kind == "operation" {
+		if rt.op == "" {
+			return answer{data: obj{"operations": s.opTree(appID, "", nil)}}
+		}
+		if o := s.ops[rt.op]; o == nil || o.app != appID {
+			return answer{code: codeNotFound}
+		}
+		return answer{data: obj{"operations": s.opTree(appID, s.ops[rt.op].parent, s.ops[rt.op])}}
+	}
+	paired := a.paired[rt.account]
+	if paired == nil {
+		return answer{code: codeNotPaired}
+	}
+	if o := s.ops[rt.op]; rt.op != "" && (o == nil || o.app != appID) {
+		return answer{code: codeNotFound}
+	}
+	switch rt.kind {
+	case "status":
+		return s.status(appID, rt, f, r, now)
+	case "unpair":
+		s.unpair(appID, rt.account)
+		return answer{}
+	case "lock", "unlock":
+		s.setLatch(rt.account, cmp.Or(rt.op, appID), rt.kind == "unlock", "DEVELOPER_UPDATE", now)
+		return answer{}
+	default: // history
+		evs := []event{}
+		for _, e := range s.history[pair{rt.account, appID}] {
+			if !rt.ranged || e.T >= rt.from && e.T <= rt.to {
+				evs = append(evs, e)
+			}
+		}
+		return answer{data: obj{
+			appID: obj{
+				"name": appID, "status": onOff(s.open(rt.account, appID)),
+				"pairedOn": paired.since.UnixMilli(), "operations": s.opStatuses(rt.account, appID, ""),
+			},
+			"count":   len(evs),
+			"history": evs,
+		}}
+	}
+}
+
+// status answers /status: the latch of the instance, else the operation,
+// else the application, closed if any latch above it is closed.
+func (s *Server) status(appID string, rt route, f *Fault, r *http.Request, now time.Time) answer {
+	id, open, twoFactor := appID, s.open(rt.account, appID), s.apps[appID].twoFactor
+	if rt.op != "" {
+		id, twoFactor = rt.op, s.ops[rt.op].twoFactor
+		for o := s.ops[rt.op]; o != nil; o = s.ops[o.parent] {
+			open = open && s.open(rt.account, o.id)
+		}
+	}
+	owner := id
+	if rt.inst != "" {
+		id = rt.inst
+		open = open && s.open(rt.account, rt.inst)
+	}
+	entry := obj{"status": onOff(open)}
+	if open && twoFactor && !rt.nootp {
+		tok := randomID(6)
+		s.otp[pair{rt.account, owner}] = tok
+		entry["two_factor"] = obj{"token": tok, "generated": now.UnixMilli()}
+	}
+	s.addEvent(rt.account, appID, event{Action: "get", What: "status", Value: onOff(open), Name: id,
+		UserAgent: r.UserAgent(), IP: r.RemoteAddr}, now)
+	if f.Status != "" {
+		entry["status"] = f.Status
+	}
+	if f.WrongID {
+		last := strings.IndexByte(alnum, id[len(id)-1])
+		id = id[:len(id)-1] + string(alnum[(last+1)%len(alnum)])
+	}
+	return answer{data: obj{"operations": obj{id: entry}}}
+}
+
+// pair answers /pair/{token}: single-use tokens of this application.
+func (s *Server) pair(appID, tok, commonName string, now time.Time) answer {
+	t := s.tokens[tok]
+	if t == nil || t.app != appID || !now.Before(t.expires) {
+		return answer{code: codeTokenNotFound}
+	}
+	delete(s.tokens, tok)
+	a := s.apps[appID]
+	if a.paired[t.account] != nil {
+		return answer{code: codeAlreadyPaired}
+	}
+	a.paired[t.account] = &pairing{commonName: commonName, since: now}
+	return answer{data: obj{"accountId": t.account}}
+}
+
+// opTree describes the operations of appID under parent (only one if not
+// nil), with their children.
+func (s *Server) opTree(appID, parent string, only *operation) obj {
+	out := obj{}
+	for _, o := range s.ops {
+		if o.app == appID && o.parent == parent && (only == nil || only == o) {
+			out[o.id] = obj{"name": o.id, "two_factor": mandatory(o.twoFactor), "lock_on_request": "DISABLED",
+				"operations": s.opTree(appID, o.id, nil)}
+		}
+	}
+	return out
+}
+
+// opStatuses gives the latches of an account's operations under parent.
+func (s *Server) opStatuses(account, appID, parent string) obj {
+	out := obj{}
+	for _, o := range s.ops {
+		if o.app == appID && o.parent == parent {
+			out[o.id] = obj{"name": o.id, "status": onOff(s.open(account, o.id)),
+				"operations": s.opStatuses(account, appID, o.id)}
+		}
+	}
+	return out
+}
+
+func mandatory(on bool) string {
+	if on {
+		return "MANDATORY"
+	}
+	return "DISABLED"
+}
+
+func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }

@@ -1,0 +1,216 @@
+// Package users loads latch-ssh's configuration, /etc/latch-ssh/latch.toml:
+// the Latch application credentials, the decision policy, the operations per
+// service and the map from local users to Latch accounts.
+//
+// Loading is strict because the file is a security control: unknown keys,
+// wrong types and out-of-range values are errors, every problem is reported
+// with its file, line and fix, and the file (and any secret_file or ca_file)
+// is refused when someone other than root could change it, or read a secret
+// in it. SetUser and RemoveUser edit the [users] table in place, keeping
+// every other byte the admin wrote.
+package users
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Defaults that callers outside this package rely on.
+const (
+	// DefaultPath is where the configuration lives.
+	DefaultPath = "/etc/latch-ssh/latch.toml"
+	// DefaultAPIURL is the Latch service.
+	DefaultAPIURL = "https://latch.tu.com"
+	// DefaultTimeout bounds one whole Latch call when [latch] timeout is not set.
+	DefaultTimeout = 3 * time.Second
+	// DefaultSocket is the daemon's gate socket.
+	DefaultSocket = "/run/latch-ssh/gate.sock"
+)
+
+// Config is a loaded, validated configuration. Build it with Load (or Parse,
+// which skips the filesystem); a Config made by hand has none of the
+// defaults filled in. Treat it as read-only: it is shared between
+// goroutines that decide logins.
+type Config struct {
+	// Path is the file the configuration was loaded from (Load) or the name
+	// given to Parse.
+	Path   string
+	Latch  Latch
+	Policy Policy
+	// Operations maps a service name (PAM service or front end: "sshd",
+	// "sudo", "latch-ssh", "server") to a Latch operation id. Use
+	// Operation, which applies the per-user overrides.
+	Operations map[string]string
+	// UserOperations maps a user to per-service operation ids that win
+	// over Operations for that user.
+	UserOperations map[string]map[string]string
+	// Users maps a local user name to a Latch account id. Use Account.
+	Users  map[string]string
+	Daemon Daemon
+	Server Server
+}
+
+// Latch is the [latch] table: how to reach and authenticate to Latch.
+type Latch struct {
+	AppID string
+	// Secret is the application secret, from the secret key or, after Load,
+	// from SecretFile. Parse leaves it empty when secret_file is used: only
+	// Load reads files.
+	Secret Secret
+	// SecretFile is the absolute path of a file holding the secret, or "".
+	SecretFile string
+	// APIURL is https://host[:port], with no trailing slash.
+	APIURL     string
+	APIVersion string
+	// Timeout bounds one whole Latch call: DNS, connect, TLS and answer.
+	Timeout Duration
+	// CAFile is an absolute path to PEM roots, or "" for the system roots.
+	CAFile string
+	// Proxy is an http:// or https:// proxy URL, or "" for none. It may
+	// hold credentials: do not log it.
+	Proxy string
+}
+
+// Policy is the [policy] table: what to decide when Latch gives no answer
+// or the user has no account.
+type Policy struct {
+	// FailMode is always set: the key is required, because either default
+	// would surprise someone.
+	FailMode FailMode
+	Unpaired Unpaired
+	// ExemptGroups are never asked about; their logins are logged loudly.
+	ExemptGroups     []string
+	OTP              OTP
+	Silent           bool
+	AllowSelfPairing bool
+	PairCommonName   bool
+}
+
+// Daemon is the [daemon] table.
+type Daemon struct {
+	// Socket is the absolute path of the gate socket.
+	Socket string
+	// RateLimit is the number of decisions per uid per minute.
+	RateLimit int
+}
+
+// Server is the [server] table, for the embedded SSH server.
+type Server struct {
+	// Listen is host:port, or "" when the embedded server is off.
+	Listen string
+	// HostKey lists absolute paths of host private keys.
+	HostKey []string
+	// AuthorizedKeys is a path pattern: %h home, %u user name, %% a
+	// literal %. It starts with / or %h.
+	AuthorizedKeys string
+	// Recheck is how often live sessions re-check the latch; 0 is off.
+	Recheck            Duration
+	AllowTCPForwarding bool
+	LoginGraceTime     Duration
+	MaxAuthTries       int
+	// MaxUnauthenticated caps connections that have not authenticated yet.
+	MaxUnauthenticated int
+	HandshakeTimeout   Duration
+	// SFTPServer is an absolute path, or "" to find the system's later.
+	SFTPServer string
+}
+
+// FailMode is what a decision gives when Latch cannot answer.
+type FailMode string
+
+// The fail modes.
+const (
+	FailOpen   FailMode = "open"   // allow the login
+	FailClosed FailMode = "closed" // deny the login
+)
+
+// Unpaired is the decision for a user with no Latch account.
+type Unpaired string
+
+// The unpaired policies.
+const (
+	UnpairedAllow Unpaired = "allow" // Latch is opt-in
+	UnpairedDeny  Unpaired = "deny"  // every user must be paired
+)
+
+// OTP says whether to prompt for a Latch one-time code.
+type OTP string
+
+// The OTP policies.
+const (
+	OTPPrompt OTP = "prompt" // prompt where a person can answer, else ask Latch not to require one
+	OTPNever  OTP = "never"  // never prompt: always ask Latch not to require a code
+)
+
+// Secret is the Latch application secret. Every way of printing or
+// encoding it gives "[redacted]", so a Config can be logged; get the value
+// with Config.Secret or a string conversion, and never put that in a
+// message.
+type Secret string
+
+const redacted = "[redacted]"
+
+// String returns "[redacted]".
+func (Secret) String() string { return redacted }
+
+// GoString returns "[redacted]", for %#v.
+func (Secret) GoString() string { return redacted }
+
+// Format prints "[redacted]" whatever the verb (%x and %q included).
+func (Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
+
+// MarshalText returns "[redacted]", so encoders (JSON, TOML) do not leak it
+// either.
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Duration is a time.Duration written in TOML as a string like "3s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration such as "500ms", "3s", "2m" or "0".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"3s\" or \"500ms\": %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats the duration as UnmarshalText reads it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Secret returns the Latch application secret. After Parse of a file that
+// uses secret_file it is "": the file is read by Load.
+func (c *Config) Secret() string { return string(c.Latch.Secret) }
+
+// Account returns the Latch account id of a local user, and whether the
+// user is mapped at all.
+func (c *Config) Account(user string) (accountID string, ok bool) {
+	accountID, ok = c.Users[user]
+	return accountID, ok
+}
+
+// Operation returns the Latch operation id for user logging in through
+// service: the user's own [user_operations] entry if any, else the
+// [operations] entry, else "" (check the application's latch itself).
+func (c *Config) Operation(user, service string) string {
+	if op, ok := c.UserOperations[user][service]; ok {
+		return op
+	}
+	return c.Operations[service]
+}
+
+// UsersOfAccount returns, sorted, every local user mapped to accountID.
+// Unpairing calls the API only when this is the last one.
+func (c *Config) UsersOfAccount(accountID string) []string {
+	var users []string
+	for u, a := range c.Users {
+		if a == accountID {
+			users = append(users, u)
+		}
+	}
+	slices.Sort(users)
+	return users
+}

@@ -1,0 +1,306 @@
+package users
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"syscall"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrNotMapped is returned (wrapped) by RemoveUser for a user who is not in
+// [users].
+var ErrNotMapped = errors.New("not in [users]")
+
+// SetUser maps user to account in the [users] table of the configuration
+// at path, in place: it replaces the value of an existing entry (keeping
+// its comment) or adds a line, and leaves every other byte of the file as
+// it was. It refuses files Load would refuse, [users] written as an inline
+// table or with dotted keys, and any edit that would change anything else
+// or make a valid configuration invalid. The file is replaced atomically
+// under a lock, keeping its mode and owner; on error it is untouched.
+func SetUser(path, user, account string) error {
+	if err := checkEditArgs(user, account, false); err != nil {
+		return err
+	}
+	return editFile(path, func(data []byte) ([]byte, error) {
+		return editUsers(data, user, account, false)
+	})
+}
+
+// RemoveUser deletes user's line from [users] the way SetUser edits, and
+// returns the account the user was mapped to. A user who is not mapped
+// gives an error wrapping ErrNotMapped. Deciding whether to unpair the
+// account at Latch (Config.UsersOfAccount) is the caller's job.
+func RemoveUser(path, user string) (previousAccount string, err error) {
+	if err := checkEditArgs(user, "", true); err != nil {
+		return "", err
+	}
+	err = editFile(path, func(data []byte) ([]byte, error) {
+		out, err := editUsers(data, user, "", true)
+		if err == nil {
+			// editUsers decoded data, so this cannot fail.
+			old, _ := decodeRaw(data)
+			previousAccount, _ = old["users"].(map[string]any)[user].(string)
+		}
+		return out, err
+	})
+	return previousAccount, err
+}
+
+func checkEditArgs(user, account string, remove bool) error {
+	if !namePattern.MatchString(user) {
+		return fmt.Errorf("%s is not a valid user name: %s", show(user), nameRule)
+	}
+	if !remove && !isID(account, accountKind.length) {
+		return fmt.Errorf("account id %s is not %d letters and digits", show(account), accountKind.length)
+	}
+	return nil
+}
+
+// editFile applies edit to the configuration at path under an exclusive
+// lock on its directory, re-reading the file under the lock so concurrent
+// editors do not lose each other's changes, and replaces it atomically.
+func editFile(path string, edit func([]byte) ([]byte, error)) error {
+	// Find the real file first (the lock and the temporary file belong in
+	// its directory, and renaming over a symlink would replace the link).
+	f, real, _, err := openChecked(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	dir := filepath.Dir(real)
+	// Locking the directory, not the file, because the file is replaced:
+	// a lock on the old inode would not exclude an editor of the new one.
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s to lock it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := flock(d); err != nil {
+		return fmt.Errorf("locking %s: %w", dir, err)
+	}
+	data, again, fi, err := readConfig(path)
+	if err != nil {
+		return err
+	}
+	if again != real {
+		return fmt.Errorf("%s: now resolves to %s, not %s; try again", path, again, real)
+	}
+	out, err := edit(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if bytes.Equal(out, data) {
+		return nil
+	}
+	return replaceFile(d, real, fi, out)
+}
+
+// flock takes an exclusive advisory lock on f, released when f is closed.
+func flock(f *os.File) error {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lockErr error
+	err = conn.Control(func(fd uintptr) {
+		for {
+			lockErr = syscall.Flock(int(fd), syscall.LOCK_EX)
+			if lockErr != syscall.EINTR {
+				return
+			}
+		}
+	})
+	return errors.Join(err, lockErr)
+}
+
+// replaceFile writes data to a new file in dir with the mode and owner of
+// fi and renames it over path, syncing file and directory so the change
+// survives a crash whole or not at all.
+func replaceFile(dir *os.File, path string, fi os.FileInfo, data []byte) (err error) {
+	tmp, err := os.CreateTemp(dir.Name(), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating a temporary file next to %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	st := fi.Sys().(*syscall.Stat_t) // openChecked checked it is there
+	if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("keeping the owner of %s: %w", path, err)
+	}
+	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("keeping the mode of %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing %s: %w", path, err)
+	}
+	if err := dir.Sync(); err != nil {
+		// The new file is in place; only its durability is in doubt.
+		return fmt.Errorf("syncing %s after replacing %s: %w", dir.Name(), path, err)
+	}
+	return nil
+}
+
+// editUsers returns data with [users] user set to account, or with user's
+// line removed. It is the pure part of SetUser and RemoveUser: see there
+// for what it refuses. Before returning, it decodes the result and checks
+// that the document is the old one with exactly this change.
+func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
+	if err := checkEditArgs(user, account, remove); err != nil {
+		return nil, err
+	}
+	old, err := decodeRaw(data)
+	if err != nil {
+		return nil, fmt.Errorf("the file does not decode; fix it first: %w", err)
+	}
+	if _, isMap := old["users"].(map[string]any); old["users"] != nil && !isMap {
+		return nil, errors.New("users is not a table; edit it by hand")
+	}
+	lines := scanLines(data)
+	header, target, cur := -1, -1, -1 // cur: the header in force
+	for i, l := range lines {
+		if l.kind == lineHeader {
+			cur = i
+		}
+		if len(l.path) == 0 || l.path[0] != "users" {
+			continue
+		}
+		switch {
+		case l.kind == lineHeader && len(l.path) == 1 && !l.arrayTable && header < 0:
+			header = i
+		case l.kind == lineKeyValue && len(l.key) == 1 && cur == header && header >= 0:
+			if l.key[0] == user {
+				target = i
+			}
+		case l.kind != lineCont:
+			return nil, fmt.Errorf("line %d: [users] is written as an inline table, with dotted keys or as sub-tables; "+
+				"edit it by hand, or rewrite it as a [users] table with one user = \"account\" per line", l.num)
+		}
+	}
+	var out []byte
+	switch {
+	case remove && target < 0:
+		return nil, fmt.Errorf("%s is %w", show(user), ErrNotMapped)
+	case target >= 0 && lines[target].open:
+		return nil, fmt.Errorf("line %d: the value of %s spans lines; edit it by hand", lines[target].num, show(user))
+	case remove:
+		out = splice(data, lines[target].start, lines[target].next, nil)
+	case target >= 0:
+		out = splice(data, lines[target].valStart, lines[target].valEnd, []byte(strconv.Quote(account)))
+	case header >= 0:
+		out = insertUser(data, lines, header, user, account)
+	default:
+		eol := "\n"
+		if len(lines) > 0 && lines[0].crlf() {
+			eol = "\r\n"
+		}
+		out = append([]byte(nil), data...)
+		if len(out) > 0 {
+			if out[len(out)-1] != '\n' {
+				out = append(out, eol...)
+			}
+			out = append(out, eol...)
+		}
+		out = append(out, "[users]"+eol+userLine(user, account)+eol...)
+	}
+	if err := checkEdit(data, out, old, user, account, remove); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// insertUser adds a user line after the last key/value line of the [users]
+// table that starts at lines[header] (after the header if there is none),
+// so blank lines and comments introducing the next table stay with it.
+func insertUser(data []byte, lines []tomlLine, header int, user, account string) []byte {
+	last, indent := header, ""
+	for i := header + 1; i < len(lines) && lines[i].kind != lineHeader; i++ {
+		switch lines[i].kind {
+		case lineKeyValue:
+			last = i
+			indent = string(data[lines[i].start : lines[i].start+len(leadingBlank(data[lines[i].start:lines[i].end]))])
+		case lineCont:
+			last = i
+		}
+	}
+	l := lines[last]
+	eol := "\n"
+	if lines[header].crlf() {
+		eol = "\r\n"
+	}
+	text := indent + userLine(user, account) + eol
+	if l.next == l.end { // the last line has no line ending
+		text = eol + indent + userLine(user, account)
+	}
+	return splice(data, l.next, l.next, []byte(text))
+}
+
+func leadingBlank(b []byte) []byte { return b[:skipBlank(b, 0)] }
+
+func userLine(user, account string) string {
+	key := user
+	if !isBareKey(user) {
+		key = strconv.Quote(user) // a dot would make a bare key dotted
+	}
+	return key + " = " + strconv.Quote(account)
+}
+
+func splice(data []byte, from, to int, with []byte) []byte {
+	out := make([]byte, 0, len(data)-(to-from)+len(with))
+	return append(append(append(out, data[:from]...), with...), data[to:]...)
+}
+
+func decodeRaw(data []byte) (map[string]any, error) {
+	var raw map[string]any
+	_, err := toml.Decode(string(data), &raw)
+	return raw, err
+}
+
+// checkEdit is the safety net under the line scanner: the edited document
+// must decode to the old one with exactly the one change, and a valid
+// configuration must stay valid (removing a user who still has
+// [user_operations] would break every login).
+func checkEdit(data, out []byte, old map[string]any, user, account string, remove bool) error {
+	got, err := decodeRaw(out)
+	if err != nil {
+		return fmt.Errorf("refusing the edit: the result would not decode (%v); edit the file by hand", err)
+	}
+	users, _ := old["users"].(map[string]any)
+	if users == nil {
+		users = map[string]any{}
+		old["users"] = users
+	}
+	if remove {
+		delete(users, user)
+	} else {
+		users[user] = account
+	}
+	if !reflect.DeepEqual(got, old) {
+		return errors.New("refusing the edit: it would change more than the one user's entry; edit the file by hand")
+	}
+	if _, err := Parse("", data); err == nil {
+		if _, err := Parse("", out); err != nil {
+			return fmt.Errorf("refusing the edit: the configuration would become invalid:\n%w", err)
+		}
+	}
+	return nil
+}

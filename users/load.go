@@ -1,0 +1,120 @@
+package users
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// maxConfigSize bounds what Load reads; a real configuration is a few KiB.
+const maxConfigSize = 1 << 20
+
+// Load reads the configuration at path and validates it, refusing files
+// that are not safe to trust (see CheckFile and CheckDirs): the file itself,
+// and any secret_file and ca_file it names. It reads the secret from
+// secret_file. The error is a *PermissionError, Problems, an I/O error, or
+// several of them joined (errors.As finds each); it never holds the secret.
+func Load(path string) (*Config, error) {
+	data, _, _, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if cfg.Latch.SecretFile != "" {
+		secret, err := readSecretFile(cfg.Latch.SecretFile)
+		if err != nil {
+			var p *Problem
+			if errors.As(err, &p) {
+				p.File, p.Line = path, indexLines(data).line("latch", "secret_file")
+				err = Problems{*p}
+			}
+			errs = append(errs, fmt.Errorf("[latch] secret_file: %w", err))
+		}
+		cfg.Latch.Secret = secret
+	}
+	if cfg.Latch.CAFile != "" {
+		f, _, _, err := openChecked(cfg.Latch.CAFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("[latch] ca_file: %w", err))
+		} else {
+			f.Close()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readConfig reads the configuration file at path with every permission
+// check Load makes, and returns it with its symlink-free path and Stat.
+// Edits use it too, so they refuse exactly what Load refuses.
+func readConfig(path string) ([]byte, string, os.FileInfo, error) {
+	f, real, fi, err := openChecked(path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, "", nil, fmt.Errorf("%s: larger than %d bytes, not a latch-ssh configuration", path, maxConfigSize)
+	}
+	if holdsSecret(data) {
+		if err := CheckFile(real, fi, true); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	return data, real, fi, nil
+}
+
+// holdsSecret reports whether a configuration holds a secret itself. It
+// errs on the side of yes: any key named secret counts, even in a file
+// that does not decode.
+func holdsSecret(data []byte) bool {
+	for _, l := range indexLines(data).lines {
+		if l.kind == lineKeyValue && l.path[len(l.path)-1] == "secret" {
+			return true
+		}
+	}
+	var raw struct{ Latch map[string]any }
+	_, err := toml.Decode(string(data), &raw)
+	_, ok := raw.Latch["secret"]
+	return err == nil && ok
+}
+
+// readSecretFile reads a secret_file, which must be safe like the
+// configuration and unreadable by others. Content problems come back as a
+// *Problem without File and Line, which only the caller knows.
+func readSecretFile(path string) (Secret, error) {
+	f, real, fi, err := openChecked(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := CheckFile(real, fi, true); err != nil {
+		return "", err
+	}
+	const maxSecretFile = 4096
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if !isID(s, secretKind.length) {
+		return "", &Problem{Key: "latch.secret_file", Message: fmt.Sprintf(
+			"%s must hold exactly the %d-character secret (letters and digits, then optionally a newline); it holds %d bytes",
+			path, secretKind.length, len(s)), Fix: secretKind.fix}
+	}
+	return Secret(s), nil
+}

@@ -1,0 +1,579 @@
+package users
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+var (
+	// namePattern is the rule for user and group names: what useradd
+	// accepts by default, less the trailing "$" of Samba machine accounts.
+	namePattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$`)
+	servicePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+	versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+)
+
+const nameRule = `use 1 to 32 letters, digits, "_", "." or "-", not starting with "." or "-"`
+
+// idKind describes one kind of Latch identifier for validation messages.
+type idKind struct {
+	length int
+	what   string // for "X is still the placeholder: put WHAT here"
+	fix    string
+	secret bool // never echo the value
+}
+
+var (
+	appIDKind = idKind{20, "your Latch application id from the Latch developer area",
+		"copy the application id from your application's page in the Latch developer area", false}
+	secretKind = idKind{40, "your application's secret from the Latch developer area",
+		"copy the secret from your application's page in the Latch developer area", true}
+	operationKind = idKind{20, "the operation id from the Latch developer area",
+		"copy the operation id from your application's operations in the Latch developer area", false}
+	accountKind = idKind{64, "the account id that pairing returned",
+		"pair the user again with: latch-ssh pair --user NAME TOKEN", false}
+)
+
+// Parse decodes and validates the configuration in data; file names it in
+// problems. It reads no files: with secret_file, Config.Secret stays "",
+// and neither secret_file nor ca_file is checked to exist. Use Load for the
+// real thing. The error lists every problem found, as Problems.
+func Parse(file string, data []byte) (*Config, error) {
+	c := &checker{file: file, idx: indexLines(data), homeOf: map[string]string{}}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		c.syntax(err)
+		return nil, c.probs
+	}
+	root := &table{c: c, m: raw}
+	cfg := &Config{Path: file}
+	c.latch(root.sub("latch"), &cfg.Latch)
+	c.policy(root.sub("policy"), &cfg.Policy)
+	cfg.Operations = c.serviceMap(root.sub("operations"))
+	cfg.Users = c.users(root.sub("users"))
+	cfg.UserOperations = c.userOperations(root.sub("user_operations"), cfg.Users)
+	c.daemon(root.sub("daemon"), &cfg.Daemon)
+	c.server(root.sub("server"), &cfg.Server)
+	root.finish()
+	if len(c.probs) > 0 {
+		slices.SortStableFunc(c.probs, func(a, b Problem) int { return a.Line - b.Line })
+		return nil, c.probs
+	}
+	return cfg, nil
+}
+
+// checker collects problems while the tables are validated.
+type checker struct {
+	file   string
+	idx    *lineIndex
+	probs  Problems
+	homeOf map[string]string // known key -> its table, to place misplaced keys
+}
+
+func (c *checker) report(path []string, msg, fix string) {
+	c.probs = append(c.probs, Problem{File: c.file, Line: c.idx.line(path...),
+		Key: displayKey(path), Message: msg, Fix: fix})
+}
+
+// syntax turns a TOML decoding error into a problem. The decoder quotes
+// parts of the offending value, so an error on the secret's line says
+// only where it is.
+func (c *checker) syntax(err error) {
+	p := Problem{File: c.file, Message: "cannot read the file: " + err.Error()}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		p.Line, p.Message = pe.Position.Line, "TOML syntax error: "+pe.Message
+		p.Fix = `correct the syntax: strings in "double quotes", [table] headers, one key = value per line`
+		if c.secretLine(p.Line) {
+			p.Message = "TOML syntax error on the secret's line (details hidden so the secret is not shown)"
+		}
+	}
+	c.probs = append(c.probs, p)
+}
+
+// secretLine reports whether line n mentions a secret or continues the
+// value of a key named secret.
+func (c *checker) secretLine(n int) bool {
+	if n < 1 || n > len(c.idx.lines) {
+		return true // unknown line: be safe
+	}
+	l := c.idx.lines[n-1]
+	text := c.idx.data[l.start:l.end]
+	return bytes.Contains(bytes.ToLower(text), []byte("secret")) ||
+		len(l.path) > 0 && strings.Contains(strings.ToLower(l.path[len(l.path)-1]), "secret")
+}
+
+// checkID reports unless v is a Latch identifier of kind k.
+func (c *checker) checkID(path []string, v string, k idKind) bool {
+	switch {
+	case isPlaceholder(v):
+		c.report(path, fmt.Sprintf("%s is still the placeholder: put %s here", path[len(path)-1], k.what), k.fix)
+	case isID(v, k.length):
+		return true
+	case k.secret && len(v) != k.length:
+		c.report(path, fmt.Sprintf("must be exactly %d letters and digits; this one has %d characters", k.length, len(v)), k.fix)
+	case k.secret:
+		c.report(path, fmt.Sprintf("must be exactly %d letters and digits; this one has other characters (a space or quote copied by mistake?)", k.length), k.fix)
+	default:
+		c.report(path, fmt.Sprintf("must be exactly %d letters and digits, not %s (%d characters)", k.length, show(v), len(v)), k.fix)
+	}
+	return false
+}
+
+// isID reports whether v is n ASCII letters and digits, the shape of every
+// Latch identifier and secret.
+func isID(v string, n int) bool {
+	if len(v) != n {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// isPlaceholder recognises the values the example file ships with and
+// other obvious stand-ins, so the admin is told to fill them in rather than
+// that their length is wrong.
+func isPlaceholder(v string) bool {
+	return strings.HasPrefix(strings.ToUpper(v), "REPLACE_WITH") || strings.Contains(v, "...") ||
+		strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">")
+}
+
+func (c *checker) checkName(path []string, name, what string) bool {
+	if namePattern.MatchString(name) {
+		return true
+	}
+	c.report(path, fmt.Sprintf("%s is not a valid %s name", show(name), what), nameRule)
+	return false
+}
+
+func (c *checker) checkAbs(path []string, p string) {
+	if p != "" && !filepath.IsAbs(p) {
+		c.report(path, fmt.Sprintf("%s is not an absolute path", show(p)), "write the full path, starting with /")
+	}
+}
+
+func (c *checker) latch(t *table, l *Latch) {
+	if !t.has("app_id") {
+		t.report("app_id", "the Latch application id is missing", `add app_id = "..." with `+appIDKind.what)
+	} else if v, ok := t.str("app_id", ""); ok && c.checkID(t.key("app_id"), v, appIDKind) {
+		l.AppID = v
+	}
+	secret, _ := t.str("secret", "")
+	l.SecretFile, _ = t.str("secret_file", "")
+	switch {
+	case t.has("secret") && t.has("secret_file"):
+		t.report("secret", "both secret and secret_file are set", "keep one of them")
+	case !t.has("secret") && !t.has("secret_file"):
+		t.report("secret", "the application secret is missing",
+			`add secret = "..." (40 characters) or secret_file = "/etc/latch-ssh/secret" to [latch]`)
+	case t.has("secret"):
+		if c.checkID(t.key("secret"), secret, secretKind) {
+			l.Secret = Secret(secret)
+		}
+	default:
+		c.checkAbs(t.key("secret_file"), l.SecretFile)
+		if l.SecretFile == "" {
+			t.report("secret_file", "is empty", "write the absolute path of the file holding the secret")
+		}
+	}
+	l.APIURL = c.apiURL(t)
+	l.APIVersion, _ = t.str("api_version", "3.0")
+	if !versionPattern.MatchString(l.APIVersion) {
+		t.report("api_version", fmt.Sprintf("%s is not an API version like \"3.0\"", show(l.APIVersion)), `api_version = "3.0"`)
+	}
+	l.Timeout = t.duration("timeout", DefaultTimeout, 100*time.Millisecond, time.Minute, false)
+	l.CAFile, _ = t.str("ca_file", "")
+	c.checkAbs(t.key("ca_file"), l.CAFile)
+	l.Proxy, _ = t.str("proxy", "")
+	if l.Proxy != "" {
+		// The proxy URL may hold a password: never echo it.
+		u, err := url.Parse(l.Proxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			t.report("proxy", "is not a proxy URL like http://proxy.example:3128", "write http://host:port or https://host:port, nothing after the port")
+		}
+	}
+	t.finish()
+}
+
+// apiURL returns [latch] api_url normalised to https://host[:port].
+func (c *checker) apiURL(t *table) string {
+	s, _ := t.str("api_url", DefaultAPIURL)
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Hostname() == "" || u.Opaque != "":
+		t.report("api_url", "is not a URL like "+DefaultAPIURL, "api_url = "+strconv.Quote(DefaultAPIURL))
+	case u.Scheme != "https":
+		t.report("api_url", "must use https://: Latch answers decide logins and must come over TLS", "api_url = "+strconv.Quote("https://"+u.Host))
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		t.report("api_url", "must be just https://host[:port], with no user, path or query", "api_url = "+strconv.Quote("https://"+u.Host))
+	default:
+		return "https://" + u.Host
+	}
+	return ""
+}
+
+func (c *checker) policy(t *table, p *Policy) {
+	const failFix = `fail_mode = "closed" denies logins when Latch cannot be reached; fail_mode = "open" allows them`
+	if !t.has("fail_mode") {
+		t.report("fail_mode", `is required: it decides whether logins are allowed ("open") or denied ("closed") when Latch cannot answer`,
+			`add fail_mode = "closed" (or "open") under [policy]`)
+	}
+	p.FailMode = FailMode(t.enum("fail_mode", "", failFix, string(FailOpen), string(FailClosed)))
+	p.Unpaired = Unpaired(t.enum("unpaired", string(UnpairedAllow), "", string(UnpairedAllow), string(UnpairedDeny)))
+	p.OTP = OTP(t.enum("otp", string(OTPPrompt), "", string(OTPPrompt), string(OTPNever)))
+	p.ExemptGroups = t.list("exempt_groups", []string{})
+	for _, g := range p.ExemptGroups {
+		c.checkName(t.key("exempt_groups"), g, "group")
+	}
+	p.Silent = t.boolean("silent", false)
+	p.AllowSelfPairing = t.boolean("allow_self_pairing", false)
+	p.PairCommonName = t.boolean("pair_common_name", true)
+	t.finish()
+}
+
+// serviceMap validates a service -> operation id table ([operations] or
+// one [user_operations.USER]).
+func (c *checker) serviceMap(t *table) map[string]string {
+	ops := map[string]string{}
+	for _, svc := range slices.Sorted(maps.Keys(t.m)) {
+		if !servicePattern.MatchString(svc) {
+			t.report(svc, fmt.Sprintf("%s is not a valid service name", show(svc)),
+				`use the PAM service name ("sshd", "sudo") or a front end ("latch-ssh", "server")`)
+		}
+		if op, ok := t.str(svc, ""); ok && c.checkID(t.key(svc), op, operationKind) {
+			ops[svc] = op
+		}
+	}
+	return ops
+}
+
+func (c *checker) users(t *table) map[string]string {
+	users := map[string]string{}
+	for _, u := range slices.Sorted(maps.Keys(t.m)) {
+		okName := c.checkName(t.key(u), u, "user")
+		if acct, ok := t.str(u, ""); ok && c.checkID(t.key(u), acct, accountKind) && okName {
+			users[u] = acct
+		}
+	}
+	return users
+}
+
+func (c *checker) userOperations(t *table, users map[string]string) map[string]map[string]string {
+	uops := map[string]map[string]string{}
+	for _, u := range slices.Sorted(maps.Keys(t.m)) {
+		if !c.checkName(t.key(u), u, "user") {
+			continue
+		}
+		if _, ok := users[u]; !ok {
+			t.report(u, fmt.Sprintf("%s is not in [users]", show(u)),
+				fmt.Sprintf("pair the user first (latch-ssh pair --user %s TOKEN) or remove [user_operations.%s]", u, displayKey([]string{u})))
+		}
+		uops[u] = c.serviceMap(t.sub(u))
+	}
+	return uops
+}
+
+func (c *checker) daemon(t *table, d *Daemon) {
+	d.Socket, _ = t.str("socket", DefaultSocket)
+	c.checkAbs(t.key("socket"), d.Socket)
+	if d.Socket == "" {
+		t.report("socket", "is empty", fmt.Sprintf("socket = %q", DefaultSocket))
+	}
+	d.RateLimit = t.integer("rate_limit", 10, 1, 10000)
+	t.finish()
+}
+
+func (c *checker) server(t *table, s *Server) {
+	s.Listen, _ = t.str("listen", "")
+	if s.Listen != "" {
+		_, port, err := net.SplitHostPort(s.Listen)
+		if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || strconv.FormatUint(n, 10) != port {
+			t.report("listen", fmt.Sprintf("%s is not host:port", show(s.Listen)), `listen = "0.0.0.0:2222" (or "" to turn the embedded server off)`)
+		}
+	}
+	s.HostKey = t.list("host_key", []string{"/etc/latch-ssh/ssh_host_ed25519_key"})
+	for _, k := range s.HostKey {
+		c.checkAbs(t.key("host_key"), k)
+	}
+	if s.Listen != "" && len(s.HostKey) == 0 {
+		t.report("host_key", "is empty but the embedded server is on", `host_key = ["/etc/latch-ssh/ssh_host_ed25519_key"]`)
+	}
+	s.AuthorizedKeys, _ = t.str("authorized_keys", "%h/.ssh/authorized_keys")
+	c.checkPattern(t, s.AuthorizedKeys)
+	s.Recheck = t.duration("recheck", 30*time.Second, time.Second, 24*time.Hour, true)
+	s.AllowTCPForwarding = t.boolean("allow_tcp_forwarding", false)
+	s.LoginGraceTime = t.duration("login_grace_time", 2*time.Minute, time.Second, time.Hour, false)
+	s.MaxAuthTries = t.integer("max_auth_tries", 6, 1, 100)
+	s.MaxUnauthenticated = t.integer("max_unauthenticated", 100, 1, 100000)
+	s.HandshakeTimeout = t.duration("handshake_timeout", 20*time.Second, time.Second, 10*time.Minute, false)
+	s.SFTPServer, _ = t.str("sftp_server", "")
+	c.checkAbs(t.key("sftp_server"), s.SFTPServer)
+	t.finish()
+}
+
+// checkPattern validates the authorized_keys path pattern.
+func (c *checker) checkPattern(t *table, p string) {
+	const fix = `authorized_keys = "%h/.ssh/authorized_keys" (%h is the home directory, %u the user name, %% a literal %)`
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			continue
+		}
+		if i+1 >= len(p) || !strings.ContainsRune("hu%", rune(p[i+1])) {
+			t.report("authorized_keys", fmt.Sprintf("%s has an unknown %%-token", show(p)), fix)
+			return
+		}
+		i++
+	}
+	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "%h") {
+		t.report("authorized_keys", fmt.Sprintf("%s must be an absolute path or start with %%h", show(p)), fix)
+	}
+}
+
+// table reads one TOML table, remembering which keys it knows so that the
+// rest can be reported as unknown.
+type table struct {
+	c     *checker
+	path  []string
+	m     map[string]any
+	known []string
+}
+
+func (t *table) key(k string) []string { return append(slices.Clone(t.path), k) }
+
+func (t *table) report(k, msg, fix string) { t.c.report(t.key(k), msg, fix) }
+
+func (t *table) has(k string) bool {
+	_, ok := t.m[k]
+	return ok
+}
+
+func (t *table) get(k string) (any, bool) {
+	t.known = append(t.known, k)
+	if len(t.path) == 1 {
+		t.c.homeOf[k] = t.path[0]
+	}
+	v, ok := t.m[k]
+	return v, ok
+}
+
+// wrongType reports a value of the wrong TOML type.
+func (t *table) wrongType(k string, v any, want, fix string) {
+	t.report(k, fmt.Sprintf("must be %s, not %s", want, typeName(v)), fix)
+}
+
+// sub returns the sub-table k; an absent or mistyped one reads as empty.
+func (t *table) sub(k string) *table {
+	s := &table{c: t.c, path: t.key(k)}
+	if v, ok := t.get(k); ok {
+		if m, isMap := v.(map[string]any); isMap {
+			s.m = m
+		} else {
+			t.wrongType(k, v, "a table", fmt.Sprintf("write it as a [%s] section", displayKey(s.path)))
+		}
+	}
+	return s
+}
+
+// str returns the string at k, or def when absent; ok is false when the
+// value has the wrong type (already reported).
+func (t *table) str(k, def string) (string, bool) {
+	v, present := t.get(k)
+	if !present {
+		return def, true
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.wrongType(k, v, "a string", fmt.Sprintf("put the value in double quotes: %s = \"...\"", displayKey([]string{k})))
+		return def, false
+	}
+	return s, true
+}
+
+func (t *table) boolean(k string, def bool) bool {
+	v, present := t.get(k)
+	if !present {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.wrongType(k, v, "true or false", fmt.Sprintf("%s = %t (no quotes)", k, def))
+		return def
+	}
+	return b
+}
+
+func (t *table) integer(k string, def, lo, hi int) int {
+	v, present := t.get(k)
+	if !present {
+		return def
+	}
+	n, ok := v.(int64)
+	switch {
+	case !ok:
+		t.wrongType(k, v, "a whole number", fmt.Sprintf("%s = %d (no quotes)", k, def))
+	case n < int64(lo) || n > int64(hi):
+		t.report(k, fmt.Sprintf("%d is out of range %d..%d", n, lo, hi), fmt.Sprintf("%s = %d", k, def))
+	default:
+		return int(n)
+	}
+	return def
+}
+
+// duration reads a duration between lo and hi, or "0" when zeroOK.
+func (t *table) duration(k string, def, lo, hi time.Duration, zeroOK bool) Duration {
+	fix := fmt.Sprintf("%s = %q (a number and a unit: ms, s, m or h)", k, shortDuration(def))
+	v, present := t.get(k)
+	if !present {
+		return Duration{def}
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.wrongType(k, v, `a duration in quotes, like "3s"`, fix)
+		return Duration{def}
+	}
+	var d Duration
+	if err := d.UnmarshalText([]byte(s)); err != nil {
+		t.report(k, fmt.Sprintf("%s is not a duration", show(s)), fix)
+		return Duration{def}
+	}
+	if zeroOK && d.Duration == 0 {
+		return d
+	}
+	if d.Duration < lo || d.Duration > hi {
+		msg := fmt.Sprintf("%s is out of range %s..%s", show(s), shortDuration(lo), shortDuration(hi))
+		if zeroOK {
+			msg += `, or "0" for off`
+		}
+		t.report(k, msg, fix)
+		return Duration{def}
+	}
+	return d
+}
+
+// enum reads one of allowed; def "" means the key is required (the caller
+// reports it missing).
+func (t *table) enum(k, def, fix string, allowed ...string) string {
+	choices := `"` + strings.Join(allowed, `" or "`) + `"`
+	if fix == "" {
+		fix = fmt.Sprintf("%s = %q", k, allowed[0])
+	}
+	s, ok := t.str(k, def)
+	switch {
+	case !ok || !t.has(k) || slices.Contains(allowed, s):
+		return s
+	case isPlaceholder(s):
+		t.report(k, fmt.Sprintf("%s is still the placeholder: choose %s", k, choices), fix)
+	default:
+		t.report(k, fmt.Sprintf("must be %s, not %s", choices, show(s)), fix)
+	}
+	return def
+}
+
+// list reads an array of strings.
+func (t *table) list(k string, def []string) []string {
+	v, present := t.get(k)
+	if !present {
+		return def
+	}
+	fix := fmt.Sprintf(`write a list of quoted strings: %s = ["...", "..."]`, k)
+	arr, ok := v.([]any)
+	if !ok {
+		t.wrongType(k, v, "a list of strings", fix)
+		return def
+	}
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			t.report(k, fmt.Sprintf("must hold only strings, not %s", typeName(e)), fix)
+			return def
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// finish reports the keys of the table that nothing read.
+func (t *table) finish() {
+	for _, k := range slices.Sorted(maps.Keys(t.m)) {
+		if slices.Contains(t.known, k) {
+			continue
+		}
+		path := t.key(k)
+		_, isTable := t.m[k].(map[string]any)
+		var msg, fix string
+		switch {
+		case t.path == nil && isTable:
+			msg = fmt.Sprintf("unknown table [%s]", displayKey(path))
+			if s := suggest(k, t.known); s != "" {
+				msg += fmt.Sprintf("; did you mean [%s]?", s)
+				fix = fmt.Sprintf("rename it to [%s]", s)
+			}
+		case t.path == nil && t.c.homeOf[k] != "":
+			msg = fmt.Sprintf("%q belongs in [%s]", k, t.c.homeOf[k])
+			fix = fmt.Sprintf("move it under the [%s] header", t.c.homeOf[k])
+		case t.path == nil:
+			msg = fmt.Sprintf("unknown key %q at the top level", k)
+		default:
+			msg = fmt.Sprintf("unknown key %q in [%s]", k, displayKey(t.path))
+			if s := suggest(k, t.known); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+				fix = "rename it to " + s
+			}
+		}
+		if fix == "" {
+			fix = "remove it; latch.toml.example lists every key"
+		}
+		t.c.report(path, msg, fix)
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "a whole number"
+	case float64:
+		return "a fractional number"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "a list"
+	case map[string]any:
+		return "a table"
+	case time.Time:
+		return "a date"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
+}
+
+// shortDuration formats 2m as "2m", not "2m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
