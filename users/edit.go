@@ -134,7 +134,7 @@ func replaceFile(dir *os.File, path string, fi os.FileInfo, data []byte) (err er
 			os.Remove(tmp.Name())
 		}
 	}()
-	st := fi.Sys().(*syscall.Stat_t) // openChecked checked it is there
+	st := fi.Sys().(*syscall.Stat_t) // CheckFile in readConfig made sure
 	if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil {
 		return fmt.Errorf("keeping the owner of %s: %w", path, err)
 	}

@@ -97,7 +97,7 @@ func (s *valueState) scan(line []byte, i int) int {
 			i++
 		}
 	}
-	return i
+	return min(i, len(line)) // an escape can skip past a trailing backslash
 }
 
 // skipString returns the offset just past the one-line string starting at

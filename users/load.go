@@ -41,11 +41,8 @@ func Load(path string) (*Config, error) {
 		cfg.Latch.Secret = secret
 	}
 	if cfg.Latch.CAFile != "" {
-		f, _, _, err := openChecked(cfg.Latch.CAFile)
-		if err != nil {
+		if err := checkCAFile(cfg.Latch.CAFile); err != nil {
 			errs = append(errs, fmt.Errorf("[latch] ca_file: %w", err))
-		} else {
-			f.Close()
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -70,10 +67,8 @@ func readConfig(path string) ([]byte, string, os.FileInfo, error) {
 	if len(data) > maxConfigSize {
 		return nil, "", nil, fmt.Errorf("%s: larger than %d bytes, not a latch-ssh configuration", path, maxConfigSize)
 	}
-	if holdsSecret(data) {
-		if err := CheckFile(real, fi, true); err != nil {
-			return nil, "", nil, err
-		}
+	if err := CheckFile(real, fi, holdsSecret(data)); err != nil {
+		return nil, "", nil, err
 	}
 	return data, real, fi, nil
 }
@@ -117,4 +112,15 @@ func readSecretFile(path string) (Secret, error) {
 			path, secretKind.length, len(s)), Fix: secretKind.fix}
 	}
 	return Secret(s), nil
+}
+
+// checkCAFile checks that the CA roots file is safe to trust: whoever can
+// change it can impersonate Latch.
+func checkCAFile(path string) error {
+	f, real, fi, err := openChecked(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return CheckFile(real, fi, false)
 }

@@ -119,12 +119,12 @@ func CheckDirs(dir string) error {
 // maxSymlinks bounds the symlink chain at a checked path.
 const maxSymlinks = 8
 
-// openChecked opens the file at path for reading after checking every
-// directory leading to it and to each symlink hop on the way, opens it
-// without following a symlink (so it cannot be swapped after the checks),
-// and checks the open file with CheckFile (holdsSecret false: the caller
-// knows after reading). It returns the open file, its symlink-free path
-// and its Stat.
+// openChecked opens the regular file at path for reading after checking
+// every directory leading to it and to each symlink hop on the way. It opens
+// without following a symlink, so the file cannot be swapped after the
+// checks. It returns the open file, its symlink-free path and its Stat, for
+// the caller to pass to CheckFile: whether the file holds a secret may only
+// be known after reading it.
 func openChecked(path string) (*os.File, string, os.FileInfo, error) {
 	cur, err := filepath.Abs(path)
 	if err != nil {
@@ -167,8 +167,8 @@ func openChecked(path string) (*os.File, string, os.FileInfo, error) {
 		return nil, "", nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil {
-		err = CheckFile(cur, fi, false)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &PermissionError{cur, "is not a regular file", "replace it with a regular file"}
 	}
 	if err != nil {
 		f.Close()

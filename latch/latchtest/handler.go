@@ -211,8 +211,9 @@ type answer struct {
 
 type obj = map[string]any
 
-// ServeHTTP answers one request: route, fault, signature, endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serveHTTP answers one request: route, fault, signature, endpoint. It is
+// not exported so that the fake is only reachable over its own TLS.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	q := Request{Time: now, Method: r.Method, Path: r.RequestURI}
 	p, ok := s.enter(q)
@@ -227,11 +228,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer answered()
 	w.Header().Set("Date", httpDate(now))
 
+	// A wait ended by the client or by Close drops the connection without
+	// an answer (returning normally would send an empty 200).
+	ctxDone := r.Context().Done()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBodySize))
 	if err != nil {
 		q.HTTPStatus = http.StatusBadRequest
 		http.Error(w, "bad request body", q.HTTPStatus)
 		return
+	}
+	if !s.wait(time.Duration(s.rtt.Load()), ctxDone) {
+		panic(http.ErrAbortHandler)
 	}
 	rt, status, allow := parseRoute(r.Method, r.URL.EscapedPath())
 	q.Account, q.Operation, q.Instance, q.NoOTP, q.Silent = rt.account, rt.op, rt.inst, rt.nootp, rt.silent
@@ -251,10 +258,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		f = &Fault{}
 	}
-	// A wait ended by the client or by Close drops the connection without
-	// an answer (returning normally would send an empty 200).
-	ctxDone := r.Context().Done()
-	if !s.wait(time.Duration(s.rtt.Load()), ctxDone) || !s.wait(f.Delay, ctxDone) {
+	if !s.wait(f.Delay, ctxDone) {
 		panic(http.ErrAbortHandler)
 	}
 	if f.Hang {
@@ -267,17 +271,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.HTTPStatus != 0 || f.Body != nil {
 		q.HTTPStatus = cmp.Or(f.HTTPStatus, http.StatusOK)
-		b := f.Body
-		if b == nil {
-			b = []byte(fmt.Sprintf("<html><body><h1>%d %s</h1></body></html>\n", q.HTTPStatus, http.StatusText(q.HTTPStatus)))
-			w.Header().Set("Content-Type", "text/html")
-		}
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
 		answered()
-		w.WriteHeader(q.HTTPStatus)
-		w.Write(b)
+		writeProxyFault(w, f, q.HTTPStatus)
 		return
 	}
 
@@ -308,6 +303,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// writeProxyFault answers an HTTP status and body the way a proxy or load
+// balancer in front of Latch would.
+func writeProxyFault(w http.ResponseWriter, f *Fault, status int) {
+	b := f.Body
+	if b == nil {
+		b = fmt.Appendf(nil, "<html><body><h1>%d %s</h1></body></html>\n", status, http.StatusText(status))
+		w.Header().Set("Content-Type", "text/html")
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	w.WriteHeader(status)
 	w.Write(b)
 }
 

@@ -154,7 +154,7 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 		},
 	}
 	s.http = &http.Server{
-		Handler:           s,
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		ErrorLog:          log.New(io.Discard, "", 0), // clients refusing our cert are expected
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: time.Minute,
@@ -256,7 +256,7 @@ type Request struct {
 	Time       time.Time // by the fake's clock, when it arrived
 	Method     string
 	Path       string // the request target as sent, e.g. /api/3.0/status/ACC/nootp
-	AppID      string // from the Authorization header, if it could be read
+	AppID      string // from the Authorization header, once checked (not for 404, 405 or proxy faults)
 	Account    string // account id in the path, or the one a pairing token pairs
 	Operation  string
 	Instance   string

@@ -1,0 +1,110 @@
+package gate
+
+// The gate socket protocol, spoken between the daemon (`latch-ssh serve`)
+// and the processes that run as the person logging in: the ForceCommand
+// gate and self-service pair/unpair/status.
+//
+// Transport: a Unix stream socket (default /run/latch-ssh/gate.sock). One
+// connection carries one exchange. Each message is one JSON object on one
+// line ending in "\n", at most MaxMessageSize bytes; anything else ends the
+// connection with a deny.
+//
+// Identity: the daemon identifies the caller by SO_PEERCRED (uid, gid, pid)
+// read from the connection, and resolves the uid to a user name through NSS.
+// No message carries a user name: a caller can only ever ask about itself,
+// so there is nothing to spoof.
+//
+// A login (op "decide"):
+//
+//	gate   -> {"v":1,"op":"decide","service":"latch-ssh","interactive":true,"command":"...","remote":"192.0.2.1"}
+//	daemon -> {"v":1,"outcome":"ask-otp","prompt":"Latch one-time code: "}   only when interactive and Latch sent a code
+//	gate   -> {"v":1,"op":"otp","code":"g2sEXg"}                              "" if the person gave none
+//	daemon -> {"v":1,"outcome":"allow"}  or  {"v":1,"outcome":"deny","message":"latch-ssh: access denied: ..."}
+//
+// The one-time code never leaves the daemon: the gate sends what the person
+// typed and gets the verdict. The connection stays open while the person
+// types, under a deadline (OTPTimeout); closing it denies.
+//
+// Self-service (ops "pair", "unpair", "status"), allowed only when
+// [policy] allow_self_pairing = true:
+//
+//	client -> {"v":1,"op":"pair","token":"AbC123"}
+//	daemon -> {"v":1,"ok":true,"message":"paired ..."}  or  {"v":1,"ok":false,"message":"that code is wrong or has expired: ..."}
+//	client -> {"v":1,"op":"status"}
+//	daemon -> {"v":1,"ok":true,"status":{...}}
+//
+// Any answer with an unknown outcome, a missing field or another version is
+// a deny for the gate.
+
+import "time"
+
+// Protocol constants.
+const (
+	ProtocolVersion = 1
+	// MaxMessageSize bounds one protocol line.
+	MaxMessageSize = 16 << 10
+	// OTPTimeout is how long a person has to type a one-time code.
+	OTPTimeout = 60 * time.Second
+)
+
+// Operations of the gate socket.
+const (
+	OpDecide = "decide"
+	OpOTP    = "otp"
+	OpPair   = "pair"
+	OpUnpair = "unpair"
+	OpStatus = "status"
+)
+
+// SocketRequest is a message from a client to the daemon.
+type SocketRequest struct {
+	V           int    `json:"v"`
+	Op          string `json:"op"`
+	Service     string `json:"service,omitempty"`
+	Interactive bool   `json:"interactive,omitempty"`
+	Command     string `json:"command,omitempty"`
+	Remote      string `json:"remote,omitempty"`
+	Code        string `json:"code,omitempty"`
+	Token       string `json:"token,omitempty"`
+}
+
+// SocketResponse is a message from the daemon to a client.
+type SocketResponse struct {
+	V int `json:"v"`
+	// Outcome is "allow", "deny" or "ask-otp" for decide and otp.
+	Outcome string `json:"outcome,omitempty"`
+	// Prompt is shown to the person with ask-otp.
+	Prompt string `json:"prompt,omitempty"`
+	// Message is the line to show the person (a refusal, or the result of
+	// a pairing operation). The daemon cleans it of control characters.
+	Message string `json:"message,omitempty"`
+	// OK reports success for pair, unpair and status.
+	OK bool `json:"ok,omitempty"`
+	// Status is the answer to status.
+	Status *UserStatus `json:"status,omitempty"`
+}
+
+// UserStatus describes one local user's mapping and live latch state, for
+// `latch-ssh status` (human-readable, or --json as is).
+type UserStatus struct {
+	User string `json:"user"`
+	// Paired is true when the user has an account in [users].
+	Paired bool `json:"paired"`
+	// Account is the account id, shortened for display ("abcd...wxyz").
+	Account string `json:"account,omitempty"`
+	// Latches lists the live state per service/operation.
+	Latches []LatchState `json:"latches,omitempty"`
+	// Note is a plain-language remark, e.g. "unpaired from the phone".
+	Note string `json:"note,omitempty"`
+}
+
+// LatchState is the state of one latch of a user.
+type LatchState struct {
+	// Service is the service or front end, "" for the application latch.
+	Service   string `json:"service,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	// State is "open", "closed", "unpaired" or "error".
+	State string `json:"state"`
+	// Detail explains an error state.
+	Detail string `json:"detail,omitempty"`
+}

@@ -1,0 +1,417 @@
+package gate
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+)
+
+// PeerCred is who is at the other end of a Unix socket, as the kernel says.
+type PeerCred struct {
+	UID, GID uint32
+	PID      int32
+}
+
+// PeerCredOf reads SO_PEERCRED from conn: the credentials the peer had
+// when it connected. Nothing the peer sends can change them.
+func PeerCredOf(conn *net.UnixConn) (PeerCred, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return PeerCred{}, fmt.Errorf("peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return PeerCred{}, fmt.Errorf("peer credentials: %w", err)
+	}
+	if serr != nil {
+		return PeerCred{}, fmt.Errorf("peer credentials: %w", serr)
+	}
+	return PeerCred{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+}
+
+// SelfService answers pairing requests a user makes for themselves through
+// the socket. The user name comes from the peer's uid, never from the
+// request.
+type SelfService interface {
+	Pair(ctx context.Context, user, token string) SocketResponse
+	Unpair(ctx context.Context, user string) SocketResponse
+	Status(ctx context.Context, user string) SocketResponse
+}
+
+// SocketServer answers the gate socket (see protocol.go).
+type SocketServer struct {
+	// Core returns the decision core in force; the daemon swaps it on
+	// reload, and an exchange keeps the one it started with.
+	Core func() *Core
+	// SelfService handles pair/unpair/status; nil refuses them.
+	SelfService SelfService
+	// Limiter, if set, bounds decisions per uid.
+	Limiter *RateLimiter
+	// LookupUser maps a uid to a user name through NSS; default
+	// os/user.LookupId.
+	LookupUser func(uid uint32) (string, error)
+	// Logf reports problems that are not decisions (bad messages, peers
+	// that cannot be identified); nil discards them.
+	Logf func(format string, args ...any)
+
+	wg sync.WaitGroup
+}
+
+// Serve accepts connections on ln until ctx is done or ln fails, then
+// waits for the exchanges in progress (drain) before returning.
+func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer s.wg.Wait()
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("gate socket: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer conn.Close()
+			s.handle(ctx, conn)
+		}()
+	}
+}
+
+func (s *SocketServer) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+var serviceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// handle runs one exchange. Every path that is not a clear allow from the
+// core answers deny (or closes the connection, which the gate reads as
+// deny).
+func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
+	cred, err := PeerCredOf(conn)
+	if err != nil {
+		s.logf("gate socket: %v", err)
+		return
+	}
+	// The whole exchange, a person typing a code included, is bounded.
+	conn.SetDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	r := bufio.NewReaderSize(conn, 4096)
+	var req SocketRequest
+	if err := readMessage(r, &req); err != nil || req.V != ProtocolVersion {
+		s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+		return
+	}
+	lookup := s.LookupUser
+	if lookup == nil {
+		lookup = lookupUserName
+	}
+	name, err := lookup(cred.UID)
+	if err != nil {
+		s.logf("gate socket: uid %d (pid %d) has no user name: %v", cred.UID, cred.PID, err)
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+		return
+	}
+	switch req.Op {
+	case OpDecide:
+		s.decide(ctx, conn, r, cred, name, req)
+	case OpPair, OpUnpair, OpStatus:
+		writeMessage(conn, s.selfService(ctx, name, req))
+	default:
+		s.logf("gate socket: unknown op %q from uid %d", safetext.Clean(req.Op), cred.UID)
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+	}
+}
+
+func (s *SocketServer) decide(ctx context.Context, conn *net.UnixConn, r *bufio.Reader, cred PeerCred, name string, req SocketRequest) {
+	deny := func(msg string) {
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: msg})
+	}
+	service := req.Service
+	if service == "" {
+		service = "sshd"
+	}
+	greq := Request{User: name, Service: service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+	core := s.Core()
+	if !serviceName.MatchString(service) {
+		core.record(greq, Decision{Outcome: Deny, Reason: "invalid service name from the gate", Severity: Warning})
+		deny("latch-ssh: access denied")
+		return
+	}
+	if s.Limiter != nil && !s.Limiter.Allow(cred.UID) {
+		core.record(greq, Decision{Outcome: Deny, Reason: "rate limit: too many logins for this user", Severity: Warning})
+		deny("latch-ssh: access denied: too many attempts, wait a minute")
+		return
+	}
+	d := core.Decide(ctx, greq)
+	if d.Outcome == AskOTP {
+		if err := writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "ask-otp", Prompt: "Latch one-time code: "}); err != nil {
+			core.Finish(greq, d, "")
+			return
+		}
+		conn.SetReadDeadline(time.Now().Add(OTPTimeout))
+		var answer SocketRequest
+		code := ""
+		if err := readMessage(r, &answer); err == nil && answer.V == ProtocolVersion && answer.Op == OpOTP {
+			code = answer.Code
+		}
+		d = core.Finish(greq, d, code)
+	}
+	if d.Allowed() {
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "allow"})
+		return
+	}
+	deny(d.Message())
+}
+
+func (s *SocketServer) selfService(ctx context.Context, name string, req SocketRequest) SocketResponse {
+	core := s.Core()
+	if s.SelfService == nil || core.Config == nil || !core.Config.Policy.AllowSelfPairing {
+		return SocketResponse{V: ProtocolVersion, Message: "self-service pairing is turned off on this server: ask an administrator (allow_self_pairing)"}
+	}
+	var resp SocketResponse
+	switch req.Op {
+	case OpPair:
+		resp = s.SelfService.Pair(ctx, name, req.Token)
+	case OpUnpair:
+		resp = s.SelfService.Unpair(ctx, name)
+	default:
+		resp = s.SelfService.Status(ctx, name)
+	}
+	resp.V = ProtocolVersion
+	resp.Message = safetext.Clean(resp.Message)
+	return resp
+}
+
+func lookupUserName(uid uint32) (string, error) {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
+}
+
+// readMessage reads one protocol line into v.
+func readMessage(r *bufio.Reader, v any) error {
+	var line []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return err
+		}
+		line = append(line, chunk...)
+		if len(line) > MaxMessageSize {
+			return errors.New("message too long")
+		}
+		if !isPrefix {
+			break
+		}
+	}
+	return json.Unmarshal(line, v)
+}
+
+// writeMessage writes v as one protocol line.
+func writeMessage(conn net.Conn, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Write(append(b, '\n'))
+	return err
+}
+
+// ListenSocket creates the gate socket at path: the directory is created
+// (0755, root) if missing and must otherwise be owned by this process's user
+// and not writable by others, so no user can swap the socket for their
+// own; a stale socket is removed; the socket is 0666, since every user must
+// reach it and identity comes from SO_PEERCRED.
+func ListenSocket(path string) (*net.UnixListener, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("gate socket directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("gate socket directory: %w", err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("gate socket directory %s must be a directory owned by uid %d and not writable by others (fix: chown %d %s && chmod 755 %s)",
+			dir, os.Geteuid(), os.Geteuid(), dir, dir)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("gate socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("gate socket: %w", err)
+	}
+	return ln, nil
+}
+
+// ErrDaemon wraps every failure to get a clear answer from the daemon: not
+// running, a broken connection, a malformed answer. The gate denies on it.
+var ErrDaemon = errors.New("no answer from the latch-ssh daemon")
+
+// AskDecision asks the daemon at socket whether the calling process's user
+// may log in. When the daemon asks for a one-time code, otp is called with
+// the prompt (nil means nobody can be asked: the empty code is sent). The
+// returned response is either an allow or a deny; any error means deny.
+func AskDecision(ctx context.Context, socket string, req SocketRequest, otp func(prompt string) (string, error)) (SocketResponse, error) {
+	conn, r, err := dial(ctx, socket)
+	if err != nil {
+		return SocketResponse{}, err
+	}
+	defer conn.Close()
+	req.V, req.Op = ProtocolVersion, OpDecide
+	resp, err := exchange(conn, r, req)
+	if err != nil {
+		return SocketResponse{}, err
+	}
+	if resp.Outcome == "ask-otp" {
+		code := ""
+		if otp != nil {
+			// Errors (no terminal, timeout, interrupted) send the empty
+			// code, which the daemon denies and logs.
+			code, _ = otp(resp.Prompt)
+		}
+		conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
+		if resp, err = exchange(conn, r, SocketRequest{V: ProtocolVersion, Op: OpOTP, Code: code}); err != nil {
+			return SocketResponse{}, err
+		}
+	}
+	if resp.Outcome != "allow" && resp.Outcome != "deny" {
+		return SocketResponse{}, fmt.Errorf("%w: unexpected outcome %q", ErrDaemon, safetext.Clean(resp.Outcome))
+	}
+	resp.Message = safetext.Clean(resp.Message)
+	return resp, nil
+}
+
+// CallSelfService sends a pair, unpair or status request for the calling
+// process's user and returns the daemon's answer.
+func CallSelfService(ctx context.Context, socket string, req SocketRequest) (SocketResponse, error) {
+	conn, r, err := dial(ctx, socket)
+	if err != nil {
+		return SocketResponse{}, err
+	}
+	defer conn.Close()
+	req.V = ProtocolVersion
+	resp, err := exchange(conn, r, req)
+	if err != nil {
+		return SocketResponse{}, err
+	}
+	resp.Message = safetext.Clean(resp.Message)
+	return resp, nil
+}
+
+func dial(ctx context.Context, socket string) (*net.UnixConn, *bufio.Reader, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+	}
+	conn := c.(*net.UnixConn)
+	conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
+	return conn, bufio.NewReaderSize(conn, 4096), nil
+}
+
+func exchange(conn *net.UnixConn, r *bufio.Reader, req SocketRequest) (SocketResponse, error) {
+	if err := writeMessage(conn, req); err != nil {
+		return SocketResponse{}, fmt.Errorf("%w: %v", ErrDaemon, err)
+	}
+	var resp SocketResponse
+	if err := readMessage(r, &resp); err != nil {
+		return SocketResponse{}, fmt.Errorf("%w: %v", ErrDaemon, err)
+	}
+	if resp.V != ProtocolVersion {
+		return SocketResponse{}, fmt.Errorf("%w: protocol version %d", ErrDaemon, resp.V)
+	}
+	return resp, nil
+}
+
+func deadlineOf(ctx context.Context, def time.Duration) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(def)
+}
+
+// RateLimiter allows up to N decisions per uid per minute (a token bucket
+// refilled continuously). Safe for concurrent use.
+type RateLimiter struct {
+	perMinute int
+	now       func() time.Time
+	mu        sync.Mutex
+	buckets   map[uint32]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// NewRateLimiter returns a limiter allowing perMinute decisions per uid.
+func NewRateLimiter(perMinute int) *RateLimiter {
+	return &RateLimiter{perMinute: perMinute, now: time.Now, buckets: map[uint32]*bucket{}}
+}
+
+// Allow takes one token for uid, reporting whether there was one.
+func (l *RateLimiter) Allow(uid uint32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b, ok := l.buckets[uid]
+	if !ok {
+		b = &bucket{tokens: float64(l.perMinute), last: now}
+		l.buckets[uid] = b
+	}
+	b.tokens = min(float64(l.perMinute), b.tokens+now.Sub(b.last).Minutes()*float64(l.perMinute))
+	b.last = now
+	// Forget full buckets so the map does not grow with every uid seen.
+	if len(l.buckets) > 4096 {
+		for k, v := range l.buckets {
+			if v.tokens >= float64(l.perMinute) {
+				delete(l.buckets, k)
+			}
+		}
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
