@@ -90,7 +90,7 @@ func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit 
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitAllowOrUsage(true)
+			return 0 // asked for help: not a decision
 		}
 		return exitUsage
 	}
@@ -105,7 +105,9 @@ func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit 
 		return exitDeny
 	}
 	underPAM := pam.typ != ""
-	if fs.Lookup("c").Value.String() != users.DefaultPath && euid != 0 {
+	configGiven := false
+	fs.Visit(func(f *flag.Flag) { configGiven = configGiven || f.Name == "c" })
+	if configGiven && euid != 0 {
 		fmt.Fprintln(stderr, "latch-check: -c is honoured only for root")
 		return exitUsage
 	}
@@ -162,13 +164,6 @@ func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit 
 		}
 	}
 	return exitDeny
-}
-
-func exitAllowOrUsage(help bool) int {
-	if help {
-		return exitAllow
-	}
-	return exitUsage
 }
 
 // remoteAddr is the client address: the first field of SSH_CONNECTION when
