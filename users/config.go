@@ -64,7 +64,8 @@ type Latch struct {
 	// APIURL is https://host[:port], with no trailing slash.
 	APIURL     string
 	APIVersion string
-	// Timeout bounds one whole Latch call: DNS, connect, TLS and answer.
+	// Timeout bounds one whole Latch call: DNS, connect, TLS and answer
+	// (100ms..60s).
 	Timeout Duration
 	// CAFile is an absolute path to PEM roots, or "" for the system roots.
 	CAFile string
@@ -92,7 +93,7 @@ type Policy struct {
 type Daemon struct {
 	// Socket is the absolute path of the gate socket.
 	Socket string
-	// RateLimit is the number of decisions per uid per minute.
+	// RateLimit is the number of decisions per uid per minute (1..10000).
 	RateLimit int
 }
 
@@ -105,14 +106,16 @@ type Server struct {
 	// AuthorizedKeys is a path pattern: %h home, %u user name, %% a
 	// literal %. It starts with / or %h.
 	AuthorizedKeys string
-	// Recheck is how often live sessions re-check the latch; 0 is off.
+	// Recheck is how often live sessions re-check the latch: 0 (off) or
+	// 1s..24h.
 	Recheck            Duration
 	AllowTCPForwarding bool
-	LoginGraceTime     Duration
-	MaxAuthTries       int
-	// MaxUnauthenticated caps connections that have not authenticated yet.
+	LoginGraceTime     Duration // 1s..1h
+	MaxAuthTries       int      // 1..100
+	// MaxUnauthenticated caps connections that have not authenticated yet
+	// (1..100000).
 	MaxUnauthenticated int
-	HandshakeTimeout   Duration
+	HandshakeTimeout   Duration // 1s..10m
 	// SFTPServer is an absolute path, or "" to find the system's later.
 	SFTPServer string
 }

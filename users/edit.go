@@ -46,11 +46,15 @@ func RemoveUser(path, user string) (previousAccount string, err error) {
 		if err == nil {
 			// editUsers decoded data, so this cannot fail.
 			old, _ := decodeRaw(data)
-			previousAccount, _ = old["users"].(map[string]any)[user].(string)
+			users, _ := old["users"].(map[string]any)
+			previousAccount, _ = users[user].(string)
 		}
 		return out, err
 	})
-	return previousAccount, err
+	if err != nil {
+		return "", err
+	}
+	return previousAccount, nil
 }
 
 func checkEditArgs(user, account string, remove bool) error {
@@ -170,7 +174,7 @@ func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
 	}
 	old, err := decodeRaw(data)
 	if err != nil {
-		return nil, fmt.Errorf("the file does not decode; fix it first: %w", err)
+		return nil, fmt.Errorf("fix the file first: %w", decodeProblem(data, err))
 	}
 	if _, isMap := old["users"].(map[string]any); old["users"] != nil && !isMap {
 		return nil, errors.New("users is not a table; edit it by hand")
@@ -237,7 +241,8 @@ func insertUser(data []byte, lines []tomlLine, header int, user, account string)
 		switch lines[i].kind {
 		case lineKeyValue:
 			last = i
-			indent = string(data[lines[i].start : lines[i].start+len(leadingBlank(data[lines[i].start:lines[i].end]))])
+			text := data[lines[i].start:lines[i].end]
+			indent = string(text[:skipBlank(text, 0)])
 		case lineCont:
 			last = i
 		}
@@ -254,8 +259,6 @@ func insertUser(data []byte, lines []tomlLine, header int, user, account string)
 	return splice(data, l.next, l.next, []byte(text))
 }
 
-func leadingBlank(b []byte) []byte { return b[:skipBlank(b, 0)] }
-
 func userLine(user, account string) string {
 	key := user
 	if !isBareKey(user) {
@@ -267,6 +270,14 @@ func userLine(user, account string) string {
 func splice(data []byte, from, to int, with []byte) []byte {
 	out := make([]byte, 0, len(data)-(to-from)+len(with))
 	return append(append(append(out, data[:from]...), with...), data[to:]...)
+}
+
+// decodeProblem describes a decoding error of data as Parse does, which
+// hides the decoder's quote of a broken secret.
+func decodeProblem(data []byte, err error) error {
+	c := &checker{idx: indexLines(data)}
+	c.syntax(err)
+	return c.probs
 }
 
 func decodeRaw(data []byte) (map[string]any, error) {
@@ -282,7 +293,7 @@ func decodeRaw(data []byte) (map[string]any, error) {
 func checkEdit(data, out []byte, old map[string]any, user, account string, remove bool) error {
 	got, err := decodeRaw(out)
 	if err != nil {
-		return fmt.Errorf("refusing the edit: the result would not decode (%v); edit the file by hand", err)
+		return fmt.Errorf("refusing the edit, edit the file by hand: the result would not decode: %w", decodeProblem(out, err))
 	}
 	users, _ := old["users"].(map[string]any)
 	if users == nil {

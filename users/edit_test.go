@@ -98,7 +98,9 @@ func TestEditRefuses(t *testing.T) {
 		{"multi-line value", head + "[users]\nalice = \"\"\"\n" + acctAlice + "\"\"\"\n", "alice", acctBob, false, "spans lines"},
 		{"bad account", validConfig, "bob", "nope", false, `account id "nope" is not 64 letters and digits`},
 		{"bad user", validConfig, "bad user", acctBob, false, `"bad user" is not a valid user name`},
-		{"syntax error", validConfig + "x = \n", "bob", acctBob, false, "does not decode"},
+		{"syntax error", validConfig + "x = \n", "bob", acctBob, false, "fix the file first: line 13: TOML syntax error"},
+		{"syntax error on the secret's line", strings.Replace(validConfig, testSecret, testSecret+`\uZZZZ`, 1), "bob", acctBob, false,
+			"line 3: TOML syntax error on the secret's line (details hidden"},
 		{"not mapped", validConfig, "bob", "", true, `"bob" is not in [users]`},
 		{"would invalidate", validConfig + "[user_operations.alice]\nsshd = \"" + testOp + "\"\n", "alice", "", true, `"alice" is not in [users]`},
 	}
@@ -107,6 +109,9 @@ func TestEditRefuses(t *testing.T) {
 			out, err := editUsers([]byte(c.text), c.user, c.account, c.remove)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("editUsers = %v, want an error containing %q; output:\n%s", err, c.want, out)
+			}
+			if strings.Contains(err.Error(), testSecret[:20]) {
+				t.Errorf("the secret leaked: %v", err)
 			}
 			if c.name == "not mapped" && !errors.Is(err, ErrNotMapped) {
 				t.Errorf("%v does not wrap ErrNotMapped", err)

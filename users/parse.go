@@ -62,8 +62,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.latch(root.sub("latch"), &cfg.Latch)
 	c.policy(root.sub("policy"), &cfg.Policy)
 	cfg.Operations = c.serviceMap(root.sub("operations"))
-	cfg.Users = c.users(root.sub("users"))
-	cfg.UserOperations = c.userOperations(root.sub("user_operations"), cfg.Users)
+	users := root.sub("users")
+	cfg.Users = c.users(users)
+	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	root.finish()
@@ -174,8 +175,8 @@ func (c *checker) latch(t *table, l *Latch) {
 	} else if v, ok := t.str("app_id", ""); ok && c.checkID(t.key("app_id"), v, appIDKind) {
 		l.AppID = v
 	}
-	secret, _ := t.str("secret", "")
-	l.SecretFile, _ = t.str("secret_file", "")
+	secret, secretOK := t.str("secret", "")
+	file, fileOK := t.str("secret_file", "")
 	switch {
 	case t.has("secret") && t.has("secret_file"):
 		t.report("secret", "both secret and secret_file are set", "keep one of them")
@@ -183,14 +184,13 @@ func (c *checker) latch(t *table, l *Latch) {
 		t.report("secret", "the application secret is missing",
 			`add secret = "..." (40 characters) or secret_file = "/etc/latch-ssh/secret" to [latch]`)
 	case t.has("secret"):
-		if c.checkID(t.key("secret"), secret, secretKind) {
+		if secretOK && c.checkID(t.key("secret"), secret, secretKind) {
 			l.Secret = Secret(secret)
 		}
+	case fileOK && (file == "" || !filepath.IsAbs(file)):
+		t.report("secret_file", fmt.Sprintf("%s is not an absolute path", show(file)), "write the full path of the file holding the secret, starting with /")
 	default:
-		c.checkAbs(t.key("secret_file"), l.SecretFile)
-		if l.SecretFile == "" {
-			t.report("secret_file", "is empty", "write the absolute path of the file holding the secret")
-		}
+		l.SecretFile = file
 	}
 	l.APIURL = c.apiURL(t)
 	l.APIVersion, _ = t.str("api_version", "3.0")
@@ -275,7 +275,9 @@ func (c *checker) users(t *table) map[string]string {
 	return users
 }
 
-func (c *checker) userOperations(t *table, users map[string]string) map[string]map[string]string {
+// userOperations reads [user_operations]; users is the raw [users] table, so
+// that a user with a bad account id is not also reported missing here.
+func (c *checker) userOperations(t *table, users map[string]any) map[string]map[string]string {
 	uops := map[string]map[string]string{}
 	for _, u := range slices.Sorted(maps.Keys(t.m)) {
 		if !c.checkName(t.key(u), u, "user") {

@@ -280,6 +280,7 @@ func TestProblemFormat(t *testing.T) {
 			"/etc/latch-ssh/latch.toml:6: policy.fail_mode: is required (fix: add it)"},
 		{Problem{File: "f.toml", Key: "policy.fail_mode", Message: "is required"}, "f.toml: policy.fail_mode: is required"},
 		{Problem{File: "f.toml", Line: 2, Message: "TOML syntax error"}, "f.toml:2: TOML syntax error"},
+		{Problem{Line: 2, Key: "users.bob", Message: "bad"}, "line 2: users.bob: bad"},
 	}
 	for _, c := range cases {
 		if got := c.p.Error(); got != c.want {

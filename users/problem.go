@@ -21,14 +21,17 @@ type Problem struct {
 }
 
 // Error formats the problem as "file:line: key: message (fix: ...)",
-// leaving out the parts that are empty.
+// leaving out the parts that are empty ("line N: ..." without a file).
 func (p Problem) Error() string {
 	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d", p.Line)
+	switch {
+	case p.File == "" && p.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	case p.File != "" && p.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", p.File, p.Line)
+	case p.File != "":
+		b.WriteString(p.File + ": ")
 	}
-	b.WriteString(": ")
 	if p.Key != "" {
 		b.WriteString(p.Key + ": ")
 	}
