@@ -163,7 +163,7 @@ func Check(ctx context.Context, o Options) []Finding {
 		out = append(out, Finding{Severity: Warning,
 			Message: "no front end is wired: latch-ssh protects nothing yet",
 			Fix: "add `account required pam_exec.so quiet " + hook + "` to " + clean(o.PAMDir) +
-				"/sshd (recommended; packaging/pam has the sshd, sudo and su recipes), or `ForceCommand " +
+				"/sshd before `@include common-account` (recommended; packaging/pam has the sshd, sudo and su recipes), or `ForceCommand " +
 				DefaultGatePath + "` with `DisableForwarding yes` and `PermitUserRC no` in sshd_config, " +
 				"or set [server] listen in latch.toml for the embedded server"})
 	case anyHook && !hooked["sshd"] && !gate:
