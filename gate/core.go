@@ -139,6 +139,12 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 			d.Operation = op
 			return d
 		}
+		if errors.Is(err, context.Canceled) {
+			// The caller gave up (the gate was interrupted, the daemon is
+			// stopping): design.md says deny, whatever the fail mode. Only a
+			// Latch that could not answer in time goes through fail_mode.
+			return Decision{Outcome: Deny, Reason: "the decision was interrupted", Severity: Warning, Operation: op}
+		}
 		d := c.failMode(err, timeout)
 		d.Operation = op
 		return d

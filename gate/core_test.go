@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -284,4 +285,23 @@ func swapCase(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// An interrupted decision denies even under fail_mode = "open": only a
+// Latch that cannot answer goes through the fail mode.
+func TestInterruptedDecisionDeniesInFailOpen(t *testing.T) {
+	w := newWorld(t, "open", "")
+	w.srv.SetFault(w.account, latchtest.Fault{Hang: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the request has reached the fake.
+		for w.srv.CountRequests(func(latchtest.Request) bool { return true }) == 0 {
+			runtime.Gosched()
+		}
+		cancel()
+	}()
+	d := w.core.Decide(ctx, gate.Request{User: "alice", Service: "sshd"})
+	if d.Outcome != gate.Deny || d.FailModeApplied {
+		t.Fatalf("interrupted decision: %v (fail mode %v, %q)", d.Outcome, d.FailModeApplied, d.Reason)
+	}
 }

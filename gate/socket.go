@@ -81,18 +81,32 @@ func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.wg.Wait()
+	var backoff time.Duration
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if transientAcceptError(err) {
+				// Any local user can open connections until this process
+				// runs out of file descriptors; returning here would stop
+				// the daemon for everyone. Wait for descriptors to free up
+				// instead (as net/http does), without spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logf("gate socket: accept: %v; retrying in %v", err, backoff)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				}
 				continue
 			}
 			return fmt.Errorf("gate socket: %w", err)
 		}
+		backoff = 0
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -102,11 +116,31 @@ func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
 	}
 }
 
+// transientAcceptError reports whether an accept error says nothing about
+// the listener itself: a timeout, or resources (descriptors, memory) that
+// come back once connections close.
+func transientAcceptError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *SocketServer) logf(format string, args ...any) {
 	if s.Logf != nil {
 		s.Logf(format, args...)
 	}
 }
+
+// firstMessageTimeout bounds the wait for a client's first message; the
+// gate sends it right after connecting.
+const firstMessageTimeout = 10 * time.Second
 
 var serviceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -119,11 +153,16 @@ func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
 		s.logf("gate socket: %v", err)
 		return
 	}
-	// The whole exchange, a person typing a code included, is bounded.
-	conn.SetDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	// The first message must come quickly: a local user holding idle
+	// connections must not be able to tie up the daemon's descriptors for
+	// long. The whole exchange, a person typing a code included, is bounded.
+	conn.SetReadDeadline(time.Now().Add(firstMessageTimeout))
+	conn.SetWriteDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
 	r := bufio.NewReaderSize(conn, 4096)
 	var req SocketRequest
-	if err := readMessage(r, &req); err != nil || req.V != ProtocolVersion {
+	err = readMessage(r, &req)
+	conn.SetReadDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	if err != nil || req.V != ProtocolVersion {
 		s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
 		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
 		return
@@ -297,6 +336,9 @@ func AskDecision(ctx context.Context, socket string, req SocketRequest, otp func
 		return SocketResponse{}, err
 	}
 	defer conn.Close()
+	// A blocked read ends when ctx does, not only at the connection deadline.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	req.V, req.Op = ProtocolVersion, OpDecide
 	resp, err := exchange(conn, r, req)
 	if err != nil {
@@ -307,7 +349,7 @@ func AskDecision(ctx context.Context, socket string, req SocketRequest, otp func
 		if otp != nil {
 			// Errors (no terminal, timeout, interrupted) send the empty
 			// code, which the daemon denies and logs.
-			code, _ = otp(resp.Prompt)
+			code, _ = otp(safetext.Clean(resp.Prompt))
 		}
 		conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
 		if resp, err = exchange(conn, r, SocketRequest{V: ProtocolVersion, Op: OpOTP, Code: code}); err != nil {

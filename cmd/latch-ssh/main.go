@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/latch-ssh/latch-ssh/internal/forcecmd"
 )
 
 // command is one subcommand: run gets the arguments after its name.
@@ -27,6 +29,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"pair", "pair a local user with a Latch account (root: any user; others: themselves, if allowed)", runPair},
+		{"unpair", "unpair a local user; tells Latch only if no other local user maps to the account", runUnpair},
+		{"status", "show a user's Latch account and live latch state (--json for scripts)", runStatus},
+		{"serve", "run the daemon: the gate socket for the ForceCommand gate and self-service pairing", runServe},
 		{"check-config", "validate the configuration, its permissions and the sshd/PAM wiring", runCheckConfig},
 		{"version", "print the version", runVersion},
 	}
@@ -34,7 +40,7 @@ func commands() []command {
 
 // notBuilt lists the subcommands of design.md that are not implemented yet,
 // so that asking for one says so plainly instead of "unknown command".
-var notBuilt = []string{"serve", "pair", "unpair", "status", "demo"}
+var notBuilt = []string{"demo"}
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
@@ -42,8 +48,7 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "latch-ssh: the ForceCommand gate is not built yet; nothing is allowed through it")
-		return 1
+		return forcecmd.Main()
 	}
 	name := args[0]
 	if name == "-h" || name == "--help" || name == "help" {

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
+	"github.com/latch-ssh/latch-ssh/internal/paths"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// Exit codes of pair, unpair and status.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// daemonLimit bounds a self-service exchange with the daemon: see callDaemon.
+const daemonLimit = 3 * time.Minute
+
+// pairingCall is what pair, unpair and status share once their flags are
+// read: who runs the command, on whom, and how.
+type pairingCall struct {
+	cmd        string // "pair", "unpair" or "status"
+	configPath string
+	// user is the local user acted on.
+	user string
+	// direct is true for root, who runs the Manager on the configuration
+	// itself; everyone else asks the daemon, which holds the secret.
+	direct bool
+}
+
+// pairingFlags parses the flags common to pair, unpair and status (and
+// those extra adds), checks who may do what, and returns the call and the
+// remaining arguments. When ok is false, the command exits with code.
+//
+// Identity comes from the kernel (the effective uid, resolved through
+// NSS), never from $USER: a non-root caller can only act on themselves, and
+// the daemon checks that again from SO_PEERCRED.
+func pairingFlags(cmd, synopsis, help string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet)) (c pairingCall, rest []string, code int, ok bool) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.configPath, "c", users.DefaultPath, "configuration `file` (root only)")
+	target := fs.String("user", "", "the local `user` to act on (root only; default: yourself)")
+	if extra != nil {
+		extra(fs)
+	}
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: latch-ssh %s\n%s\n", synopsis, help)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	fs.Usage = func() {} // printed below, to stdout for --help
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return c, nil, exitOK, false
+		}
+		usage(stderr)
+		return c, nil, exitUsage, false
+	}
+	c.cmd = cmd
+	euid := os.Geteuid()
+	self, err := user.LookupId(strconv.Itoa(euid))
+	if err != nil {
+		printError(stderr, cmd, fmt.Sprintf("cannot find your user name (uid %d): %v", euid, err))
+		return c, nil, exitFailed, false
+	}
+	c.user = self.Username
+	if euid == 0 {
+		c.direct = true
+		if *target != "" {
+			c.user = *target
+		}
+		return c, fs.Args(), exitOK, true
+	}
+	if c.configPath != users.DefaultPath {
+		printError(stderr, cmd, "-c is honoured only for root")
+		return c, nil, exitUsage, false
+	}
+	if *target != "" && *target != self.Username {
+		printError(stderr, cmd, "only root can "+cmd+" another user (leave out --user to act on yourself)")
+		return c, nil, exitUsage, false
+	}
+	return c, fs.Args(), exitOK, true
+}
+
+// manager returns the Manager root uses on the configuration.
+func (c pairingCall) manager() *pairing.Manager {
+	return &pairing.Manager{ConfigPath: c.configPath}
+}
+
+// signalContext is cancelled by SIGINT, SIGTERM and SIGHUP, so an
+// interrupted command stops waiting for Latch (a pairing whose [users]
+// line could not be written is still undone: see pairing.Manager).
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+}
+
+// callDaemon sends a self-service request to the daemon at the socket
+// compiled into this binary (never one named by the caller). The deadline
+// covers the daemon's own Latch calls (pairing and, if the edit fails,
+// undoing it), whose timeout only the root-only configuration knows.
+func callDaemon(ctx context.Context, req gate.SocketRequest) (gate.SocketResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, daemonLimit)
+	defer cancel()
+	resp, err := gate.CallSelfService(ctx, paths.GateSocket(), req)
+	if errors.Is(err, gate.ErrDaemon) {
+		return resp, fmt.Errorf("the latch-ssh daemon is not running (ask an administrator to start latch-ssh.service): %w", err)
+	}
+	return resp, err
+}
+
+// finish prints the outcome of pair or unpair and returns the exit code.
+func finish(cmd, msg string, err error, stdout, stderr io.Writer) int {
+	if err != nil {
+		printError(stderr, cmd, err.Error())
+		return exitFailed
+	}
+	printLines(stdout, msg)
+	return exitOK
+}
+
+// finishDaemon is finish for an answer from the daemon.
+func finishDaemon(cmd string, resp gate.SocketResponse, err error, stdout, stderr io.Writer) int {
+	switch {
+	case err != nil:
+		return finish(cmd, "", err, stdout, stderr)
+	case !resp.OK:
+		msg := resp.Message
+		if msg == "" {
+			msg = "the latch-ssh daemon refused the request"
+		}
+		return finish(cmd, "", errors.New(msg), stdout, stderr)
+	}
+	return finish(cmd, resp.Message, nil, stdout, stderr)
+}
+
+// printError prints "latch-ssh CMD: msg", each line cleaned of control
+// characters (a message may quote Latch or a user).
+func printError(w io.Writer, cmd, msg string) {
+	printLines(w, "latch-ssh "+cmd+": "+msg)
+}
+
+// printLines prints s line by line, each cleaned of control characters.
+func printLines(w io.Writer, s string) {
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		fmt.Fprintln(w, safetext.Clean(l))
+	}
+}

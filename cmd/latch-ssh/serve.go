@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/daemon"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// runServe implements `latch-ssh serve`: the daemon (see internal/daemon).
+// It runs until SIGTERM or SIGINT; SIGHUP reloads the configuration. Logs
+// are JSON lines on stderr, which journald keeps under systemd. Exit 0
+// after a clean stop, 1 when it cannot start or the socket fails, 2 for bad
+// usage.
+// selfServicePerMinute bounds pair/unpair/status requests per uid.
+const selfServicePerMinute = 6
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: latch-ssh serve [-c FILE]")
+		fmt.Fprintln(stderr, "Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing.")
+		fmt.Fprintln(stderr, "SIGHUP reloads the configuration (a broken one is refused and the old one kept); SIGTERM stops")
+		fmt.Fprintln(stderr, "after the logins in progress. Logs are JSON lines on stderr.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	// The daemon answers for every user; another user's file must not
+	// decide that, even for a daemon they start themselves on a socket the
+	// gate would not use.
+	if *configPath != users.DefaultPath && os.Geteuid() != 0 {
+		fmt.Fprintln(stderr, "latch-ssh serve: -c is honoured only for root")
+		return 2
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	err := daemon.Run(context.Background(), daemon.Options{
+		ConfigPath: *configPath,
+		Log:        stderr,
+		Signals:    sigs,
+		// Self-service pair/unpair/status, for users whose config says
+		// allow_self_pairing. Its own limiter: each request is a Latch call
+		// with the server's credentials, and must not share the budget of
+		// logins.
+		SelfService: func(cfgPath string, _ func() *gate.Core) gate.SelfService {
+			return pairing.SelfService{
+				Manager: &pairing.Manager{ConfigPath: cfgPath},
+				Limiter: gate.NewRateLimiter(selfServicePerMinute),
+				Logf: func(format string, args ...any) {
+					fmt.Fprintf(stderr, "{\"level\":\"warn\",\"event\":\"self-service\",\"message\":%q}\n", fmt.Sprintf(format, args...))
+				},
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "latch-ssh serve: %v\n", err)
+		return 1
+	}
+	return 0
+}

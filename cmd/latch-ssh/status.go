@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+)
+
+const statusHelp = `Shows whether a local user is paired with a Latch account and the live
+state of each of their latches: the application's, and the operation of
+every service in [operations]. Asking never sends a one-time code to the
+phone.
+Root asks about any user; others about themselves, through the latch-ssh
+daemon, if the administrator set allow_self_pairing = true.
+Exit 0: shown; 1: not shown, or some latch could not be read (state
+"error"); 2: bad usage.`
+
+// runStatus implements `latch-ssh status [--user U] [-c FILE] [--json]`.
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	var asJSON bool
+	c, rest, code, ok := pairingFlags("status", "status [--user USER] [-c FILE] [--json]", statusHelp, args, stdout, stderr,
+		func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print the status as JSON, for scripts") })
+	if !ok {
+		return code
+	}
+	if len(rest) != 0 {
+		printError(stderr, "status", "takes no arguments (use --user USER to name the user)")
+		return exitUsage
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	var st gate.UserStatus
+	if c.direct {
+		var err error
+		if st, err = c.manager().Status(ctx, c.user); err != nil {
+			return finish("status", "", err, stdout, stderr)
+		}
+	} else {
+		resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpStatus})
+		if err == nil && resp.OK && resp.Status == nil {
+			err = errors.New("the latch-ssh daemon answered without a status")
+		}
+		if err != nil || !resp.OK {
+			return finishDaemon("status", resp, err, stdout, stderr)
+		}
+		st = *resp.Status
+	}
+	st = cleanStatus(st)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			printError(stderr, "status", err.Error())
+			return exitFailed
+		}
+	} else {
+		fmt.Fprint(stdout, formatStatus(st))
+	}
+	for _, l := range st.Latches {
+		if l.State == pairing.StateError {
+			return exitFailed
+		}
+	}
+	return exitOK
+}
+
+// cleanStatus strips control characters from every string of st: it may
+// come from the daemon, and its details quote Latch.
+func cleanStatus(st gate.UserStatus) gate.UserStatus {
+	st.User, st.Account, st.Note = safetext.Clean(st.User), safetext.Clean(st.Account), safetext.Clean(st.Note)
+	latches := make([]gate.LatchState, len(st.Latches))
+	for i, l := range st.Latches {
+		latches[i] = gate.LatchState{Service: safetext.Clean(l.Service), Operation: safetext.Clean(l.Operation),
+			State: safetext.Clean(l.State), Detail: safetext.Clean(l.Detail)}
+	}
+	st.Latches = latches
+	return st
+}
+
+// formatStatus renders st for people:
+//
+//	alice: paired with Latch account 7hN2…9kLq
+//	  application latch: open
+//	  sshd (operation OPSSHD…): closed
+func formatStatus(st gate.UserStatus) string {
+	var b strings.Builder
+	if st.Paired {
+		fmt.Fprintf(&b, "%s: paired with Latch account %s\n", st.User, st.Account)
+	} else {
+		fmt.Fprintf(&b, "%s: not paired with Latch\n", st.User)
+	}
+	for _, l := range st.Latches {
+		name := "application latch"
+		if l.Service != "" {
+			name = fmt.Sprintf("%s (operation %s)", l.Service, l.Operation)
+		}
+		line := fmt.Sprintf("  %s: %s", name, l.State)
+		if l.State == pairing.StateError && l.Detail != "" {
+			line += ": " + l.Detail
+		}
+		b.WriteString(line + "\n")
+	}
+	if st.Note != "" {
+		fmt.Fprintf(&b, "  note: %s\n", st.Note)
+	}
+	return b.String()
+}

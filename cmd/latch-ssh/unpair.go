@@ -1,0 +1,35 @@
+package main
+
+import (
+	"io"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+)
+
+const unpairHelp = `Removes a local user from [users] of the configuration, keeping every
+comment, and unpairs the Latch account at Latch unless another local user
+maps to the same account.
+Root unpairs any user; others unpair themselves through the latch-ssh
+daemon, if the administrator set allow_self_pairing = true.
+Exit 0: unpaired; 1: not, or only partly (the message says how to finish);
+2: bad usage.`
+
+// runUnpair implements `latch-ssh unpair [--user U] [-c FILE]`.
+func runUnpair(args []string, stdout, stderr io.Writer) int {
+	c, rest, code, ok := pairingFlags("unpair", "unpair [--user USER] [-c FILE]", unpairHelp, args, stdout, stderr, nil)
+	if !ok {
+		return code
+	}
+	if len(rest) != 0 {
+		printError(stderr, "unpair", "takes no arguments (use --user USER to name the user)")
+		return exitUsage
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if c.direct {
+		msg, err := c.manager().Unpair(ctx, c.user)
+		return finish("unpair", msg, err, stdout, stderr)
+	}
+	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpUnpair})
+	return finishDaemon("unpair", resp, err, stdout, stderr)
+}

@@ -1,0 +1,248 @@
+// Package daemon is `latch-ssh serve`, the long-running process of
+// latch-ssh. It holds what an ordinary user must never read (the Latch
+// secret) and what a login should not pay for twice (warm HTTPS connections
+// to Latch), and answers the gate socket (protocol in gate/protocol.go) for
+// the processes that run as the person logging in: the ForceCommand gate and
+// self-service pair/unpair/status. Every caller is identified by the kernel
+// (SO_PEERCRED), never by what it sends; gate.SocketServer does that part.
+//
+// The daemon's own job is the process around the socket: load the
+// configuration (refusing to start without a valid one), swap it on SIGHUP
+// only when the new one is valid, drain exchanges in progress on SIGTERM,
+// and tell systemd where it stands (sd_notify).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/paths"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/version"
+)
+
+// DefaultDrainTimeout bounds how long a stopping daemon waits for exchanges
+// in progress: long enough for a person who was just asked for a one-time
+// code to type it (gate.OTPTimeout), and shorter than systemd's default
+// TimeoutStopSec (90s), so the daemon ends on its own rather than by SIGKILL.
+const DefaultDrainTimeout = gate.OTPTimeout + 5*time.Second
+
+// Options configure Run.
+type Options struct {
+	// ConfigPath is the configuration file (users.DefaultPath in
+	// production). Run reads it at start and on every SIGHUP.
+	ConfigPath string
+	// Log receives JSON lines: the daemon's own events (start, reload,
+	// stop) and one line per decision from the audit log. nil means
+	// os.Stderr, which journald keeps under systemd.
+	Log io.Writer
+	// SelfService, if set, builds the handler of pair/unpair/status from
+	// the configuration path and the function that returns the core in
+	// force. nil refuses self-service.
+	SelfService func(cfgPath string, core func() *gate.Core) gate.SelfService
+	// Socket overrides [daemon] socket.
+	Socket string
+	// Signals delivers the signals the daemon acts on: SIGHUP reloads the
+	// configuration, SIGTERM and SIGINT stop it. The caller subscribes
+	// (signal.Notify) so that tests can send them without real signals.
+	// nil: only ctx stops the daemon.
+	Signals <-chan os.Signal
+	// DrainTimeout bounds the wait for exchanges in progress when stopping;
+	// 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+}
+
+// daemon is the state of one Run.
+type daemon struct {
+	o      Options
+	log    zerolog.Logger
+	audit  gate.Auditor
+	notify notifier
+	// core is the decision core in force. Each exchange loads it once and
+	// keeps it, so a reload never changes a decision half-way.
+	core atomic.Pointer[gate.Core]
+	// socket and rateLimit are fixed for the life of the process: the
+	// listener and the limiter are built once.
+	socket    string
+	rateLimit int
+}
+
+// Run is the daemon: it serves the gate socket until ctx is done or a
+// SIGTERM or SIGINT arrives on o.Signals, then stops accepting connections,
+// waits (at most o.DrainTimeout) for the exchanges in progress and returns.
+// It refuses to start, returning an error, when the configuration does not
+// load or the socket cannot be created. Run reads NOTIFY_SOCKET and removes
+// it from the environment (see notifierFromEnv).
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	// The audit log and the daemon's own log share one writer from many
+	// goroutines: one lock, so lines never interleave whatever o.Log is.
+	w := zerolog.SyncWriter(o.Log)
+	d := &daemon{
+		o:     o,
+		log:   zerolog.New(w).With().Timestamp().Logger(),
+		audit: gate.NewWriterAudit(w),
+	}
+	n, err := notifierFromEnv()
+	if err != nil {
+		d.log.Warn().Str("event", "notify").Msg(safetext.Clean(err.Error()))
+	}
+	d.notify = n
+
+	core := gate.LoadCore(o.ConfigPath, d.audit)
+	if core.Config == nil {
+		// Starting without a configuration would deny every login while
+		// looking healthy; systemd's ExecStartPre check-config says why.
+		return fmt.Errorf("not starting: the configuration does not load (run `latch-ssh check-config -c %s`):\n%w", o.ConfigPath, core.ConfigErr)
+	}
+	d.core.Store(core)
+	cfg := core.Config
+	d.socket, d.rateLimit = cfg.Daemon.Socket, cfg.Daemon.RateLimit
+	if o.Socket != "" {
+		d.socket = o.Socket
+	}
+	ln, err := gate.ListenSocket(d.socket)
+	if err != nil {
+		core.Close()
+		return fmt.Errorf("not starting: %w", err)
+	}
+	srv := &gate.SocketServer{
+		Core:    d.core.Load,
+		Limiter: gate.NewRateLimiter(d.rateLimit),
+		Logf: func(format string, args ...any) {
+			d.log.Warn().Str("event", "socket").Msg(safetext.Clean(fmt.Sprintf(format, args...)))
+		},
+	}
+	if o.SelfService != nil {
+		srv.SelfService = o.SelfService(o.ConfigPath, d.core.Load)
+	}
+	served := make(chan error, 1)
+	// Exchanges in progress must outlive the stop: cancelling their
+	// context would cut a Latch call short and turn it into the fail mode.
+	// Stopping closes the listener instead (see stop).
+	go func() { served <- srv.Serve(context.WithoutCancel(ctx), ln) }()
+
+	d.log.Info().Str("event", "start").Str("version", version.String()).Str("socket", d.socket).
+		Str("config", o.ConfigPath).Int("rate_limit", d.rateLimit).Msg("latch-ssh daemon serving the gate socket")
+	if d.socket != paths.GateSocket() {
+		d.log.Warn().Str("event", "start").Str("socket", d.socket).Str("built_in_socket", paths.GateSocket()).
+			Msg("this socket is not the one latch-ssh was built to use: the ForceCommand gate and `latch-ssh pair` will not find this daemon")
+	}
+	d.warnUnbuilt()
+	d.sendNotify("READY=1", "STATUS=serving the gate socket at "+d.socket)
+
+	for {
+		select {
+		case <-ctx.Done():
+			return d.stop(ln, served, "context done")
+		case err := <-served:
+			// Serve ends on its own only when the listener broke.
+			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(err.Error())).Msg("the gate socket failed; stopping")
+			d.sendNotify("STOPPING=1")
+			d.core.Load().Close()
+			return err
+		case sig := <-o.Signals:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload()
+			case syscall.SIGTERM, syscall.SIGINT:
+				return d.stop(ln, served, sig.String())
+			}
+		}
+	}
+}
+
+// reload loads the configuration again and puts it in force only if it is
+// valid: a typo in the file must not turn a running daemon into one that
+// denies everybody. Exchanges in progress keep the core they started with.
+func (d *daemon) reload() {
+	d.sendNotify(reloading()...)
+	next := gate.LoadCore(d.o.ConfigPath, d.audit)
+	if next.Config == nil {
+		problems := strings.Split(next.ConfigErr.Error(), "\n")
+		for i, p := range problems {
+			problems[i] = safetext.Clean(p)
+		}
+		d.log.Error().Str("event", "reload-refused").Str("config", d.o.ConfigPath).Strs("problems", problems).
+			Msg("the new configuration is refused; the previous one stays in force (run latch-ssh check-config)")
+		d.sendNotify("READY=1", fmt.Sprintf("STATUS=configuration reload refused (%d problem(s), see the log); serving with the previous configuration", len(problems)))
+		return
+	}
+	old := d.core.Swap(next)
+	// The old client's idle connections are of no more use; a request in
+	// flight on it finishes normally.
+	old.Close()
+	cfg := next.Config
+	d.log.Info().Str("event", "reload").Str("config", d.o.ConfigPath).Msg("configuration reloaded")
+	if d.o.Socket == "" && cfg.Daemon.Socket != d.socket {
+		d.log.Warn().Str("event", "reload").Str("socket", cfg.Daemon.Socket).Str("in_use", d.socket).
+			Msg("[daemon] socket changed: it takes effect when the daemon restarts")
+	}
+	if cfg.Daemon.RateLimit != d.rateLimit {
+		// gate.SocketServer reads its limiter without synchronisation, so
+		// it cannot be swapped while serving.
+		d.log.Warn().Str("event", "reload").Int("rate_limit", cfg.Daemon.RateLimit).Int("in_use", d.rateLimit).
+			Msg("[daemon] rate_limit changed: it takes effect when the daemon restarts")
+	}
+	d.warnUnbuilt()
+	d.sendNotify("READY=1", "STATUS=serving the gate socket at "+d.socket)
+}
+
+// stop closes the listener (no new connections; the socket file goes with
+// it), waits for the exchanges in progress up to the drain timeout, and
+// releases the Latch client.
+func (d *daemon) stop(ln *net.UnixListener, served <-chan error, why string) error {
+	d.log.Info().Str("event", "stop").Str("reason", why).Msg("stopping: no new connections; waiting for exchanges in progress")
+	d.sendNotify("STOPPING=1")
+	ln.Close()
+	timer := time.NewTimer(d.o.DrainTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-served:
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+	case <-timer.C:
+		// What is left is someone who never typed their code. When the
+		// process exits their connection closes and their gate denies.
+		d.log.Warn().Str("event", "drain-timeout").Str("timeout", d.o.DrainTimeout.String()).
+			Msg("exchanges still in progress are abandoned")
+	}
+	d.core.Load().Close()
+	d.log.Info().Str("event", "stopped").Msg("latch-ssh daemon stopped")
+	return err
+}
+
+// warnUnbuilt says plainly when the configuration asks for something this
+// version does not do, rather than letting the admin believe it runs.
+func (d *daemon) warnUnbuilt() {
+	if l := d.core.Load().Config.Server.Listen; l != "" {
+		d.log.Warn().Str("event", "config").Str("listen", l).
+			Msg("the embedded SSH server is not built yet; serving the gate socket only")
+	}
+}
+
+// sendNotify tells systemd, when it runs us, where we stand. A failure is
+// logged and otherwise ignored: serving logins matters more.
+func (d *daemon) sendNotify(lines ...string) {
+	if err := d.notify.send(lines...); err != nil {
+		d.log.Warn().Str("event", "notify").Str("error", safetext.Clean(err.Error())).Msg("cannot notify systemd")
+	}
+}

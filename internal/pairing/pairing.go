@@ -1,0 +1,526 @@
+// Package pairing pairs local users with Latch accounts: the work behind
+// `latch-ssh pair`, `latch-ssh unpair` and `latch-ssh status`. Root runs a
+// Manager directly on the configuration; a person acting on their own
+// account goes through the daemon, which runs the same Manager behind
+// SelfService, with the user name taken from the socket's SO_PEERCRED.
+//
+// Every operation loads the configuration afresh, so it acts on what the
+// file says now (an admin may have edited it since the daemon started), and
+// edits [users] with users.SetUser and users.RemoveUser, which keep every
+// other byte the admin wrote.
+//
+// The order of the steps is chosen so that a failure half way leaves
+// something a person can finish:
+//
+//   - pair asks Latch first (only Latch knows the account id) and writes
+//     [users] after; if the write fails, the Latch pairing is undone.
+//   - unpair removes the [users] line first and tells Latch after; if Latch
+//     cannot be told, the message says how to finish from the phone. The
+//     other order would leave a line pointing at an account Latch no longer
+//     pairs when the edit fails, and an edit can fail for reasons (a
+//     hand-written layout, [user_operations]) that no retry fixes.
+//
+// Error texts are written for people: each says what went wrong and what to
+// do. Message gives that text for any error of the Latch client.
+package pairing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/user"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+var (
+	// tokenPattern is a pairing code as the Latch app shows it.
+	tokenPattern = regexp.MustCompile(`^[A-Za-z0-9]{6}$`)
+	// userPattern is the users package's rule for names in [users]
+	// (what useradd accepts by default). Checking it before calling Latch
+	// means a name the edit would refuse never pairs an account first.
+	userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$`)
+)
+
+// The states of gate.LatchState.State.
+const (
+	StateOpen     = "open"
+	StateClosed   = "closed"
+	StateUnpaired = "unpaired"
+	StateError    = "error"
+)
+
+// NoteUnpairedFromPhone is gate.UserStatus.Note when Latch answers 201: the
+// person removed this server from the Latch app.
+const NoteUnpairedFromPhone = "unpaired from the phone (Latch 201): pair again"
+
+// ErrConfig is wrapped by errors about the configuration file itself: it
+// does not load, cannot be edited, or names a CA file that cannot be read.
+// Their text names files and lines, which is for root; SelfService shows a
+// person a plain sentence instead.
+var ErrConfig = errors.New("latch-ssh configuration problem")
+
+// Manager pairs, unpairs and reports on local users. The zero value with
+// ConfigPath set is ready to use; a Manager is safe for concurrent use and
+// must not be copied after first use.
+type Manager struct {
+	// ConfigPath is the configuration to read and edit.
+	ConfigPath string
+	// Hostname names this server in the commonName sent when pairing
+	// (user@host); default os.Hostname.
+	Hostname func() (string, error)
+	// LookupUser checks that a local user exists before pairing it;
+	// default os/user.Lookup (NSS). Tests replace it to pair names that
+	// are not real accounts.
+	LookupUser func(name string) (*user.User, error)
+
+	// mu guards busy, the users with a pair or unpair in progress in this
+	// process. A second operation for the same user is refused rather
+	// than queued: two pairings racing could both pass the "already
+	// paired" check and pair two Latch accounts, one of which the last
+	// write would orphan.
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+// failure is an error of a pairing operation. Error is the full text, for
+// root; public, when set, is the same news without details of the server's
+// files, for a person acting through the daemon. err is the cause, so
+// errors.Is and errors.As (latch.ErrorCode) see through it.
+type failure struct {
+	msg, public string
+	err         error
+}
+
+func (f *failure) Error() string { return f.msg }
+func (f *failure) Unwrap() error { return f.err }
+
+func fail(err error, format string, args ...any) error {
+	return &failure{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+// configFailure is a failure about the configuration file: errors.Is(err,
+// ErrConfig) holds, and public is what a person is told.
+func configFailure(err error, public, format string, args ...any) error {
+	return &failure{msg: fmt.Sprintf(format, args...), public: public, err: errors.Join(ErrConfig, err)}
+}
+
+// publicMessage is the text of err for a person who is not root.
+func publicMessage(err error) string {
+	var f *failure
+	if errors.As(err, &f) && f.public != "" {
+		return f.public
+	}
+	if errors.Is(err, ErrConfig) {
+		return configTrouble
+	}
+	return safetext.Clean(err.Error())
+}
+
+const configTrouble = "the latch-ssh configuration on this server has a problem: ask an administrator (latch-ssh check-config)"
+
+// cleanLines cleans each line of s of control characters, keeping the line
+// breaks of multi-line texts such as a list of configuration problems.
+func cleanLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = safetext.Clean(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CheckToken checks that token looks like a pairing code of the Latch app,
+// so a typo is caught before any call to Latch.
+func CheckToken(token string) error {
+	if !tokenPattern.MatchString(token) {
+		return errors.New("a pairing code is the 6 letters and digits the Latch app shows when it generates one; check what you typed")
+	}
+	return nil
+}
+
+func checkUser(name string) error {
+	if !userPattern.MatchString(name) {
+		return fmt.Errorf("%q is not a valid user name: use 1 to 32 letters, digits, \"_\", \".\" or \"-\", not starting with \".\" or \"-\"", safetext.Clean(name))
+	}
+	return nil
+}
+
+// ShortAccount shortens a Latch account id for display, "abcd…wxyz": enough
+// to tell accounts apart, not the whole id.
+func ShortAccount(id string) string {
+	if len(id) <= 12 {
+		return id
+	}
+	return id[:4] + "…" + id[len(id)-4:]
+}
+
+// shortOperation shortens an operation id for display, "OPSSHD…".
+func shortOperation(id string) string {
+	if len(id) <= 8 {
+		return id
+	}
+	return id[:6] + "…"
+}
+
+// Pair pairs the local user with the Latch account whose owner generated
+// token in the Latch app, and writes user = "account" into [users]. The
+// user must exist on this system and not be paired yet. It returns the
+// message to show on success.
+func (m *Manager) Pair(ctx context.Context, user, token string) (string, error) {
+	return m.pair(ctx, user, token, false)
+}
+
+// Unpair removes the user's line from [users] and, unless another local
+// user maps to the same Latch account, unpairs that account at Latch. When
+// Latch cannot be told, the line is still removed and the error says how to
+// finish from the Latch app.
+func (m *Manager) Unpair(ctx context.Context, user string) (string, error) {
+	return m.unpair(ctx, user, false)
+}
+
+// Status reports the user's mapping and the live state of the application
+// latch and of every operation that applies to the user. It never makes
+// Latch generate a one-time code (every call uses /nootp), so asking does
+// not prompt the person's phone for a second factor. Latch errors are
+// reported per latch (State "error", Detail for people); the error return
+// is for problems before any call (bad name, configuration).
+func (m *Manager) Status(ctx context.Context, user string) (gate.UserStatus, error) {
+	return m.status(ctx, user, false)
+}
+
+// begin marks name busy until the returned function is called.
+func (m *Manager) begin(name string) (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[name] {
+		return nil, fail(nil, "another pair or unpair of %s is in progress: wait for it to finish, then try again", name)
+	}
+	if m.busy == nil {
+		m.busy = map[string]bool{}
+	}
+	m.busy[name] = true
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(m.busy, name)
+	}, nil
+}
+
+// load reads the configuration afresh. For a person acting through the
+// daemon (self), it also checks allow_self_pairing in the file as it is now:
+// the daemon checked its own copy, which may be older than an admin's edit.
+func (m *Manager) load(self bool) (*users.Config, error) {
+	cfg, err := users.Load(m.ConfigPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, configFailure(err, configTrouble,
+			"%s: no such file: write the configuration first (start from latch.toml.example), then run latch-ssh check-config", m.ConfigPath)
+	case err != nil:
+		return nil, configFailure(err, configTrouble, "%s\n(latch-ssh check-config -c %s lists every problem with its fix)", cleanLines(err.Error()), m.ConfigPath)
+	}
+	if self && !cfg.Policy.AllowSelfPairing {
+		return nil, fail(nil, "self-service pairing is turned off on this server: ask an administrator (allow_self_pairing)")
+	}
+	return cfg, nil
+}
+
+// client builds the Latch client from cfg.
+func client(cfg *users.Config) (*latch.Client, error) {
+	c, err := gate.NewLatchClient(cfg)
+	if err != nil {
+		return nil, configFailure(err, configTrouble, "%s: [latch]: %s", cfg.Path, safetext.Clean(err.Error()))
+	}
+	return c, nil
+}
+
+// timeout is the deadline of one Latch call.
+func timeout(cfg *users.Config) time.Duration {
+	if d := cfg.Latch.Timeout.Duration; d > 0 {
+		return d
+	}
+	return users.DefaultTimeout
+}
+
+func (m *Manager) lookupUser(name string) error {
+	lookup := m.LookupUser
+	if lookup == nil {
+		lookup = user.Lookup
+	}
+	_, err := lookup(name)
+	var unknown user.UnknownUserError
+	switch {
+	case errors.As(err, &unknown):
+		return fail(err, "there is no user %s on this system: only existing local users can be paired", name)
+	case err != nil:
+		return fail(err, "cannot look up user %s: %s", name, safetext.Clean(err.Error()))
+	}
+	return nil
+}
+
+// commonName is the label the Latch app and admin panels show for the
+// pairing: user@host, or the user alone when the host name is unknown.
+func (m *Manager) commonName(name string) string {
+	hostname := m.Hostname
+	if hostname == nil {
+		hostname = os.Hostname
+	}
+	host, err := hostname()
+	host = safetext.Clean(strings.TrimSpace(host))
+	if err != nil || host == "" {
+		return name
+	}
+	return name + "@" + host
+}
+
+func (m *Manager) pair(ctx context.Context, name, token string, self bool) (string, error) {
+	if err := CheckToken(token); err != nil {
+		return "", err
+	}
+	if err := checkUser(name); err != nil {
+		return "", err
+	}
+	done, err := m.begin(name)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	if err := m.lookupUser(name); err != nil {
+		return "", err
+	}
+	cfg, err := m.load(self)
+	if err != nil {
+		return "", err
+	}
+	if acc, ok := cfg.Account(name); ok {
+		return "", fail(nil, "%s is already paired (Latch account %s); run latch-ssh unpair first", name, ShortAccount(acc))
+	}
+	lc, err := client(cfg)
+	if err != nil {
+		return "", err
+	}
+	defer lc.CloseIdleConnections()
+	commonName := ""
+	if cfg.Policy.PairCommonName {
+		commonName = m.commonName(name)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout(cfg))
+	account, err := lc.Pair(callCtx, token, commonName)
+	cancel()
+	if err != nil {
+		return "", fail(err, "pairing %s failed: %s", name, Message(err))
+	}
+	if err := users.SetUser(m.ConfigPath, name, account); err != nil {
+		return "", m.rollback(ctx, cfg, lc, name, account, err)
+	}
+	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch", name, ShortAccount(account), name), nil
+}
+
+// rollback undoes a Latch pairing whose [users] line could not be written,
+// unless another local user maps to the same account (an admin's line for
+// an account the phone had unpaired), and explains the outcome.
+func (m *Manager) rollback(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string, editErr error) error {
+	what := fmt.Sprintf("Latch paired %s, but writing it into [users] of %s failed: %s", name, m.ConfigPath, cleanLines(editErr.Error()))
+	public := fmt.Sprintf("Latch paired %s, but this server could not record it (%s)", name, configTrouble)
+	if fresh, err := users.Load(m.ConfigPath); err == nil {
+		cfg = fresh
+	}
+	if others := otherUsers(cfg, account, name); len(others) > 0 {
+		tail := fmt.Sprintf("; the Latch pairing stays, because %s also use(s) that account", strings.Join(others, ", "))
+		return configFailure(editErr, public+tail, "%s%s", what, tail)
+	}
+	// Undo even if the caller gave up (Ctrl-C, a closed connection): a
+	// pairing nobody recorded is worse than a late call.
+	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout(cfg))
+	defer cancel()
+	if err := lc.Unpair(undoCtx, account); err != nil && !latch.IsNotPaired(err) {
+		tail := fmt.Sprintf("; undoing the Latch pairing failed too (%s): remove this server in the Latch app, then pair again", Message(err))
+		return configFailure(errors.Join(editErr, err), public+tail, "%s%s", what, tail)
+	}
+	tail := "; the Latch pairing was undone, so nothing changed"
+	return configFailure(editErr, public+tail, "%s%s: fix the file, then pair again with a new code", what, tail)
+}
+
+// otherUsers lists the local users other than name mapped to account.
+func otherUsers(cfg *users.Config, account, name string) []string {
+	return slices.DeleteFunc(cfg.UsersOfAccount(account), func(u string) bool { return u == name })
+}
+
+func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, error) {
+	if err := checkUser(name); err != nil {
+		return "", err
+	}
+	done, err := m.begin(name)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	cfg, err := m.load(self)
+	if err != nil {
+		return "", err
+	}
+	account, ok := cfg.Account(name)
+	if !ok {
+		return "", fail(nil, "%s is not paired with Latch (no line in [users]): nothing to unpair", name)
+	}
+	// Self-service unpair where unpaired users are let in would let anyone
+	// who got a shell once (the latch open for a moment, a stolen key)
+	// remove the latch from every later login. The phone's owner can still
+	// unpair from the Latch app, and root here.
+	if self && cfg.Policy.Unpaired == users.UnpairedAllow {
+		return "", fail(nil, "unpairing yourself here would remove the latch from your logins: unpair from the Latch app, or ask an administrator")
+	}
+	if _, ok := cfg.UserOperations[name]; ok {
+		return "", configFailure(nil,
+			fmt.Sprintf("%s has its own Latch operations in this server's configuration: ask an administrator to unpair you", name),
+			"%s has its own operations in [user_operations.%s] of %s, which need the [users] line: remove that table first, then unpair", name, name, m.ConfigPath)
+	}
+	// Build the client before editing: if it cannot be built, nothing
+	// has changed yet.
+	lc, err := client(cfg)
+	if err != nil {
+		return "", err
+	}
+	defer lc.CloseIdleConnections()
+	prev, err := users.RemoveUser(m.ConfigPath, name)
+	switch {
+	case errors.Is(err, users.ErrNotMapped):
+		return "", fail(err, "%s is not paired with Latch (no line in [users]): nothing to unpair", name)
+	case err != nil:
+		return "", configFailure(err, fmt.Sprintf("could not unpair %s, nothing changed: %s", name, configTrouble),
+			"could not remove %s from [users], nothing changed: %s", name, cleanLines(err.Error()))
+	}
+	if prev != "" {
+		account = prev // what the line said when it was removed
+	}
+	if fresh, err := users.Load(m.ConfigPath); err == nil {
+		cfg = fresh
+	}
+	if others := otherUsers(cfg, account, name); len(others) > 0 {
+		return fmt.Sprintf("unpaired %s (removed from [users]); Latch account %s stays paired because %s also use(s) it",
+			name, ShortAccount(account), strings.Join(others, ", ")), nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout(cfg))
+	err = lc.Unpair(callCtx, account)
+	cancel()
+	switch {
+	case err == nil:
+		return fmt.Sprintf("unpaired %s from Latch account %s", name, ShortAccount(account)), nil
+	case latch.IsNotPaired(err):
+		return fmt.Sprintf("unpaired %s (removed from [users]); Latch account %s had already been unpaired from the phone",
+			name, ShortAccount(account)), nil
+	default:
+		return "", fail(err, "removed %s from [users], but Latch was not told, so the account stays paired there: to finish, remove this server in the Latch app. Why Latch was not told: %s",
+			name, Message(err))
+	}
+}
+
+// target is one latch status asks about.
+type target struct {
+	service, op string
+}
+
+func (m *Manager) status(ctx context.Context, name string, self bool) (gate.UserStatus, error) {
+	if err := checkUser(name); err != nil {
+		return gate.UserStatus{}, err
+	}
+	cfg, err := m.load(self)
+	if err != nil {
+		return gate.UserStatus{}, err
+	}
+	st := gate.UserStatus{User: name}
+	account, ok := cfg.Account(name)
+	if !ok {
+		st.Note = unpairedNote(cfg, name)
+		return st, nil
+	}
+	st.Paired, st.Account = true, ShortAccount(account)
+	lc, err := client(cfg)
+	if err != nil {
+		return gate.UserStatus{}, err
+	}
+	defer lc.CloseIdleConnections()
+
+	targets := targetsOf(cfg, name)
+	// One call per distinct latch, all at once, each under the timeout:
+	// the person waits one round trip, not one per operation.
+	var distinct []string
+	for _, t := range targets {
+		if !slices.Contains(distinct, t.op) {
+			distinct = append(distinct, t.op)
+		}
+	}
+	states := make([]gate.LatchState, len(distinct))
+	var wg sync.WaitGroup
+	for i, op := range distinct {
+		wg.Go(func() { states[i] = latchState(ctx, cfg, lc, account, op) })
+	}
+	wg.Wait()
+	for _, t := range targets {
+		s := states[slices.Index(distinct, t.op)]
+		s.Service, s.Operation = t.service, shortOperation(t.op)
+		if s.State == StateUnpaired {
+			st.Note = NoteUnpairedFromPhone
+		}
+		st.Latches = append(st.Latches, s)
+	}
+	return st, nil
+}
+
+// targetsOf lists the application latch, then every service with an
+// operation for name, sorted by service.
+func targetsOf(cfg *users.Config, name string) []target {
+	services := map[string]bool{}
+	for s := range cfg.Operations {
+		services[s] = true
+	}
+	for s := range cfg.UserOperations[name] {
+		services[s] = true
+	}
+	out := []target{{}}
+	for _, s := range slices.Sorted(maps.Keys(services)) {
+		if op := cfg.Operation(name, s); op != "" {
+			out = append(out, target{service: s, op: op})
+		}
+	}
+	return out
+}
+
+// latchState asks Latch for one latch, never generating a one-time code.
+func latchState(ctx context.Context, cfg *users.Config, lc *latch.Client, account, op string) gate.LatchState {
+	ctx, cancel := context.WithTimeout(ctx, timeout(cfg))
+	defer cancel()
+	s, err := lc.Status(ctx, latch.StatusRequest{
+		AccountID:   account,
+		OperationID: op,
+		NoOTP:       true, // status must never push a second-factor prompt
+		Silent:      cfg.Policy.Silent,
+	})
+	switch {
+	case err == nil && s.Open:
+		return gate.LatchState{State: StateOpen}
+	case err == nil:
+		return gate.LatchState{State: StateClosed}
+	case latch.IsNotPaired(err):
+		return gate.LatchState{State: StateUnpaired, Detail: Message(err)}
+	default:
+		return gate.LatchState{State: StateError, Detail: Message(err)}
+	}
+}
+
+// unpairedNote says what happens to the logins of a user with no account.
+func unpairedNote(cfg *users.Config, name string) string {
+	if cfg.Policy.Unpaired == users.UnpairedDeny {
+		return fmt.Sprintf("not paired with Latch: logins as %s are refused until paired (unpaired = \"deny\"); pair with latch-ssh pair and a code from the Latch app", name)
+	}
+	return fmt.Sprintf("not paired with Latch: logins as %s do not ask Latch (unpaired = \"allow\"); pair with latch-ssh pair and a code from the Latch app", name)
+}

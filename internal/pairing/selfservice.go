@@ -1,0 +1,97 @@
+package pairing
+
+import (
+	"context"
+	"os/user"
+	"strconv"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+)
+
+// SelfService answers the daemon's self-service requests (gate.SelfService)
+// with a Manager: a person pairs, unpairs or asks about their own account.
+// The user name is the one the daemon resolved from the socket's
+// SO_PEERCRED; nothing in the request can name another user.
+//
+// On top of the daemon's own check, every request re-reads the
+// configuration and is refused unless it says allow_self_pairing = true
+// now. Messages about the configuration file are replaced by a plain
+// sentence: its paths and lines are for root, and go to Logf.
+type SelfService struct {
+	Manager *Manager
+	// Limiter, if set, bounds requests per uid. Each request costs a call
+	// to Latch with the server's credentials, so an unbounded stream of
+	// guessed pairing codes from one user could get the application
+	// rate-limited for everyone. Use a limiter of its own, not the one of
+	// login decisions.
+	Limiter *gate.RateLimiter
+	// Logf, if set, receives the full error of every failed request, for
+	// the administrator's log.
+	Logf func(format string, args ...any)
+}
+
+var _ gate.SelfService = SelfService{}
+
+// Pair pairs user with the Latch account behind token.
+func (s SelfService) Pair(ctx context.Context, user, token string) gate.SocketResponse {
+	if r, ok := s.limited(user); !ok {
+		return r
+	}
+	msg, err := s.Manager.pair(ctx, user, token, true)
+	return s.answer("pair", user, msg, err)
+}
+
+// Unpair unpairs user.
+func (s SelfService) Unpair(ctx context.Context, user string) gate.SocketResponse {
+	if r, ok := s.limited(user); !ok {
+		return r
+	}
+	msg, err := s.Manager.unpair(ctx, user, true)
+	return s.answer("unpair", user, msg, err)
+}
+
+// Status reports user's mapping and latches.
+func (s SelfService) Status(ctx context.Context, user string) gate.SocketResponse {
+	if r, ok := s.limited(user); !ok {
+		return r
+	}
+	st, err := s.Manager.status(ctx, user, true)
+	if err != nil {
+		return s.answer("status", user, "", err)
+	}
+	return gate.SocketResponse{V: gate.ProtocolVersion, OK: true, Status: &st}
+}
+
+func (s SelfService) answer(op, user, msg string, err error) gate.SocketResponse {
+	if err != nil {
+		if s.Logf != nil {
+			s.Logf("self-service %s for %s: %s", op, user, safetext.Clean(err.Error()))
+		}
+		return gate.SocketResponse{V: gate.ProtocolVersion, Message: safetext.Clean(publicMessage(err))}
+	}
+	return gate.SocketResponse{V: gate.ProtocolVersion, OK: true, Message: safetext.Clean(msg)}
+}
+
+// limited takes a token for user's uid from the Limiter, if there is one.
+func (s SelfService) limited(name string) (gate.SocketResponse, bool) {
+	if s.Limiter == nil {
+		return gate.SocketResponse{}, true
+	}
+	lookup := s.Manager.LookupUser
+	if lookup == nil {
+		lookup = user.Lookup
+	}
+	u, err := lookup(name)
+	var uid uint64
+	if err == nil {
+		uid, err = strconv.ParseUint(u.Uid, 10, 32)
+	}
+	if err != nil {
+		return s.answer("request", name, "", fail(err, "cannot look up user %s: %s", name, safetext.Clean(err.Error()))), false
+	}
+	if !s.Limiter.Allow(uint32(uid)) {
+		return gate.SocketResponse{V: gate.ProtocolVersion, Message: "too many pairing requests: wait a minute, then try again"}, false
+	}
+	return gate.SocketResponse{}, true
+}
