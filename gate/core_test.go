@@ -54,15 +54,7 @@ func newWorld(t *testing.T, failMode string, extra string) *world {
 	srv := latchtest.New(t)
 	srv.AddApp(appID, secret)
 	srv.AddOperation(appID, opSSHD, "")
-	boot, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: srv.URL(), RootCAs: srv.CertPool()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := boot.Pair(context.Background(), srv.IssuePairingToken(appID), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.ResetRequests()
+	acc := srv.PairedAccount(appID)
 	text := fmt.Sprintf(`
 [latch]
 app_id = %q

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/internal/systest"
-	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
@@ -146,16 +145,7 @@ func newFixture(t *testing.T) *fixture {
 // pair pairs a new Latch account and returns its id.
 func (f *fixture) pair(t *testing.T) string {
 	t.Helper()
-	c, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: f.srv.URL(), RootCAs: f.srv.CertPool()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseIdleConnections()
-	acc, err := c.Pair(context.Background(), f.srv.IssuePairingToken(appID), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acc
+	return f.srv.PairedAccount(appID)
 }
 
 // configText is latch.toml for c.

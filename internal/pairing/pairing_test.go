@@ -135,17 +135,7 @@ func fakeUsers(name string) (*user.User, error) {
 // an earlier pairing had happened) and returns its id.
 func (f *fixture) account(t *testing.T) string {
 	t.Helper()
-	c, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: f.srv.URL(), RootCAs: f.srv.CertPool()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseIdleConnections()
-	acc, err := c.Pair(context.Background(), f.srv.IssuePairingToken(appID), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.ResetRequests()
-	return acc
+	return f.srv.PairedAccount(appID)
 }
 
 func (f *fixture) read(t *testing.T) string {

@@ -284,3 +284,15 @@ func TestHistoryAndOperations(t *testing.T) {
 		t.Fatalf("unknown operation: %s", r.body)
 	}
 }
+
+func TestPairedAccount(t *testing.T) {
+	srv := latchtest.New(t)
+	srv.AddApp("APPIDAPPIDAPPIDAPPID", "SECRETSECRETSECRETSECRETSECRETSECRET1234")
+	acc := srv.PairedAccount("APPIDAPPIDAPPIDAPPID")
+	if got := srv.Accounts("APPIDAPPIDAPPIDAPPID"); len(got) != 1 || got[0] != acc || len(acc) != 64 {
+		t.Fatalf("accounts %v, paired %q", got, acc)
+	}
+	if len(srv.Requests()) != 0 {
+		t.Fatal("PairedAccount logged a request")
+	}
+}

@@ -151,6 +151,19 @@ func (s *Server) IssuePairingTokenFor(appID, accountID string) string {
 	return tok
 }
 
+// PairedAccount creates a Latch user already paired with appID, as if the
+// person had paired some time ago, and returns its account id. It is for
+// tests whose subject is not pairing itself; no request is logged.
+func (s *Server) PairedAccount(appID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(appID)
+	acc := randomID(64)
+	s.users[acc] = true
+	s.apps[appID].paired[acc] = &pairing{since: s.now()}
+	return acc
+}
+
 // SetLatch opens (on) or closes a latch of accountID, as the person does
 // from the phone: id is the application, an operation or an instance id.
 func (s *Server) SetLatch(accountID, id string, on bool) {
