@@ -71,8 +71,44 @@ type SocketServer struct {
 	// Logf reports problems that are not decisions (bad messages, peers
 	// that cannot be identified); nil discards them.
 	Logf func(format string, args ...any)
+	// MaxConnsPerUID caps the exchanges one uid may have open at once
+	// (0: DefaultMaxConnsPerUID), so one local user holding connections
+	// cannot use up the daemon's descriptors and lock everyone out.
+	MaxConnsPerUID int
 
-	wg sync.WaitGroup
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[uint32]int
+}
+
+// DefaultMaxConnsPerUID is SocketServer.MaxConnsPerUID's default: a
+// person rarely has more than a few logins in flight.
+const DefaultMaxConnsPerUID = 16
+
+// enter counts an exchange for uid, reporting false when uid is at its cap.
+func (s *SocketServer) enter(uid uint32) bool {
+	max := s.MaxConnsPerUID
+	if max <= 0 {
+		max = DefaultMaxConnsPerUID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == nil {
+		s.active = map[uint32]int{}
+	}
+	if s.active[uid] >= max {
+		return false
+	}
+	s.active[uid]++
+	return true
+}
+
+func (s *SocketServer) leave(uid uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[uid]--; s.active[uid] <= 0 {
+		delete(s.active, uid)
+	}
 }
 
 // Serve accepts connections on ln until ctx is done or ln fails, then
@@ -153,6 +189,13 @@ func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
 		s.logf("gate socket: %v", err)
 		return
 	}
+	if !s.enter(cred.UID) {
+		s.logf("gate socket: uid %d (pid %d) has too many connections open; refused", cred.UID, cred.PID)
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied: too many connections"})
+		return
+	}
+	defer s.leave(cred.UID)
 	// The first message must come quickly: a local user holding idle
 	// connections must not be able to tie up the daemon's descriptors for
 	// long. The whole exchange, a person typing a code included, is bounded.
@@ -429,6 +472,14 @@ type bucket struct {
 // NewRateLimiter returns a limiter allowing perMinute decisions per uid.
 func NewRateLimiter(perMinute int) *RateLimiter {
 	return &RateLimiter{perMinute: perMinute, now: time.Now, buckets: map[uint32]*bucket{}}
+}
+
+// SetPerMinute changes the rate (on reload). Buckets are kept, so a reload
+// does not hand every uid a fresh burst.
+func (l *RateLimiter) SetPerMinute(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.perMinute = n
 }
 
 // Allow takes one token for uid, reporting whether there was one.

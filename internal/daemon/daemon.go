@@ -72,10 +72,10 @@ type daemon struct {
 	// core is the decision core in force. Each exchange loads it once and
 	// keeps it, so a reload never changes a decision half-way.
 	core atomic.Pointer[gate.Core]
-	// socket and rateLimit are fixed for the life of the process: the
-	// listener and the limiter are built once.
-	socket    string
-	rateLimit int
+	// socket is fixed for the life of the process: the listener is built
+	// once. The limiter's rate follows reloads.
+	socket  string
+	limiter *gate.RateLimiter
 }
 
 // Run is the daemon: it serves the gate socket until ctx is done or a
@@ -113,7 +113,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.core.Store(core)
 	cfg := core.Config
-	d.socket, d.rateLimit = cfg.Daemon.Socket, cfg.Daemon.RateLimit
+	d.socket, d.limiter = cfg.Daemon.Socket, gate.NewRateLimiter(cfg.Daemon.RateLimit)
 	if o.Socket != "" {
 		d.socket = o.Socket
 	}
@@ -124,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	srv := &gate.SocketServer{
 		Core:    d.core.Load,
-		Limiter: gate.NewRateLimiter(d.rateLimit),
+		Limiter: d.limiter,
 		Logf: func(format string, args ...any) {
 			d.log.Warn().Str("event", "socket").Msg(safetext.Clean(fmt.Sprintf(format, args...)))
 		},
@@ -139,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { served <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 
 	d.log.Info().Str("event", "start").Str("version", version.String()).Str("socket", d.socket).
-		Str("config", o.ConfigPath).Int("rate_limit", d.rateLimit).Msg("latch-ssh daemon serving the gate socket")
+		Str("config", o.ConfigPath).Int("rate_limit", cfg.Daemon.RateLimit).Msg("latch-ssh daemon serving the gate socket")
 	if d.socket != paths.GateSocket() {
 		d.log.Warn().Str("event", "start").Str("socket", d.socket).Str("built_in_socket", paths.GateSocket()).
 			Msg("this socket is not the one latch-ssh was built to use: the ForceCommand gate and `latch-ssh pair` will not find this daemon")
@@ -194,12 +194,7 @@ func (d *daemon) reload() {
 		d.log.Warn().Str("event", "reload").Str("socket", cfg.Daemon.Socket).Str("in_use", d.socket).
 			Msg("[daemon] socket changed: it takes effect when the daemon restarts")
 	}
-	if cfg.Daemon.RateLimit != d.rateLimit {
-		// gate.SocketServer reads its limiter without synchronisation, so
-		// it cannot be swapped while serving.
-		d.log.Warn().Str("event", "reload").Int("rate_limit", cfg.Daemon.RateLimit).Int("in_use", d.rateLimit).
-			Msg("[daemon] rate_limit changed: it takes effect when the daemon restarts")
-	}
+	d.limiter.SetPerMinute(cfg.Daemon.RateLimit)
 	d.warnUnbuilt()
 	d.sendNotify("READY=1", "STATUS=serving the gate socket at "+d.socket)
 }

@@ -356,7 +356,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("after a refused reload, paired user: %q, want allow", got)
 	}
 
-	f.writeConfig(t, f.configText(conf{policy: `unpaired = "deny"`, users: users, rateLimit: 7}))
+	f.writeConfig(t, f.configText(conf{policy: `unpaired = "deny"`, users: users, rateLimit: 2}))
 	f.reload(t)
 	if n := len(f.log.find(t, "reload")); n == 0 {
 		t.Fatalf("valid configuration not reloaded:\n%s", f.log)
@@ -367,8 +367,12 @@ func TestReload(t *testing.T) {
 	if got := f.decide(t, a); got != "allow" {
 		t.Errorf("after reload, paired user: %q, want allow (the new Latch client works)", got)
 	}
-	if !strings.Contains(f.log.String(), "rate_limit changed: it takes effect when the daemon restarts") {
-		t.Errorf("no warning that rate_limit needs a restart:\n%s", f.log)
+	// rate_limit follows the reload: 2 a minute, one used just above.
+	if got := f.decide(t, a); got != "allow" {
+		t.Errorf("second decision within rate_limit = 2: %q, want allow", got)
+	}
+	if got := f.decide(t, a); !strings.Contains(got, "too many attempts") {
+		t.Errorf("third decision with rate_limit = 2 after reload: %q, want the rate-limit refusal", got)
 	}
 	f.stop(t)
 	f.checkNoLeak(t)
