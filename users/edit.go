@@ -33,6 +33,32 @@ func SetUser(path, user, account string) error {
 	})
 }
 
+// ErrAlreadyMapped is returned (wrapped) by AddUser for a user who is
+// already in [users].
+var ErrAlreadyMapped = errors.New("already in [users]")
+
+// AddUser is SetUser for a user who must not be mapped yet: it checks
+// under the edit lock, so two pairings of one user racing from different
+// processes cannot both succeed (the loser would leave a Latch pairing no
+// line points to). A mapped user gives an error wrapping ErrAlreadyMapped.
+func AddUser(path, user, account string) error {
+	if err := checkEditArgs(user, account, false); err != nil {
+		return err
+	}
+	return editFile(path, func(data []byte) ([]byte, error) {
+		old, err := decodeRaw(data)
+		if err != nil {
+			return nil, err
+		}
+		if users, _ := old["users"].(map[string]any); users != nil {
+			if _, ok := users[user]; ok {
+				return nil, fmt.Errorf("%s: %w", user, ErrAlreadyMapped)
+			}
+		}
+		return editUsers(data, user, account, false)
+	})
+}
+
 // RemoveUser deletes user's line from [users] the way SetUser edits, and
 // returns the account the user was mapped to. A user who is not mapped
 // gives an error wrapping ErrNotMapped. Deciding whether to unpair the

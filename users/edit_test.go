@@ -303,3 +303,22 @@ func TestSetUserConcurrent(t *testing.T) {
 		t.Errorf("directory holds %v", got)
 	}
 }
+
+// AddUser refuses a user who is already mapped, checked under the edit
+// lock, and leaves the file as it was.
+func TestAddUserRefusesMappedUser(t *testing.T) {
+	dir := safeDir(t)
+	writeFile(t, dir+"/secret", testSecret, 0o600)
+	path := writeFile(t, dir+"/latch.toml", configWithSecretFile(dir+"/secret"), 0o600)
+	if err := AddUser(path, "bob", acctBob); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	err := AddUser(path, "bob", strings.Repeat("Z", 64))
+	if !errors.Is(err, ErrAlreadyMapped) {
+		t.Fatalf("second AddUser: %v, want ErrAlreadyMapped", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the refused AddUser changed the file")
+	}
+}

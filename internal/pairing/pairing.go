@@ -6,7 +6,7 @@
 //
 // Every operation loads the configuration afresh, so it acts on what the
 // file says now (an admin may have edited it since the daemon started), and
-// edits [users] with users.SetUser and users.RemoveUser, which keep every
+// edits [users] with users.AddUser and users.RemoveUser, which keep every
 // other byte the admin wrote.
 //
 // The order of the steps is chosen so that a failure half way leaves
@@ -319,7 +319,9 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 	if err != nil {
 		return "", fail(err, "pairing %s failed: %s", name, Message(err))
 	}
-	if err := users.SetUser(m.ConfigPath, name, account); err != nil {
+	// AddUser, not SetUser: another process may have paired this user since
+	// the check above; then this pairing is rolled back.
+	if err := users.AddUser(m.ConfigPath, name, account); err != nil {
 		return "", m.rollback(ctx, cfg, lc, name, account, err)
 	}
 	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch", name, ShortAccount(account), name), nil
