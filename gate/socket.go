@@ -299,20 +299,21 @@ func lookupUserName(uid uint32) (string, error) {
 	return u.Username, nil
 }
 
-// readMessage reads one protocol line into v.
+// readMessage reads one protocol line into v. The line must end in "\n":
+// a message cut short by a closed connection is not a message.
 func readMessage(r *bufio.Reader, v any) error {
 	var line []byte
 	for {
-		chunk, isPrefix, err := r.ReadLine()
-		if err != nil {
-			return err
-		}
+		chunk, err := r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > MaxMessageSize {
 			return errors.New("message too long")
 		}
-		if !isPrefix {
+		if err == nil {
 			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return err
 		}
 	}
 	return json.Unmarshal(line, v)
@@ -430,6 +431,14 @@ func dial(ctx context.Context, socket string) (*net.UnixConn, *bufio.Reader, err
 		return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
 	}
 	conn := c.(*net.UnixConn)
+	// Defence in depth: the socket's directory is root's, but make sure
+	// the answer comes from root (or from our own user, for an
+	// unprivileged daemon), not from whoever managed to bind the path.
+	cred, err := PeerCredOf(conn)
+	if err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%w: the socket %s is not served by root", ErrDaemon, socket)
+	}
 	conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
 	return conn, bufio.NewReaderSize(conn, 4096), nil
 }

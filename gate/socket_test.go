@@ -3,6 +3,7 @@ package gate_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -77,5 +78,34 @@ func TestConnectionCapPerUID(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// A message cut short (no newline before the connection closes) is not a
+// message: the daemon refuses it instead of acting on it.
+func TestTruncatedMessageRefused(t *testing.T) {
+	logged := make(chan string, 10)
+	srv := &gate.SocketServer{Core: func() *gate.Core { return &gate.Core{} },
+		Logf: func(format string, args ...any) { logged <- fmt.Sprintf(format, args...) }}
+	path := startSocket(t, srv)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(`{"v":1,"op":"decide","service":"sshd"}`))
+	c.(*net.UnixConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.Contains(line, `"outcome":"deny"`) {
+		t.Fatalf("answer to a truncated message: %q", line)
+	}
+	select {
+	case msg := <-logged:
+		if !strings.Contains(msg, "bad request") {
+			t.Fatalf("logged %q, want a bad request", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the truncated message was taken as a request (nothing logged)")
 	}
 }
