@@ -10,7 +10,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 DEB_PACKAGES := openssh-server openssh-client pamtester rsync git
 FUZZTIME ?= 30s
 
-.PHONY: all build test vet staticcheck unit deps fuzz clean
+.PHONY: all build test vet staticcheck unit deps fuzz clean package package-test
 
 all: build
 
@@ -56,3 +56,38 @@ fuzz:
 
 clean:
 	rm -rf bin dist
+
+# package builds dist/latch-ssh_$(PKG_VERSION)_amd64.deb and .rpm with nfpm,
+# kept out of go.mod (go run pkg@version). PKG_VERSION comes from git
+# describe (packaging/version.sh) and is compiled into the binaries.
+NFPM_VERSION := v2.45.2
+NFPM := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+PKG_VERSION ?= $(shell packaging/version.sh 2>/dev/null || echo 0.0.0~unknown)
+PKG_MAINTAINER ?= latch-ssh maintainers <latch-ssh@users.noreply.github.com>
+PKG_STAGE := dist/stage
+
+package:
+	@case "$(PKG_VERSION)" in v*|*[!A-Za-z0-9.+~]*) echo "package: bad PKG_VERSION '$(PKG_VERSION)' (Debian: digits first, then [A-Za-z0-9.+~])"; exit 1;; esac
+	rm -rf $(PKG_STAGE) dist/latch-ssh_*.deb dist/latch-ssh_*.rpm
+	mkdir -p $(PKG_STAGE)/bin $(PKG_STAGE)/man
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie \
+	  -ldflags '-s -w -X github.com/latch-ssh/latch-ssh/internal/version.version=$(PKG_VERSION)' \
+	  -o $(PKG_STAGE)/bin/ ./cmd/latch-ssh ./cmd/latch-check
+	$(GO) run ./packaging/cmd/mangen -out $(PKG_STAGE)/man -version '$(PKG_VERSION)' \
+	  -date "$$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%d 2>/dev/null || date -u +%F)"
+	gzip -9n $(PKG_STAGE)/man/*
+	{ printf 'latch-ssh (%s) unstable; urgency=medium\n\n  * Built from git commit %s.\n\n -- %s  %s\n' \
+	  '$(PKG_VERSION)' "$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" '$(PKG_MAINTAINER)' \
+	  "$$(LC_ALL=C TZ=UTC git log -1 --format=%cd --date=format-local:'%a, %d %b %Y %H:%M:%S +0000' 2>/dev/null || LC_ALL=C date -uR)"; } \
+	  | gzip -9n > $(PKG_STAGE)/changelog.gz
+	@# libc6 >= the newest GLIBC_x.y symbol version the binaries use.
+	glibc="$$(objdump -T $(PKG_STAGE)/bin/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)"; \
+	export LATCH_VERSION='$(PKG_VERSION)' LATCH_MAINTAINER='$(PKG_MAINTAINER)' LATCH_LIBC_DEP="libc6 (>= $${glibc:-2.34})"; \
+	$(NFPM) package --config packaging/nfpm.yaml --packager deb --target 'dist/latch-ssh_$(PKG_VERSION)_amd64.deb' && \
+	$(NFPM) package --config packaging/nfpm.yaml --packager rpm --target 'dist/latch-ssh_$(PKG_VERSION)_amd64.rpm'
+	@ls -l dist/*.deb dist/*.rpm
+
+# package-test builds the packages, inspects them, installs, upgrades,
+# removes and purges the .deb, and runs lintian. Root, Debian-like system.
+package-test:
+	bash packaging/test-package.sh
