@@ -1,0 +1,129 @@
+//go:build cgo
+
+package spawn
+
+/*
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+// lookup_name wraps getpwnam_r so that Go never holds the result pointer:
+// found says whether an entry exists, the return value is the error.
+static int lookup_name(const char *name, struct passwd *pw, char *buf, size_t len, int *found) {
+	struct passwd *res = NULL;
+	int rc = getpwnam_r(name, pw, buf, len, &res);
+	*found = res != NULL;
+	return rc;
+}
+
+// group_list wraps getgrouplist: it returns the number of groups stored, or
+// -1 when groups is too small, in which case *n holds the size needed.
+static int group_list(const char *name, gid_t gid, gid_t *groups, int *n) {
+	return getgrouplist(name, gid, groups, n);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"unsafe"
+)
+
+// maxPasswdBuf bounds the buffer offered to getpwnam_r: an entry needing
+// more than this is an NSS backend gone wrong, and the lookup fails.
+const maxPasswdBuf = 1 << 20
+
+// maxGroups bounds the group list (Linux NGROUPS_MAX is 65536).
+const maxGroups = 65536
+
+// Lookup returns the account called name through the C library, so every
+// NSS source the system is configured with (files, LDAP, SSSD,
+// systemd-homed...) answers, exactly as for sshd. Groups comes from
+// getgrouplist, as initgroups(3) would set it: every group the account is a
+// member of, including its primary group. An empty shell becomes /bin/sh.
+func Lookup(name string) (Account, error) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return Account{}, fmt.Errorf("invalid user name %q", name)
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+
+	acct, err := lookupPasswd(name, cname)
+	if err != nil {
+		return Account{}, err
+	}
+	if acct.Groups, err = groupList(name, cname, acct.GID); err != nil {
+		return Account{}, err
+	}
+	if acct.Shell == "" {
+		acct.Shell = "/bin/sh"
+	}
+	return acct, nil
+}
+
+func lookupPasswd(name string, cname *C.char) (Account, error) {
+	var pw C.struct_passwd
+	for size := C.size_t(4096); size <= maxPasswdBuf; size *= 2 {
+		buf := C.malloc(size)
+		if buf == nil {
+			return Account{}, fmt.Errorf("user %q: out of memory", name)
+		}
+		var found C.int
+		rc := C.lookup_name(cname, &pw, (*C.char)(buf), size, &found)
+		if syscall.Errno(rc) == syscall.ERANGE {
+			C.free(buf)
+			continue
+		}
+		var a Account
+		if rc == 0 && found != 0 {
+			a = Account{
+				Name:  C.GoString(pw.pw_name),
+				UID:   uint32(pw.pw_uid),
+				GID:   uint32(pw.pw_gid),
+				Home:  C.GoString(pw.pw_dir),
+				Shell: C.GoString(pw.pw_shell),
+			}
+		}
+		C.free(buf)
+		switch {
+		case rc != 0:
+			return Account{}, fmt.Errorf("user %q: passwd lookup failed: %w", name, syscall.Errno(rc))
+		case found == 0:
+			return Account{}, fmt.Errorf("user %q has no passwd entry", name)
+		}
+		return a, nil
+	}
+	return Account{}, fmt.Errorf("user %q: passwd entry larger than %d bytes", name, maxPasswdBuf)
+}
+
+func groupList(name string, cname *C.char, gid uint32) ([]uint32, error) {
+	n := C.int(32)
+	for {
+		if n <= 0 || n > maxGroups {
+			return nil, fmt.Errorf("user %q: getgrouplist wants %d groups", name, int(n))
+		}
+		buf := make([]C.gid_t, int(n))
+		got := C.group_list(cname, C.gid_t(gid), &buf[0], &n)
+		if got < 0 {
+			// n now holds the size needed (glibc); grow at least twofold
+			// in case a C library does not update it.
+			if need := 2 * C.int(len(buf)); n < need {
+				n = need
+			}
+			continue
+		}
+		groups := make([]uint32, 0, int(got))
+		seen := make(map[uint32]bool, int(got))
+		for _, g := range buf[:int(got)] {
+			if !seen[uint32(g)] {
+				seen[uint32(g)] = true
+				groups = append(groups, uint32(g))
+			}
+		}
+		return groups, nil
+	}
+}

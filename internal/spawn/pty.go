@@ -1,0 +1,104 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"github.com/creack/pty"
+)
+
+// StartPTY starts cmd (from Command) on a new pseudo-terminal of rows x
+// cols and returns the master side, which the caller reads, writes and
+// closes. Before the start the terminal is made the user's, like sshd's
+// pty_setowner: owner the account (from cmd.SysProcAttr.Credential, else the
+// current user), group "tty" and mode 0620 when that group exists, else the
+// account's group and mode 0600. The child gets the terminal as stdin,
+// stdout, stderr and controlling terminal (Setsid, Setctty), and SSH_TTY is
+// added to its environment. Read errors with syscall.EIO on the master mean
+// the terminal was closed (the session ended).
+func StartPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
+	if cmd.Process != nil {
+		return nil, errors.New("spawn: StartPTY: command already started")
+	}
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: open pty: %w", err)
+	}
+	defer tty.Close() // the child holds its own copies after Start
+	fail := func(err error) (*os.File, error) {
+		ptmx.Close()
+		return nil, err
+	}
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		return fail(fmt.Errorf("spawn: set pty size: %w", err))
+	}
+	if err := setTTYOwner(tty, cmd.SysProcAttr); err != nil {
+		return fail(err)
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setsid = true
+	cmd.SysProcAttr.Setctty = true
+	cmd.SysProcAttr.Ctty = 0 // the child's stdin, which is tty
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.Env = append(withoutVar(cmd.Env, "SSH_TTY"), "SSH_TTY="+tty.Name())
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("spawn: start %s: %w", cmd.Path, err))
+	}
+	return ptmx, nil
+}
+
+// setTTYOwner gives tty to the credential's user (or the current one).
+func setTTYOwner(tty *os.File, attr *syscall.SysProcAttr) error {
+	uid, gid := os.Getuid(), os.Getgid()
+	if attr != nil && attr.Credential != nil {
+		uid, gid = int(attr.Credential.Uid), int(attr.Credential.Gid)
+	}
+	mode := os.FileMode(0o600)
+	if g, err := user.LookupGroup("tty"); err == nil {
+		if n, err := strconv.Atoi(g.Gid); err == nil {
+			gid, mode = n, 0o620
+		}
+	}
+	if os.Geteuid() == 0 {
+		if err := tty.Chown(uid, gid); err != nil {
+			return fmt.Errorf("spawn: chown %s: %w", tty.Name(), err)
+		}
+	} else if fi, err := tty.Stat(); err != nil {
+		return fmt.Errorf("spawn: stat %s: %w", tty.Name(), err)
+	} else if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid {
+		return fmt.Errorf("spawn: %s is not owned by uid %d", tty.Name(), uid)
+	}
+	if err := tty.Chmod(mode); err != nil {
+		return fmt.Errorf("spawn: chmod %s: %w", tty.Name(), err)
+	}
+	return nil
+}
+
+// withoutVar returns env without the entries for name.
+func withoutVar(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// Resize sets the window size of the terminal whose master StartPTY
+// returned (an SSH window-change request); the kernel sends SIGWINCH to the
+// terminal's foreground process group.
+func Resize(f *os.File, rows, cols uint16) error {
+	if err := pty.Setsize(f, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		return fmt.Errorf("spawn: resize pty: %w", err)
+	}
+	return nil
+}
