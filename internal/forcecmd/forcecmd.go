@@ -99,7 +99,9 @@ func Main() int {
 	if r.uid == 0 {
 		r.rootConfig = users.DefaultPath
 	}
-	return r.run()
+	code := r.run()
+	drainTerminal(2)
+	return code
 }
 
 // runner is one run of the gate, with every outside dependency a field so

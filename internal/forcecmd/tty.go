@@ -129,3 +129,24 @@ func readCode(ctx context.Context, f *os.File, g *ttyGuard, prompt string, timeo
 	}
 	return string(bytes.TrimSpace(line)), nil
 }
+
+// drainTerminal waits (tcdrain) until what was written to fd, if it is a
+// terminal, has been read from the other side. On an ssh -t session the
+// refusal is the last thing the gate writes before it exits, and sshd can
+// close the pty before reading a line written just before the exit; the
+// person would then see nothing. Bounded, so a terminal nobody reads
+// cannot hold the gate.
+func drainTerminal(fd int) {
+	if !isTerminal(fd) {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = unix.IoctlSetInt(fd, unix.TCSBRK, 1) // tcdrain
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
