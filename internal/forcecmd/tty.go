@@ -50,6 +50,11 @@ func (g *ttyGuard) echoOff(f *os.File) error {
 		}
 		quiet := *old
 		quiet.Lflag &^= unix.ECHO | unix.ECHONL
+		// NOFLSH: a Ctrl-C at the prompt must not flush the output queue.
+		// The line discipline sends SIGINT and then flushes; a gate that
+		// prints its refusal quickly would otherwise see it discarded
+		// (seen under load: the session ended with no refusal line).
+		quiet.Lflag |= unix.NOFLSH
 		if err = unix.IoctlSetTermios(fd, unix.TCSETSF, &quiet); err != nil {
 			return
 		}
