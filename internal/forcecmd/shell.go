@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 )
 
 // passwdEntry is the part of a passwd entry the gate uses.
@@ -13,6 +15,17 @@ type passwdEntry struct {
 	UID   int
 	Home  string
 	Shell string
+}
+
+// lookupPasswd reads uid's passwd entry through NSS (spawn.LookupUID, the
+// C library's getpwuid_r): os/user gives no login shell, and a parse of
+// /etc/passwd would miss LDAP and SSSD users.
+func lookupPasswd(uid int) (passwdEntry, error) {
+	a, err := spawn.LookupUID(uint32(uid))
+	if err != nil {
+		return passwdEntry{}, err
+	}
+	return passwdEntry{Name: a.Name, UID: int(a.UID), Home: a.Home, Shell: a.Shell}, nil
 }
 
 // defaultShell is what sshd runs when the passwd shell field is empty

@@ -18,6 +18,14 @@ static int lookup_name(const char *name, struct passwd *pw, char *buf, size_t le
 	return rc;
 }
 
+// lookup_uid is lookup_name for getpwuid_r.
+static int lookup_uid(uid_t uid, struct passwd *pw, char *buf, size_t len, int *found) {
+	struct passwd *res = NULL;
+	int rc = getpwuid_r(uid, pw, buf, len, &res);
+	*found = res != NULL;
+	return rc;
+}
+
 // group_list wraps getgrouplist: it returns the number of groups stored, or
 // -1 when groups is too small, in which case *n holds the size needed.
 static int group_list(const char *name, gid_t gid, gid_t *groups, int *n) {
@@ -33,7 +41,7 @@ import (
 	"unsafe"
 )
 
-// maxPasswdBuf bounds the buffer offered to getpwnam_r: an entry needing
+// maxPasswdBuf bounds the buffer offered to getpwnam_r and getpwuid_r: an entry needing
 // more than this is an NSS backend gone wrong, and the lookup fails.
 const maxPasswdBuf = 1 << 20
 
@@ -52,7 +60,9 @@ func Lookup(name string) (Account, error) {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 
-	acct, err := lookupPasswd(name, cname)
+	acct, err := lookupPasswd(fmt.Sprintf("user %q", name), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
+		return C.lookup_name(cname, pw, buf, size, found)
+	})
 	if err != nil {
 		return Account{}, err
 	}
@@ -65,15 +75,32 @@ func Lookup(name string) (Account, error) {
 	return acct, nil
 }
 
-func lookupPasswd(name string, cname *C.char) (Account, error) {
+// LookupUID returns the passwd entry of uid through the C library, like
+// Lookup but without the group list (Groups is nil): for callers that only
+// need the name, home and shell, such as the ForceCommand gate, and should
+// not pay for getgrouplist on the login path. An empty shell becomes
+// /bin/sh.
+func LookupUID(uid uint32) (Account, error) {
+	acct, err := lookupPasswd(fmt.Sprintf("uid %d", uid), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
+		return C.lookup_uid(C.uid_t(uid), pw, buf, size, found)
+	})
+	if err == nil && acct.Shell == "" {
+		acct.Shell = "/bin/sh"
+	}
+	return acct, err
+}
+
+// lookupPasswd calls get (getpwnam_r or getpwuid_r) with a buffer that
+// grows on ERANGE up to maxPasswdBuf; what names the entry in errors.
+func lookupPasswd(what string, get func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int) (Account, error) {
 	var pw C.struct_passwd
 	for size := C.size_t(4096); size <= maxPasswdBuf; size *= 2 {
 		buf := C.malloc(size)
 		if buf == nil {
-			return Account{}, fmt.Errorf("user %q: out of memory", name)
+			return Account{}, fmt.Errorf("%s: out of memory", what)
 		}
 		var found C.int
-		rc := C.lookup_name(cname, &pw, (*C.char)(buf), size, &found)
+		rc := get(&pw, (*C.char)(buf), size, &found)
 		if syscall.Errno(rc) == syscall.ERANGE {
 			C.free(buf)
 			continue
@@ -91,13 +118,13 @@ func lookupPasswd(name string, cname *C.char) (Account, error) {
 		C.free(buf)
 		switch {
 		case rc != 0:
-			return Account{}, fmt.Errorf("user %q: passwd lookup failed: %w", name, syscall.Errno(rc))
+			return Account{}, fmt.Errorf("%s: passwd lookup failed: %w", what, syscall.Errno(rc))
 		case found == 0:
-			return Account{}, fmt.Errorf("user %q has no passwd entry", name)
+			return Account{}, fmt.Errorf("%s has no passwd entry", what)
 		}
 		return a, nil
 	}
-	return Account{}, fmt.Errorf("user %q: passwd entry larger than %d bytes", name, maxPasswdBuf)
+	return Account{}, fmt.Errorf("%s: passwd entry larger than %d bytes", what, maxPasswdBuf)
 }
 
 func groupList(name string, cname *C.char, gid uint32) ([]uint32, error) {

@@ -86,6 +86,20 @@ func TestLookupUnknown(t *testing.T) {
 	}
 }
 
+// LookupUID agrees with Lookup on the passwd fields, without groups, and
+// refuses a uid with no entry.
+func TestLookupUID(t *testing.T) {
+	_, acct := newAccount(t)
+	got, err := LookupUID(acct.UID)
+	if err != nil || got.Name != acct.Name || got.UID != acct.UID || got.GID != acct.GID ||
+		got.Home != acct.Home || got.Shell != acct.Shell || got.Groups != nil {
+		t.Fatalf("LookupUID(%d) = %+v, %v; Lookup gave %+v", acct.UID, got, err, acct)
+	}
+	if _, err := LookupUID(2147480001); err == nil {
+		t.Fatal("LookupUID of a uid with no passwd entry succeeded")
+	}
+}
+
 func TestIdentity(t *testing.T) {
 	_, acct := newAccount(t)
 	out := run(t, mustCommand(t, Spec{Account: acct, Command: "id -u; id -g; id -G"}))
