@@ -33,7 +33,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := checkConfigOptions{euid: os.Geteuid()}
-	fs.StringVar(&o.configPath, "c", users.DefaultPath, "configuration `file` (honoured only for root)")
+	configPath := configFlag(fs)
 	fs.BoolVar(&o.skipWiring, "no-wiring", false, "do not inspect sshd and PAM")
 	fs.BoolVar(&o.online, "online", false, "also ask Latch to check app_id and secret (one API call)")
 	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration `directory`")
@@ -43,18 +43,11 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Checks the configuration, its permissions and the sshd/PAM wiring. Exit 0: no errors; 1: errors.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseNoArgs(fs, args); done {
+		return code
 	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
-	}
-	if o.configPath != users.DefaultPath && o.euid != 0 {
-		fmt.Fprintln(stderr, "latch-ssh check-config: -c is honoured only for root")
+	o.configPath = *configPath
+	if !configAllowed("check-config", o.configPath, o.euid, stderr) {
 		return 2
 	}
 	return checkConfig(context.Background(), o, stdout)

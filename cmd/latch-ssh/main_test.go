@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -27,4 +28,15 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
+}
+
+// -c is honoured only for root, in every command that takes it.
+func TestConfigAllowed(t *testing.T) {
+	var b strings.Builder
+	if !configAllowed("serve", "/etc/latch-ssh/latch.toml", 1000, &b) || !configAllowed("serve", "/tmp/x.toml", 0, &b) || b.Len() != 0 {
+		t.Fatalf("the default path, or root, was refused: %q", b.String())
+	}
+	if configAllowed("check-config", "/tmp/mine.toml", 1000, &b) || !strings.Contains(b.String(), "latch-ssh check-config: -c is honoured only for root") {
+		t.Fatalf("a user's own config was honoured: %q", b.String())
+	}
 }

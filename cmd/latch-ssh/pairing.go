@@ -88,8 +88,7 @@ func pairingFlags(cmd, synopsis, help string, args []string, stdout, stderr io.W
 		}
 		return c, fs.Args(), exitOK, true
 	}
-	if c.configPath != users.DefaultPath {
-		printError(stderr, cmd, "-c is honoured only for root")
+	if !configAllowed(cmd, c.configPath, euid, stderr) {
 		return c, nil, exitUsage, false
 	}
 	if *target != "" && *target != self.Username {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,21 +12,20 @@ import (
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/daemon"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
-	"github.com/latch-ssh/latch-ssh/users"
 )
+
+// selfServicePerMinute bounds pair/unpair/status requests per uid.
+const selfServicePerMinute = 6
 
 // runServe implements `latch-ssh serve`: the daemon (see internal/daemon).
 // It runs until SIGTERM or SIGINT; SIGHUP reloads the configuration. Logs
 // are JSON lines on stderr, which journald keeps under systemd. Exit 0
 // after a clean stop, 1 when it cannot start or the socket fails, 2 for bad
 // usage.
-// selfServicePerMinute bounds pair/unpair/status requests per uid.
-const selfServicePerMinute = 6
-
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
+	configPath := configFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: latch-ssh serve [-c FILE]")
 		fmt.Fprintln(stderr, "Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing.")
@@ -35,21 +33,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "after the logins in progress. Logs are JSON lines on stderr.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
+	if code, done := parseNoArgs(fs, args); done {
+		return code
 	}
 	// The daemon answers for every user; another user's file must not
 	// decide that, even for a daemon they start themselves on a socket the
 	// gate would not use.
-	if *configPath != users.DefaultPath && os.Geteuid() != 0 {
-		fmt.Fprintln(stderr, "latch-ssh serve: -c is honoured only for root")
+	if !configAllowed("serve", *configPath, os.Geteuid(), stderr) {
 		return 2
 	}
 	sigs := make(chan os.Signal, 4)
