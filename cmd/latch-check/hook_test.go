@@ -30,13 +30,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	systest.Require(t)
-	f := &fixture{srv: latchtest.New(t), bin: systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check"), dir: systest.SecureDir(t)}
-	f.srv.AddApp(appID, secret)
-	f.caFile = filepath.Join(f.dir, "latch-ca.pem")
-	if err := f.srv.WriteCAFile(f.caFile); err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{}
+	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
+	f.bin = systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check")
 	return f
 }
 
@@ -51,7 +47,8 @@ func (f *fixture) pair(t *testing.T) string {
 func (f *fixture) config(t *testing.T, policy string, users map[string]string, latchExtra string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\ntimeout = \"1s\"\n%s\n", appID, secret, f.srv.URL(), f.caFile, latchExtra)
+	b.WriteString(strings.TrimSuffix(systest.LatchTable(f.srv, appID, secret, f.caFile, "1s"), "\n"))
+	fmt.Fprintf(&b, "%s\n", latchExtra)
 	fmt.Fprintf(&b, "[policy]\n%s\n\n[users]\n", policy)
 	for u, a := range users {
 		fmt.Fprintf(&b, "%s = %q\n", u, a)

@@ -38,13 +38,9 @@ type pairingWorld struct {
 func newPairingWorld(t *testing.T) *pairingWorld {
 	t.Helper()
 	systest.Require(t)
-	w := &pairingWorld{srv: latchtest.New(t), dir: systest.SecureDir(t)}
-	w.srv.AddApp(testAppID, testSecret)
+	w := &pairingWorld{}
+	w.srv, w.dir, w.ca = systest.FakeLatch(t, testAppID, testSecret)
 	w.srv.AddOperation(testAppID, testOpSSHD, "")
-	w.ca = filepath.Join(w.dir, "latch-ca.pem")
-	if err := w.srv.WriteCAFile(w.ca); err != nil {
-		t.Fatal(err)
-	}
 	w.path = filepath.Join(w.dir, "latch.toml")
 	w.write(t, false)
 	return w

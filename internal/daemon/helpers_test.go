@@ -129,12 +129,8 @@ func newFixture(t *testing.T) *fixture {
 	systest.Require(t)
 	// Whatever runs the tests, the daemon must not notify it.
 	t.Setenv("NOTIFY_SOCKET", "")
-	f := &fixture{srv: latchtest.New(t), dir: systest.SecureDir(t), log: &syncBuffer{}, signals: make(chan os.Signal, 1), ctx: context.Background()}
-	f.srv.AddApp(appID, secret)
-	f.caFile = filepath.Join(f.dir, "latch-ca.pem")
-	if err := f.srv.WriteCAFile(f.caFile); err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{log: &syncBuffer{}, signals: make(chan os.Signal, 1), ctx: context.Background()}
+	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
 	f.helper = systest.BuildBinary(t, "./testdata/askgate")
 	f.cfgPath = filepath.Join(f.dir, "latch.toml")
 	// A directory the daemon must create.

@@ -35,20 +35,9 @@ type latchFixture struct {
 func newLatchFixture(t *testing.T) *latchFixture {
 	t.Helper()
 	systest.Require(t)
-	f := &latchFixture{srv: latchtest.New(t), dir: systest.SecureDir(t)}
-	f.srv.AddApp(appID, secret)
-	f.caFile = filepath.Join(f.dir, "latch-ca.pem")
-	if err := f.srv.WriteCAFile(f.caFile); err != nil {
-		t.Fatal(err)
-	}
-	c, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: f.srv.URL(), RootCAs: f.srv.CertPool()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseIdleConnections()
-	if f.acc, err = c.Pair(context.Background(), f.srv.IssuePairingToken(appID), ""); err != nil {
-		t.Fatal(err)
-	}
+	f := &latchFixture{}
+	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
+	f.acc = f.srv.PairedAccount(appID)
 	return f
 }
 
@@ -57,7 +46,7 @@ func newLatchFixture(t *testing.T) *latchFixture {
 func (f *latchFixture) config(t *testing.T, policy string, users ...string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\ntimeout = \"3s\"\n\n", appID, secret, f.srv.URL(), f.caFile)
+	b.WriteString(systest.LatchTable(f.srv, appID, secret, f.caFile, "3s"))
 	fmt.Fprintf(&b, "[policy]\n%s\n\n[users]\n", policy)
 	for _, u := range users {
 		fmt.Fprintf(&b, "%s = %q\n", u, f.acc)

@@ -84,14 +84,10 @@ sudo = %q
 func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
 	systest.Require(t)
-	f := &fixture{srv: latchtest.New(t, o.fake...), dir: systest.SecureDir(t)}
-	f.srv.AddApp(appID, secret)
+	f := &fixture{}
+	f.srv, f.dir, f.ca = systest.FakeLatch(t, appID, secret, o.fake...)
 	f.srv.AddOperation(appID, opSSHD, "")
 	f.srv.AddOperation(appID, opSudo, "")
-	f.ca = filepath.Join(f.dir, "latch-ca.pem")
-	if err := f.srv.WriteCAFile(f.ca); err != nil {
-		t.Fatal(err)
-	}
 	f.write(t, o)
 	f.m = &pairing.Manager{
 		ConfigPath: f.path,
