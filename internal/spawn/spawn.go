@@ -58,6 +58,10 @@ type Spec struct {
 	// ("client-ip client-port server-ip server-port"), filled by the
 	// server; empty values are left out.
 	SSHClient, SSHConnection string
+	// OriginalCommand is, when Command was forced by a command= key option,
+	// the command the client asked for, passed as SSH_ORIGINAL_COMMAND as
+	// sshd does. Empty values are left out.
+	OriginalCommand string
 	// Warn, when not nil, receives messages meant for the user's stderr,
 	// such as sshd's "Could not chdir to home directory".
 	Warn func(msg string)
@@ -99,7 +103,8 @@ func printable(s string) bool {
 // Command builds, without starting it, the process for spec: the login
 // shell, `shell -c Command`, or the subsystem, with the environment
 //
-//	HOME USER LOGNAME SHELL PATH MAIL [TERM] [SSH_CLIENT] [SSH_CONNECTION] [LANG LC_*]
+//	HOME USER LOGNAME SHELL PATH MAIL [TERM] [SSH_CLIENT] [SSH_CONNECTION]
+//	[SSH_ORIGINAL_COMMAND] [LANG LC_*]
 //
 // and nothing else (StartPTY adds SSH_TTY), in a new session (Setsid), in
 // the home directory or, when the account cannot enter it, in / after a
@@ -174,6 +179,9 @@ func environment(spec Spec) []string {
 	}
 	if spec.SSHConnection != "" {
 		env["SSH_CONNECTION"] = spec.SSHConnection
+	}
+	if spec.OriginalCommand != "" {
+		env["SSH_ORIGINAL_COMMAND"] = spec.OriginalCommand
 	}
 	for k, v := range spec.Env {
 		if AcceptEnv(k, v) {

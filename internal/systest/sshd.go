@@ -49,8 +49,9 @@ type SSHDOptions struct {
 
 // SSHD is a running private sshd on 127.0.0.1 (see StartSSHD).
 type SSHD struct {
-	Addr       string // "127.0.0.1:PORT"
-	Port       int
+	// Target is where clients connect (Addr, Port), with the client
+	// commands (SSH, SCP, SFTP...).
+	Target
 	PAMService string // PAM service name sshd uses: the basename of its argv[0]
 	ConfigPath string
 	Dir        string // SecureDir holding the config, host key and sshd link
@@ -278,8 +279,16 @@ func (s *SSHD) SetPAM(t testing.TB, content string) {
 }
 
 // Remote returns "user@127.0.0.1:path", the remote operand for SCP and rsync.
-func (s *SSHD) Remote(u *User, path string) string {
+func (s *Target) Remote(u *User, path string) string {
 	return u.Name + "@127.0.0.1:" + path
+}
+
+// Target is an SSH server on 127.0.0.1 that the client helpers log in to:
+// a StartSSHD's, or any other (the embedded server's tests build one with
+// the port they listen on).
+type Target struct {
+	Addr string // "127.0.0.1:PORT"
+	Port int
 }
 
 // clientOptions are the ssh options every client command uses: no user or
@@ -295,7 +304,7 @@ func clientOptions(u *User) []string {
 // SSH returns an ssh command logging in as u; args follow the destination:
 // ssh options (OpenSSH parses options after the host too, e.g. "-N", "-L",
 // "-t"), then the remote command. Run it with Run, or Start it yourself.
-func (s *SSHD) SSH(t testing.TB, u *User, args ...string) *exec.Cmd {
+func (s *Target) SSH(t testing.TB, u *User, args ...string) *exec.Cmd {
 	t.Helper()
 	ssh := Require(t, "ssh")["ssh"]
 	a := append(append(clientOptions(u), "-p", strconv.Itoa(s.Port), u.Name+"@127.0.0.1"), args...)
@@ -306,7 +315,7 @@ func (s *SSHD) SSH(t testing.TB, u *User, args ...string) *exec.Cmd {
 // s.Remote(u, path). OpenSSH 9 scp speaks the SFTP protocol (needs the sftp
 // subsystem); pass "-O" for the legacy protocol, which runs `scp -t/-f` as a
 // remote command (what a ForceCommand sees as SSH_ORIGINAL_COMMAND).
-func (s *SSHD) SCP(t testing.TB, u *User, args ...string) *exec.Cmd {
+func (s *Target) SCP(t testing.TB, u *User, args ...string) *exec.Cmd {
 	t.Helper()
 	scp := Require(t, "scp")["scp"]
 	a := append(append(clientOptions(u), "-P", strconv.Itoa(s.Port)), args...)
@@ -315,7 +324,7 @@ func (s *SSHD) SCP(t testing.TB, u *User, args ...string) *exec.Cmd {
 
 // SFTP returns an sftp command running the batch commands in batch (sftp -b)
 // as u. sftp stops at the first failing command unless it is prefixed "-".
-func (s *SSHD) SFTP(t testing.TB, u *User, batch string) *exec.Cmd {
+func (s *Target) SFTP(t testing.TB, u *User, batch string) *exec.Cmd {
 	t.Helper()
 	sftp := Require(t, "sftp")["sftp"]
 	bf := filepath.Join(t.TempDir(), "sftp-batch")
@@ -328,7 +337,7 @@ func (s *SSHD) SFTP(t testing.TB, u *User, batch string) *exec.Cmd {
 
 // RsyncSSH returns the value for rsync's -e option (remote shell) that logs
 // in as u: `rsync -e "$(RsyncSSH)" src s.Remote(u, "dst")`.
-func (s *SSHD) RsyncSSH(t testing.TB, u *User) string {
+func (s *Target) RsyncSSH(t testing.TB, u *User) string {
 	t.Helper()
 	return s.sshCommandLine(t, u)
 }
@@ -336,7 +345,7 @@ func (s *SSHD) RsyncSSH(t testing.TB, u *User) string {
 // GitSSHCommand returns a value for GIT_SSH_COMMAND that logs in as u; use
 // scp-like URLs without a port: GIT_SSH_COMMAND=... git clone
 // s.Remote(u, "repo.git").
-func (s *SSHD) GitSSHCommand(t testing.TB, u *User) string {
+func (s *Target) GitSSHCommand(t testing.TB, u *User) string {
 	t.Helper()
 	return s.sshCommandLine(t, u)
 }
@@ -344,7 +353,7 @@ func (s *SSHD) GitSSHCommand(t testing.TB, u *User) string {
 // sshCommandLine is an ssh invocation as one string, quoted for both sh
 // (git runs GIT_SSH_COMMAND through the shell) and rsync's -e splitting,
 // which both honour single quotes.
-func (s *SSHD) sshCommandLine(t testing.TB, u *User) string {
+func (s *Target) sshCommandLine(t testing.TB, u *User) string {
 	t.Helper()
 	words := append([]string{Require(t, "ssh")["ssh"]}, clientOptions(u)...)
 	words = append(words, "-p", strconv.Itoa(s.Port))

@@ -1,0 +1,104 @@
+package gate
+
+import (
+	"context"
+	"errors"
+
+	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// Verdict is the answer of Recheck for a session that is already open.
+type Verdict int
+
+// The verdicts. The zero value keeps the session: a recheck is not a login,
+// and ending a person's work needs a definite answer, never a guess.
+const (
+	// Keep: the latch is open, the user is exempt or not asked about, or
+	// Latch could not answer (Err says why).
+	Keep Verdict = iota
+	// End: Latch definitely says the login would be refused now.
+	End
+)
+
+// RecheckResult is what Recheck found.
+type RecheckResult struct {
+	Verdict Verdict
+	// Reason says why, for the log.
+	Reason string
+	// Err is set when Latch could not answer; the session is kept.
+	Err error
+}
+
+// Recheck asks whether user's live sessions on service may go on. It is the
+// embedded server's continuous authorization: the same account and operation
+// as Decide, asked with /nootp (nobody is asked for a code mid-session), and
+// only a definite refusal ends sessions:
+//
+//	latch "off"                                   End
+//	unpaired (not in [users], or Latch 201) and   End
+//	  unpaired = "deny"
+//	latch "on", exempt group, unpaired = "allow"  Keep
+//	any error, whatever fail_mode                 Keep, with Err
+//
+// Why errors keep the session whatever fail_mode says: fail_mode decides
+// whether to let someone in while Latch is unreachable. Someone already in
+// was let in by a real answer; cutting every shell on the server because
+// Latch had a bad minute would be the outage peers.md warns about, and the
+// person's next login meets the fail mode anyway.
+//
+// Recheck does not write the audit log: the caller logs what it does with
+// the result (one line per ended session), so a 30-second interval does
+// not flood the log.
+func (c *Core) Recheck(ctx context.Context, user, service string) RecheckResult {
+	cfg := c.Config
+	if cfg == nil {
+		return RecheckResult{Reason: "no valid configuration", Err: errors.New("no valid configuration")}
+	}
+	if err := checkUserName(user); err != nil {
+		return RecheckResult{Reason: err.Error(), Err: err}
+	}
+	if len(cfg.Policy.ExemptGroups) > 0 && c.Groups != nil {
+		exempt, err := c.Groups.InAnyGroup(user, cfg.Policy.ExemptGroups)
+		if err != nil {
+			return RecheckResult{Reason: "group lookup failed", Err: err}
+		}
+		if exempt {
+			return RecheckResult{Reason: "exempt group"}
+		}
+	}
+	account, ok := cfg.Account(user)
+	if !ok {
+		return c.recheckUnpaired("user has no Latch account in [users]")
+	}
+	timeout := cfg.Latch.Timeout.Duration
+	if timeout <= 0 {
+		timeout = users.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := c.Latch.Status(ctx, latch.StatusRequest{
+		AccountID:   account,
+		OperationID: cfg.Operation(user, service),
+		NoOTP:       true,
+		Silent:      cfg.Policy.Silent,
+	})
+	switch {
+	case latch.IsNotPaired(err):
+		return c.recheckUnpaired("unpaired from the phone (Latch 201)")
+	case err != nil:
+		reason, _, _ := Classify(err, timeout)
+		return RecheckResult{Reason: reason, Err: err}
+	case !st.Open:
+		return RecheckResult{Verdict: End, Reason: "latch closed"}
+	default:
+		return RecheckResult{Reason: "latch open"}
+	}
+}
+
+func (c *Core) recheckUnpaired(why string) RecheckResult {
+	if c.Config.Policy.Unpaired == users.UnpairedDeny {
+		return RecheckResult{Verdict: End, Reason: why + "; unpaired = deny"}
+	}
+	return RecheckResult{Reason: why + "; unpaired = allow"}
+}

@@ -1,0 +1,219 @@
+package sshserver
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/authkeys"
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// conn is one client connection: the net.Conn gliderlabs reads and writes
+// (so closing it ends everything), the authentication state, and, once
+// authenticated, the grant its sessions run under.
+//
+// One conn is one authentication: x/crypto calls our callbacks one at a
+// time for a connection, but the timers and the recheck loop close it from
+// other goroutines, so the state is under mu.
+type conn struct {
+	net.Conn
+	s      *Server
+	remote string
+	// set is the [server] table when the connection arrived; it stays the
+	// same for the life of the connection.
+	set users.Server
+	// ctx ends when the connection closes, so a Latch call for a client
+	// that left is cancelled (and denies).
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	handshake, grace *time.Timer
+	closeOnce        sync.Once
+	releaseOnce      sync.Once
+
+	mu sync.Mutex
+	// keyrings caches, per user name tried on this connection, the
+	// account and its authorized keys.
+	keyrings map[string]*keyring
+	// denied is set once the gate refused: every later attempt on this
+	// connection ends it, without asking Latch again.
+	denied bool
+	// pending is the decision waiting for its one-time code.
+	pending *pending
+	// grant is set when authentication succeeded.
+	grant    *grant
+	grantID  string
+	sessions map[*session]struct{}
+	// ended is why the server ended the connection, for the sessions.
+	ended string
+}
+
+// keyring is what one user name resolved to on a connection.
+type keyring struct {
+	acct spawn.Account
+	keys []authkeys.Key
+	err  error
+}
+
+// pending is a login that passed the key and the latch and waits for the
+// one-time code.
+type pending struct {
+	core *gate.Core
+	req  gate.Request
+	d    gate.Decision
+	acct spawn.Account
+	key  authkeys.Key
+	// pub is the key whose signature was verified.
+	pub gossh.PublicKey
+}
+
+// grant is what an authenticated connection may do: who it runs as and
+// which key options apply.
+type grant struct {
+	user string
+	acct spawn.Account
+	key  authkeys.Key
+	// fingerprint is the SHA256 fingerprint of the verified key.
+	fingerprint string
+}
+
+// maxUserNames bounds the user names one connection may try: each costs an
+// NSS lookup and a file read.
+const maxUserNames = 4
+
+func newConn(s *Server, nc net.Conn, set *users.Server) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		Conn:     nc,
+		s:        s,
+		remote:   nc.RemoteAddr().String(),
+		set:      *set,
+		ctx:      ctx,
+		cancel:   cancel,
+		keyrings: map[string]*keyring{},
+		sessions: map[*session]struct{}{},
+	}
+	// The key exchange must finish within the handshake timeout, and the
+	// whole authentication within the login grace time (sshd's
+	// LoginGraceTime): a client that stalls holds one of the
+	// max_unauthenticated slots, so stalling must not be free.
+	c.handshake = time.AfterFunc(set.HandshakeTimeout.Duration, func() {
+		c.closeWhy("handshake not finished within " + set.HandshakeTimeout.Duration.String())
+	})
+	c.grace = time.AfterFunc(set.LoginGraceTime.Duration, func() {
+		c.closeWhy("not authenticated within login_grace_time " + set.LoginGraceTime.Duration.String())
+	})
+	return c
+}
+
+// Close closes the connection, once: it stops the timers, frees the
+// unauthenticated slot, records a pending one-time code as not given, and
+// ends the sessions' processes (see session.hangup).
+func (c *conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.handshake.Stop()
+		c.grace.Stop()
+		c.release()
+		c.cancel()
+		err = c.Conn.Close()
+
+		c.mu.Lock()
+		p, g := c.pending, c.grant
+		c.pending = nil
+		sessions := make([]*session, 0, len(c.sessions))
+		for ss := range c.sessions {
+			sessions = append(sessions, ss)
+		}
+		c.mu.Unlock()
+		if p != nil {
+			// The client left (or the grace time ran out) while being asked
+			// for the code: that is a refusal, and it is logged as one.
+			final := p.core.Finish(p.req, p.d, "")
+			c.s.decided(p.req, final)
+		}
+		if g != nil {
+			c.s.track(g.user, c, false)
+			c.s.o.Log.Info().Str("event", "logout").Str("user", g.user).Str("remote", c.remote).Msg("connection closed")
+		}
+		for _, ss := range sessions {
+			ss.hangup()
+		}
+	})
+	return err
+}
+
+// closeWhy logs why the server is ending the connection and closes it.
+func (c *conn) closeWhy(why string) {
+	c.mu.Lock()
+	if c.ended == "" {
+		c.ended = why
+	}
+	c.mu.Unlock()
+	c.s.o.Log.Info().Str("event", "close").Str("remote", c.remote).Str("reason", why).Msg("closing connection")
+	_ = c.Close()
+}
+
+// release gives back the unauthenticated slot, once.
+func (c *conn) release() {
+	c.releaseOnce.Do(func() { c.s.unauth.Add(-1) })
+}
+
+// kexDone is PreAuthConnCallback: the key exchange is over and the
+// authentication begins.
+func (c *conn) kexDone() { c.handshake.Stop() }
+
+// addSession registers a session so that the connection can write to it
+// and hang it up; it reports false when the connection is already closing.
+func (c *conn) addSession(ss *session) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.sessions[ss] = struct{}{}
+	return true
+}
+
+func (c *conn) removeSession(ss *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sessions, ss)
+}
+
+// end writes why to every session's stderr, then closes the connection:
+// how a recheck that found the latch closed ends someone's work.
+func (c *conn) end(why, message string) {
+	c.mu.Lock()
+	sessions := make([]*session, 0, len(c.sessions))
+	for ss := range c.sessions {
+		sessions = append(sessions, ss)
+	}
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, ss := range sessions {
+			ss.notice(message)
+		}
+	}()
+	// A client that stopped reading cannot hold the connection open: the
+	// notice is best effort, the close is not.
+	t := time.NewTimer(noticeTimeout)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
+	c.closeWhy(why)
+}
+
+// noticeTimeout bounds how long ending a connection waits for the notice to
+// be written to its sessions.
+const noticeTimeout = time.Second

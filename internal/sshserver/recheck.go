@@ -1,0 +1,106 @@
+package sshserver
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+)
+
+// ClosedNotice is what a session whose latch was closed reads on stderr
+// just before its connection ends.
+const ClosedNotice = "latch closed: ending this session"
+
+// recheckIdle is how often the loop looks at the configuration again while
+// rechecks are off (recheck = "0"), so that a reload turning them on takes
+// effect.
+const recheckIdle = time.Minute
+
+// maxParallelRechecks bounds the Latch calls of one round in flight.
+const maxParallelRechecks = 16
+
+// recheckLoop runs a recheck round every [server] recheck until ctx ends.
+// The interval is read again before each wait, so a reload applies from
+// the next round.
+func (s *Server) recheckLoop(ctx context.Context) {
+	for {
+		wait := recheckIdle
+		if _, set := s.settings(); set != nil && set.Recheck.Duration > 0 {
+			wait = set.Recheck.Duration
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, set := s.settings(); set != nil && set.Recheck.Duration > 0 {
+			s.Recheck(ctx)
+		}
+	}
+}
+
+// Recheck runs one round of continuous authorization: one Latch status call
+// per user with an authenticated connection, however many connections that
+// user has, and every connection of a user whose latch is now closed ends
+// with ClosedNotice on its sessions' stderr. A call that fails keeps the
+// sessions (see gate.Core.Recheck) and is logged. Recheck returns when the
+// round is over.
+func (s *Server) Recheck(ctx context.Context) {
+	core, _ := s.settings()
+	if core == nil || core.Config == nil {
+		s.o.Log.Warn().Str("event", "recheck").Msg("no valid configuration: sessions kept, not rechecked")
+		return
+	}
+	s.mu.Lock()
+	byUser := make(map[string][]*conn, len(s.live))
+	for u, cs := range s.live {
+		for c := range cs {
+			byUser[u] = append(byUser[u], c)
+		}
+	}
+	s.mu.Unlock()
+
+	sem := make(chan struct{}, maxParallelRechecks)
+	var wg sync.WaitGroup
+	for user, conns := range byUser {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s.recheckUser(ctx, core, user, conns)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, conns []*conn) {
+	r := core.Recheck(ctx, user, Service)
+	switch {
+	case r.Err != nil:
+		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
+			Str("reason", safetext.Clean(r.Reason)).Msg("recheck failed; sessions kept")
+	case r.Verdict == gate.End:
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			if core.Audit != nil {
+				core.Audit.Record(gate.Request{User: user, Service: Service, RemoteAddr: c.remote, Command: "(recheck)"},
+					gate.Decision{Outcome: gate.Deny, Reason: "session ended by recheck: " + r.Reason, Severity: gate.Warning})
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.end("recheck: "+r.Reason, ClosedNotice)
+			}()
+		}
+		wg.Wait()
+		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
+			Str("reason", r.Reason).Msg("sessions ended")
+	default:
+		s.o.Log.Debug().Str("event", "recheck").Str("user", user).Str("reason", r.Reason).Msg("sessions kept")
+	}
+}

@@ -1,0 +1,247 @@
+// Package sshserver is the embedded SSH server of `latch-ssh serve`
+// (design.md, front end 3): public-key authentication against the user's
+// authorized_keys, the Latch gate at authentication time, sessions run as
+// the user, and continuous authorization (a closed latch ends live
+// sessions).
+//
+// It is built on github.com/gliderlabs/ssh for the listener, connection
+// tracking and shutdown, and on raw golang.org/x/crypto/ssh for everything
+// that decides who gets in. This is the only package that imports
+// gliderlabs, because its convenience API has traps a security gate must
+// not fall into (peers.md):
+//
+//   - its bool auth handlers accept any single method, so there is no
+//     second factor; we install x/crypto callbacks with ServerConfigCallback
+//     and ask for the one-time code through a PartialSuccessError;
+//   - with no gliderlabs handler set it turns on NoClientAuth ("none"
+//     logs anyone in); we set a NoClientAuthCallback that always refuses,
+//     and the session handler refuses a connection without our grant;
+//   - its PublicKeyHandler runs for keys the client never proved it holds
+//     (CVE-2024-45337) and records the last one offered as "the" key; we
+//     decide only in VerifiedPublicKeyCallback, for the key whose signature
+//     was checked, and read the outcome only from the connection's final
+//     Permissions;
+//   - its Context keeps the first attempt's user name; we use the name of
+//     the request that succeeded;
+//   - its Session rewrites "\n" to "\r\n" on a PTY and blocks its request
+//     loop on unread signal and window-change channels; sessions here are
+//     our own channel handler on the raw x/crypto channel.
+package sshserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	glssh "github.com/gliderlabs/ssh"
+	"github.com/rs/zerolog"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// Service is the gate service name of the embedded server: the key of its
+// operation in [operations] and [user_operations].
+const Service = "server"
+
+// Options configure New.
+type Options struct {
+	// Core returns the decision core in force. It is called once per
+	// login and once per recheck round, so a configuration reload applies
+	// to the next ones. Its Config must not be nil (the daemon refuses to
+	// start without one); a nil Config refuses every login.
+	Core func() *gate.Core
+	// HostSigners are the host keys (see LoadHostKeys). At least one.
+	HostSigners []gossh.Signer
+	// Log receives one JSON line per connection event and auth step. The
+	// decisions themselves go to the core's audit log.
+	Log zerolog.Logger
+	// Lookup finds a local account; nil means spawn.Lookup (NSS).
+	Lookup func(name string) (spawn.Account, error)
+	// OnDecision, when set, is called with every final login decision
+	// (after the one-time code, if one was asked). The demo shows them.
+	OnDecision func(user, remote string, d gate.Decision)
+}
+
+// Server is the embedded SSH server. Build it with New, run it with Serve,
+// stop it with Close or Shutdown.
+type Server struct {
+	o  Options
+	gl *glssh.Server
+	// root says we run as root: any local user may log in. Otherwise only
+	// the account we run as (self) can be served, since we cannot change
+	// credentials.
+	root bool
+	self uint32
+	// unauth counts connections that have not authenticated yet.
+	unauth atomic.Int64
+
+	mu sync.Mutex
+	// live holds the authenticated connections by user, for recheck.
+	live map[string]map[*conn]struct{}
+}
+
+// New builds a server from o. It does not listen; call Serve.
+func New(o Options) (*Server, error) {
+	if o.Core == nil {
+		return nil, errors.New("sshserver: Options.Core is nil")
+	}
+	if len(o.HostSigners) == 0 {
+		return nil, errors.New("sshserver: no host key")
+	}
+	if o.Lookup == nil {
+		o.Lookup = spawn.Lookup
+	}
+	s := &Server{
+		o:    o,
+		root: os.Geteuid() == 0,
+		self: uint32(os.Geteuid()),
+		live: map[string]map[*conn]struct{}{},
+	}
+	fwd := &glssh.ForwardedTCPHandler{}
+	s.gl = &glssh.Server{
+		// No version number: it would only help someone shopping for a
+		// known bug.
+		Version:                  "latch-ssh",
+		HostSigners:              toGliderSigners(o.HostSigners),
+		ConnCallback:             s.accept,
+		ServerConfigCallback:     s.serverConfig,
+		ConnectionFailedCallback: s.failed,
+		// Every channel and global request type is ours or refused: the
+		// gliderlabs defaults (its session handler, its agent-request
+		// "yes") are replaced, not extended.
+		ChannelHandlers: map[string]glssh.ChannelHandler{
+			"session":      s.sessionChannel,
+			"direct-tcpip": glssh.DirectTCPIPHandler,
+		},
+		RequestHandlers: map[string]glssh.RequestHandler{
+			"tcpip-forward":        fwd.HandleSSHRequest,
+			"cancel-tcpip-forward": fwd.HandleSSHRequest,
+		},
+		LocalPortForwardingCallback:   s.localForward,
+		ReversePortForwardingCallback: s.remoteForward,
+		SubsystemHandlers:             map[string]glssh.SubsystemHandler{},
+	}
+	return s, nil
+}
+
+func toGliderSigners(in []gossh.Signer) []glssh.Signer {
+	out := make([]glssh.Signer, len(in))
+	for i, s := range in {
+		out[i] = s
+	}
+	return out
+}
+
+// Serve accepts connections on ln until Close or Shutdown, and runs the
+// recheck loop meanwhile. It returns nil after Close or Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.recheckLoop(ctx)
+	s.o.Log.Info().Str("event", "listen").Str("addr", ln.Addr().String()).
+		Str("host_key", gossh.FingerprintSHA256(s.o.HostSigners[0].PublicKey())).
+		Msg("embedded SSH server listening")
+	err := s.gl.Serve(ln)
+	if errors.Is(err, glssh.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error { return s.gl.Close() }
+
+// Shutdown closes the listener and waits, until ctx is done, for the open
+// connections to end by themselves.
+func (s *Server) Shutdown(ctx context.Context) error { return s.gl.Shutdown(ctx) }
+
+// settings returns the [server] table in force, or nil when the core has
+// no configuration.
+func (s *Server) settings() (*gate.Core, *users.Server) {
+	core := s.o.Core()
+	if core == nil || core.Config == nil {
+		return core, nil
+	}
+	return core, &core.Config.Server
+}
+
+// accept is gliderlabs' ConnCallback: the first thing a new TCP connection
+// meets. It applies the cap on unauthenticated connections and arms the
+// handshake and login-grace timers.
+func (s *Server) accept(ctx glssh.Context, nc net.Conn) net.Conn {
+	_, set := s.settings()
+	remote := nc.RemoteAddr().String()
+	if set == nil {
+		s.o.Log.Error().Str("event", "refused").Str("remote", remote).Msg("no valid configuration: refusing connections")
+		return nil
+	}
+	if n := s.unauth.Add(1); n > int64(set.MaxUnauthenticated) {
+		s.unauth.Add(-1)
+		s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Int("max_unauthenticated", set.MaxUnauthenticated).
+			Msg("too many connections still authenticating; dropped this one")
+		return nil
+	}
+	c := newConn(s, nc, set)
+	ctx.SetValue(connKey{}, c)
+	s.o.Log.Info().Str("event", "connect").Str("remote", remote).Msg("connection")
+	return c
+}
+
+// failed is gliderlabs' ConnectionFailedCallback: the handshake or the
+// authentication did not succeed.
+func (s *Server) failed(nc net.Conn, err error) {
+	remote := nc.RemoteAddr().String()
+	s.o.Log.Info().Str("event", "disconnect").Str("remote", remote).Str("error", safetext.Clean(err.Error())).
+		Msg("connection closed before a session")
+}
+
+// connKey is the gliderlabs Context key of the *conn.
+type connKey struct{}
+
+// connOf returns the *conn of a gliderlabs context.
+func connOf(ctx glssh.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+// track adds or removes an authenticated connection of user.
+func (s *Server) track(user string, c *conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.live[user] == nil {
+			s.live[user] = map[*conn]struct{}{}
+		}
+		s.live[user][c] = struct{}{}
+		return
+	}
+	delete(s.live[user], c)
+	if len(s.live[user]) == 0 {
+		delete(s.live, user)
+	}
+}
+
+// Users returns the users with an authenticated connection, and how many
+// connections each has.
+func (s *Server) Users() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.live))
+	for u, cs := range s.live {
+		out[u] = len(cs)
+	}
+	return out
+}
+
+// drainAfterExit is how long a finished session's output may keep draining
+// after the process exited, when a background process still holds the
+// terminal (sshd waits the same way, without a bound).
+const drainAfterExit = time.Second
