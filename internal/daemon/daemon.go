@@ -29,7 +29,9 @@ import (
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/sshserver"
 	"github.com/latch-ssh/latch-ssh/internal/version"
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 // DefaultDrainTimeout bounds how long a stopping daemon waits for exchanges
@@ -76,6 +78,11 @@ type daemon struct {
 	// once. The limiter's rate follows reloads.
 	socket  string
 	limiter *gate.RateLimiter
+	// ssh is the embedded SSH server, nil when [server] listen is empty;
+	// listen is the address it was started on (fixed until a restart).
+	ssh    *sshserver.Server
+	listen string
+	sshErr chan error
 }
 
 // Run is the daemon: it serves the gate socket until ctx is done or a
@@ -139,13 +146,19 @@ func Run(ctx context.Context, o Options) error {
 	go func() { served <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 
 	d.log.Info().Str("event", "start").Str("version", version.String()).Str("socket", d.socket).
-		Str("config", o.ConfigPath).Int("rate_limit", cfg.Daemon.RateLimit).Msg("latch-ssh daemon serving the gate socket")
+		Str("config", o.ConfigPath).Int("rate_limit", cfg.Daemon.RateLimit).Str("listen", cfg.Server.Listen).
+		Msg("latch-ssh daemon serving the gate socket")
 	if d.socket != paths.GateSocket() {
 		d.log.Warn().Str("event", "start").Str("socket", d.socket).Str("built_in_socket", paths.GateSocket()).
 			Msg("this socket is not the one latch-ssh was built to use: the ForceCommand gate and `latch-ssh pair` will not find this daemon")
 	}
-	d.warnUnbuilt()
-	d.sendNotify("READY=1", "STATUS=serving the gate socket at "+d.socket)
+	if err := d.startSSH(cfg); err != nil {
+		ln.Close()
+		<-served
+		core.Close()
+		return fmt.Errorf("not starting: %w", err)
+	}
+	d.sendNotify("READY=1", d.status())
 
 	for {
 		select {
@@ -155,8 +168,16 @@ func Run(ctx context.Context, o Options) error {
 			// Serve ends on its own only when the listener broke.
 			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(err.Error())).Msg("the gate socket failed; stopping")
 			d.sendNotify("STOPPING=1")
+			d.stopSSH()
 			d.core.Load().Close()
 			return err
+		case err := <-d.sshErr:
+			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(fmt.Sprint(err))).Msg("the SSH server's listener failed; stopping")
+			d.sendNotify("STOPPING=1")
+			ln.Close()
+			<-served
+			d.core.Load().Close()
+			return fmt.Errorf("embedded SSH server: %w", err)
 		case sig := <-o.Signals:
 			switch sig {
 			case syscall.SIGHUP:
@@ -195,8 +216,11 @@ func (d *daemon) reload() {
 			Msg("[daemon] socket changed: it takes effect when the daemon restarts")
 	}
 	d.limiter.SetPerMinute(cfg.Daemon.RateLimit)
-	d.warnUnbuilt()
-	d.sendNotify("READY=1", "STATUS=serving the gate socket at "+d.socket)
+	if cfg.Server.Listen != d.listen {
+		d.log.Warn().Str("event", "reload").Str("listen", cfg.Server.Listen).Str("in_use", d.listen).
+			Msg("[server] listen changed: it takes effect when the daemon restarts")
+	}
+	d.sendNotify("READY=1", d.status())
 }
 
 // stop closes the listener (no new connections; the socket file goes with
@@ -206,6 +230,7 @@ func (d *daemon) stop(ln *net.UnixListener, served <-chan error, why string) err
 	d.log.Info().Str("event", "stop").Str("reason", why).Msg("stopping: no new connections; waiting for exchanges in progress")
 	d.sendNotify("STOPPING=1")
 	ln.Close()
+	d.stopSSH()
 	timer := time.NewTimer(d.o.DrainTimeout)
 	defer timer.Stop()
 	var err error
@@ -225,13 +250,53 @@ func (d *daemon) stop(ln *net.UnixListener, served <-chan error, why string) err
 	return err
 }
 
-// warnUnbuilt says plainly when the configuration asks for something this
-// version does not do, rather than letting the admin believe it runs.
-func (d *daemon) warnUnbuilt() {
-	if l := d.core.Load().Config.Server.Listen; l != "" {
-		d.log.Warn().Str("event", "config").Str("listen", l).
-			Msg("the embedded SSH server is not built yet; serving the gate socket only")
+// startSSH starts the embedded SSH server when [server] listen is set.
+func (d *daemon) startSSH(cfg *users.Config) error {
+	d.listen = cfg.Server.Listen
+	if d.listen == "" {
+		return nil
 	}
+	signers, err := sshserver.LoadHostKeys(cfg.Server.HostKey, d.log)
+	if err != nil {
+		return fmt.Errorf("[server] host_key: %w", err)
+	}
+	srv, err := sshserver.New(sshserver.Options{Core: d.core.Load, HostSigners: signers, Log: d.log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", d.listen)
+	if err != nil {
+		return fmt.Errorf("[server] listen = %q: %w", d.listen, err)
+	}
+	if os.Geteuid() != 0 {
+		d.log.Warn().Str("event", "start").Msg("not running as root: the embedded SSH server serves only the account it runs as")
+	}
+	d.ssh, d.sshErr = srv, make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			d.sshErr <- err
+		}
+	}()
+	return nil
+}
+
+// stopSSH ends the embedded server: the listener, then every connection.
+// The sessions live in this process, so stopping the daemon ends them; each
+// is told why on its stderr first.
+func (d *daemon) stopSSH() {
+	if d.ssh == nil {
+		return
+	}
+	d.ssh.Stop("latch-ssh is stopping: ending this session")
+}
+
+// status is the STATUS= line for systemd.
+func (d *daemon) status() string {
+	st := "STATUS=serving the gate socket at " + d.socket
+	if d.listen != "" {
+		st += " and SSH on " + d.listen
+	}
+	return st
 }
 
 // sendNotify tells systemd, when it runs us, where we stand. A failure is

@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/latch-ssh/latch-ssh/gate"
@@ -77,7 +80,7 @@ func TestDecide(t *testing.T) {
 	f := newFixture(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}, extra: "[server]\nlisten = \"127.0.0.1:2222\""}))
+	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	// New connections cost 2 RTT more than a request on a warm one.
 	const rtt = 150 * time.Millisecond
 	f.srv.SetRTT(rtt)
@@ -132,9 +135,6 @@ func TestDecide(t *testing.T) {
 	start := f.log.find(t, "start")
 	if len(start) == 0 || start[0].str("socket") != f.socket || start[0].str("config") != f.cfgPath || start[0].str("version") == "" {
 		t.Errorf("start line: %v", start)
-	}
-	if !strings.Contains(f.log.String(), "the embedded SSH server is not built yet; serving the gate socket only") {
-		t.Errorf("no warning about [server] listen:\n%s", f.log)
 	}
 	f.stop(t)
 	f.checkNoLeak(t)
@@ -611,4 +611,77 @@ func TestNotifierFromEnv(t *testing.T) {
 	if err := n.send("STATUS=a\nREADY=1"); err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Errorf("an assignment with a newline: %v", err)
 	}
+}
+
+// TestEmbeddedServer: with [server] listen, serve runs the SSH server too:
+// a host key generated once (0600) and kept across restarts, logins gated,
+// and a stop that tells live sessions why they end.
+func TestEmbeddedServer(t *testing.T) {
+	f := newFixture(t)
+	u := systest.CreateUser(t, systest.UserOptions{})
+	acc := f.pair(t)
+	port := systest.FreePort(t)
+	hostKey := filepath.Join(f.dir, "ssh_host_ed25519_key")
+	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc},
+		extra: fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\nhost_key = [%q]\n", port, hostKey)}))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	login := func(t *testing.T) (*gossh.Client, gossh.PublicKey, error) {
+		var hk gossh.PublicKey
+		c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{
+			User: u.Name, Auth: []gossh.AuthMethod{gossh.PublicKeys(u.Signer)}, Timeout: 10 * time.Second,
+			HostKeyCallback: func(_ string, _ net.Addr, key gossh.PublicKey) error { hk = key; return nil },
+		})
+		return c, hk, err
+	}
+	var first gossh.PublicKey
+	for round := range 2 {
+		f.start(t, nil)
+		fi, err := os.Stat(hostKey)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("host key: %v, %v; want mode 0600", fi, err)
+		}
+		c, hk, err := login(t)
+		if err != nil {
+			t.Fatalf("round %d: login: %v\n%s", round, err, f.log)
+		}
+		if round == 0 {
+			first = hk
+		} else if !bytes.Equal(hk.Marshal(), first.Marshal()) {
+			t.Errorf("host key changed across restarts: %s then %s", gossh.FingerprintSHA256(first), gossh.FingerprintSHA256(hk))
+		}
+		// A live session hears why it ends when the daemon stops.
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		s.Stderr = &stderr
+		out, _ := s.StdoutPipe()
+		if err := s.Start("echo up; exec sleep 60"); err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 3)
+		if _, err := io.ReadFull(out, line); err != nil || string(line) != "up\n" {
+			t.Fatalf("session output %q, %v", line, err)
+		}
+		f.stop(t)
+		if err := s.Wait(); err == nil {
+			t.Error("the session survived the daemon")
+		}
+		if !strings.Contains(stderr.String(), "latch-ssh is stopping") {
+			t.Errorf("session stderr %q: want the reason", stderr.String())
+		}
+		c.Close()
+		f.done = nil
+	}
+	// Closed latch: refused, like every other front end.
+	f.srv.SetLatch(acc, appID, false)
+	f.start(t, nil)
+	if c, _, err := login(t); err == nil {
+		c.Close()
+		t.Error("logged in with the latch closed")
+	}
+	f.stop(t)
+	f.checkNoLeak(t)
 }

@@ -147,6 +147,13 @@ func (s *Server) loadKeyring(user, pattern string) *keyring {
 			Msg("the server does not run as root: it serves only the account it runs as")
 		return &keyring{err: errors.New("this server serves only its own account")}
 	}
+	if s.o.Keys != nil {
+		keys, err := s.o.Keys(acct)
+		if err != nil {
+			return &keyring{acct: acct, err: err}
+		}
+		return &keyring{acct: acct, keys: keys}
+	}
 	path, err := authkeys.ExpandPath(pattern, acct.Name, acct.Home)
 	if err != nil {
 		log.Error().Str("event", "auth").Str("user", acct.Name).Str("error", safetext.Clean(err.Error())).
@@ -199,6 +206,7 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 		c.s.decided(req, d)
 		return c.allow(acct, k, key), nil
 	case gate.AskOTP:
+		c.s.decided(req, d)
 		c.mu.Lock()
 		c.pending = &pending{core: core, req: req, d: d, acct: acct, key: k, pub: key}
 		c.mu.Unlock()

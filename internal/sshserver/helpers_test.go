@@ -48,6 +48,8 @@ type fixture struct {
 	users map[string]string
 	// server and policy are extra lines for [server] and [policy].
 	server, policy string
+	// onDecision, when set, receives the server's OnDecision calls.
+	onDecision atomic.Pointer[func(user string, d gate.Decision)]
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -109,7 +111,12 @@ func (f *fixture) start(t *testing.T, edit func(*Options)) {
 		t.Fatal(err)
 	}
 	f.hostKey = signers[0].PublicKey()
-	o := Options{Core: f.core.Load, HostSigners: signers, Log: log}
+	o := Options{Core: f.core.Load, HostSigners: signers, Log: log,
+		OnDecision: func(user, _ string, d gate.Decision) {
+			if fn := f.onDecision.Load(); fn != nil {
+				(*fn)(user, d)
+			}
+		}}
 	if edit != nil {
 		edit(&o)
 	}

@@ -42,6 +42,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/authkeys"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/users"
@@ -65,8 +66,14 @@ type Options struct {
 	Log zerolog.Logger
 	// Lookup finds a local account; nil means spawn.Lookup (NSS).
 	Lookup func(name string) (spawn.Account, error)
-	// OnDecision, when set, is called with every final login decision
-	// (after the one-time code, if one was asked). The demo shows them.
+	// Keys, when set, returns the authorized keys of acct instead of
+	// reading [server] authorized_keys with the StrictModes checks. It is
+	// for the demo, whose throwaway key lives in a temporary directory
+	// that StrictModes rightly refuses; production leaves it nil.
+	Keys func(acct spawn.Account) ([]authkeys.Key, error)
+	// OnDecision, when set, is called with every login decision: the
+	// final ones, and AskOTP when a one-time code is asked (the demo
+	// shows them, and the code, as the phone would).
 	OnDecision func(user, remote string, d gate.Decision)
 }
 
@@ -158,6 +165,34 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error { return s.gl.Close() }
+
+// Stop closes the listener, writes notice to every session's stderr, and
+// closes every connection. It returns when the connections are closed.
+func (s *Server) Stop(notice string) {
+	// Shutdown with a context already done closes the listeners and
+	// returns at once: no new connection arrives while the others end.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.gl.Shutdown(done)
+	s.mu.Lock()
+	var conns []*conn
+	for _, cs := range s.live {
+		for c := range cs {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.end("server stopping", notice)
+		}()
+	}
+	wg.Wait()
+	_ = s.gl.Close()
+}
 
 // Shutdown closes the listener and waits, until ctx is done, for the open
 // connections to end by themselves.

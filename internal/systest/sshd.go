@@ -311,6 +311,16 @@ func (s *Target) SSH(t testing.TB, u *User, args ...string) *exec.Cmd {
 	return exec.Command(ssh, a...)
 }
 
+// SSHOpts is SSH with extra ssh options before the harness's own: ssh keeps
+// the first value of an option, so these win (e.g. "-o", "LogLevel=INFO"
+// to see authentication banners, "-o", "BatchMode=no" for SSH_ASKPASS).
+func (s *Target) SSHOpts(t testing.TB, u *User, opts []string, args ...string) *exec.Cmd {
+	t.Helper()
+	ssh := Require(t, "ssh")["ssh"]
+	a := append(append(append(append([]string{}, opts...), clientOptions(u)...), "-p", strconv.Itoa(s.Port), u.Name+"@127.0.0.1"), args...)
+	return exec.Command(ssh, a...)
+}
+
 // SCP returns an scp command authenticated as u; name remote files with
 // s.Remote(u, path). OpenSSH 9 scp speaks the SFTP protocol (needs the sftp
 // subsystem); pass "-O" for the legacy protocol, which runs `scp -t/-f` as a
