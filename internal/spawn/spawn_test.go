@@ -486,3 +486,57 @@ func TestPTYControllingTerminal(t *testing.T) {
 		t.Errorf("tty_nr 0: the pty is not the controlling terminal")
 	}
 }
+
+// TestAssertPrivilegesDroppedAfterSetuidExec: a session whose shell has
+// already exec'd a set-user-ID program (`ssh host sudo ...`) shows another
+// effective uid; that is the program's doing, not a failed drop, and is
+// accepted only when the executable explains it.
+func TestAssertPrivilegesDroppedAfterSetuidExec(t *testing.T) {
+	_, acct := newAccount(t)
+	dir := systest.SecureDir(t)
+	data, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	suid := filepath.Join(dir, "suid-sleep")
+	if err := os.WriteFile(suid, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(suid, 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := mustCommand(t, Spec{Account: acct, Command: "exec " + suid + " 30"})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	waitExe(t, pid, suid)
+	if err := AssertPrivilegesDropped(pid, acct); err != nil {
+		t.Errorf("after exec of a setuid-root program: %v", err)
+	}
+	// The real ids still prove who the session is: another account is
+	// refused even though the effective uid is explained.
+	other := acct
+	other.UID++
+	if err := AssertPrivilegesDropped(pid, other); err == nil {
+		t.Error("accepted a session whose real uid is not the account's")
+	}
+}
+
+// waitExe waits until /proc/PID/exe is path.
+func waitExe(t *testing.T, pid int, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); err == nil && exe == path {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never exec'd %s", pid, path)
+		}
+		<-tick.C
+	}
+}
