@@ -22,6 +22,14 @@ import (
 // added to its environment. Read errors with syscall.EIO on the master mean
 // the terminal was closed (the session ended).
 func StartPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
+	return StartTerminal(cmd, rows, cols, nil)
+}
+
+// StartTerminal is StartPTY with the terminal modes of an SSH pty-req
+// (RFC 4254 section 8 encoding) applied before the start: the client's
+// erase and interrupt characters, echo, and the other modes OpenSSH
+// carries. Modes this package does not know are ignored, like sshd does.
+func StartTerminal(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("spawn: StartPTY: command already started")
 	}
@@ -36,6 +44,9 @@ func StartPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
 	}
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
 		return fail(fmt.Errorf("spawn: set pty size: %w", err))
+	}
+	if err := applyModes(tty, modes); err != nil {
+		return fail(err)
 	}
 	if err := setTTYOwner(tty, cmd.SysProcAttr); err != nil {
 		return fail(err)

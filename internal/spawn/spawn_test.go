@@ -540,3 +540,32 @@ func waitExe(t *testing.T, pid int, path string) {
 		<-tick.C
 	}
 }
+
+// TestStartTerminalModes: the client's terminal modes reach the terminal
+// before the process starts; unknown and truncated entries are ignored.
+func TestStartTerminalModes(t *testing.T) {
+	_, acct := newAccount(t)
+	cmd := mustCommand(t, Spec{Account: acct, Command: "stty -a", PTY: true})
+	mode := func(op byte, v uint32) []byte { return []byte{op, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+	var modes []byte
+	modes = append(modes, mode(53, 0)...)   // ECHO off
+	modes = append(modes, mode(3, 0x08)...) // VERASE ^H
+	modes = append(modes, mode(50, 0)...)   // ISIG off
+	modes = append(modes, mode(150, 1)...)  // unknown: ignored
+	modes = append(modes, 0, 7, 7)          // TTY_OP_END, then garbage
+	ptmx, err := StartTerminal(cmd, 24, 80, modes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	out, _ := io.ReadAll(ptmx) // ends with EIO when stty exits
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("stty: %v: %s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"-echo ", "erase = ^H;", "-isig "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("stty -a lacks %q:\n%s", want, s)
+		}
+	}
+}

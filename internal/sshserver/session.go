@@ -32,6 +32,7 @@ type session struct {
 	mu      sync.Mutex
 	pty     bool
 	term    string
+	modes   []byte
 	rows    uint16
 	cols    uint16
 	env     map[string]string
@@ -137,7 +138,7 @@ func (ss *session) ptyReq(payload []byte) bool {
 		ss.log.Info().Str("event", "session").Msg("pty refused: no-pty (or restrict) on the authorized_keys line")
 		return false
 	}
-	ss.pty, ss.term = true, p.Term
+	ss.pty, ss.term, ss.modes = true, p.Term, []byte(p.Modes)
 	ss.rows, ss.cols = clampDim(p.Rows, 24), clampDim(p.Cols, 80)
 	return true
 }
@@ -299,7 +300,7 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 // loop.
 func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 	if ss.pty {
-		ptmx, err := spawn.StartPTY(cmd, ss.rows, ss.cols)
+		ptmx, err := spawn.StartTerminal(cmd, ss.rows, ss.cols, ss.modes)
 		if err != nil {
 			return nil, err
 		}

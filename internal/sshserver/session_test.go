@@ -1,0 +1,124 @@
+package sshserver
+
+import (
+	"bufio"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/latch-ssh/latch-ssh/internal/systest"
+)
+
+// TestKeyOptions: authorized_keys options are honoured, a line with an
+// option we do not support is skipped (and logged), and StrictModes
+// refuses a file others may write.
+func TestKeyOptions(t *testing.T) {
+	f := newFixture(t)
+	noPTY, _ := f.user(t, systest.UserOptions{KeyOptions: "no-pty"})
+	odd, oddAcc := f.user(t, systest.UserOptions{KeyOptions: `environment="X=1"`})
+	loose, looseAcc := f.user(t, systest.UserOptions{})
+	loose.WriteFile(t, ".ssh/authorized_keys", loose.AuthorizedKey, 0o620)
+	f.start(t, nil)
+
+	r := f.dial(t, noPTY.Name, gossh.PublicKeys(noPTY.Signer))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s, err := r.client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err == nil {
+		t.Error("no-pty key got a terminal")
+	}
+	out, err := s.Output("tty")
+	if strings.TrimSpace(string(out)) != "not a tty" {
+		t.Errorf("tty in a no-pty session: %q %v", out, err)
+	}
+
+	f.latch.ResetRequests()
+	if r := f.dial(t, odd.Name, gossh.PublicKeys(odd.Signer)); r.err == nil {
+		t.Error("a key with an unsupported option (environment=) was accepted")
+	}
+	if r := f.dial(t, loose.Name, gossh.PublicKeys(loose.Signer)); r.err == nil {
+		t.Error("a group-writable authorized_keys was used")
+	}
+	if n := f.latchCalls(oddAcc) + f.latchCalls(looseAcc); n != 0 {
+		t.Errorf("%d Latch calls for refused keys", n)
+	}
+	var skipped, refused bool
+	for _, e := range f.log.entries(t) {
+		if e["message"] == "authorized_keys line skipped" && e["user"] == odd.Name && e["line"] == float64(1) {
+			skipped = true
+		}
+		if e["message"] == "authorized_keys refused" && e["user"] == loose.Name && strings.Contains(e["error"].(string), "chmod") {
+			refused = true
+		}
+	}
+	if !skipped || !refused {
+		t.Errorf("log: skipped line logged %v, StrictModes refusal with its fix logged %v\n%s", skipped, refused, f.log)
+	}
+}
+
+// TestTerminalSession: the PTY gets the client's size, follows window
+// changes, and a signal request reaches the process (exit 128+N).
+func TestTerminalSession(t *testing.T) {
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{})
+	f.start(t, nil)
+	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s, err := r.client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 30, 90, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := s.StdinPipe()
+	stdout, _ := s.StdoutPipe()
+	if err := s.Start(`stty size; read x; stty size; exec sleep 60`); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(waitLimit):
+			t.Fatal("no output")
+			return ""
+		}
+	}
+	if l := next(); l != "30 90" {
+		t.Errorf("initial size %q, want 30 90", l)
+	}
+	if err := s.WindowChange(40, 100); err != nil {
+		t.Fatal(err)
+	}
+	// The resize is applied in request order, before the line arrives.
+	_, _ = io.WriteString(stdin, "go\n")
+	if l := next(); l != "40 100" {
+		t.Errorf("size after window-change %q, want 40 100", l)
+	}
+	if err := s.Signal(gossh.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Wait()
+	ee, ok := err.(*gossh.ExitError)
+	if !ok || ee.ExitStatus() != 128+15 {
+		t.Errorf("after SIGTERM: %v, want exit status 143", err)
+	}
+}
