@@ -169,12 +169,17 @@ func (c *conn) release() {
 // authentication begins.
 func (c *conn) kexDone() { c.handshake.Stop() }
 
+// maxSessions is how many sessions one connection may have open at once,
+// sshd's MaxSessions default: each is a process of the user's.
+const maxSessions = 10
+
 // addSession registers a session so that the connection can write to it
-// and hang it up; it reports false when the connection is already closing.
+// and hang it up; it reports false when the connection is already closing
+// or has maxSessions open.
 func (c *conn) addSession(ss *session) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
+	if c.ctx.Err() != nil || len(c.sessions) >= maxSessions {
 		return false
 	}
 	c.sessions[ss] = struct{}{}

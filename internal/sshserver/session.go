@@ -65,12 +65,8 @@ func (s *Server) sessionChannel(_ *glssh.Server, sc *gossh.ServerConn, nc gossh.
 		_ = sc.Close()
 		return
 	}
-	ch, reqs, err := nc.Accept()
-	if err != nil {
-		return
-	}
 	ss := &session{
-		c: c, g: g, sc: sc, ch: ch,
+		c: c, g: g, sc: sc,
 		log:    s.o.Log.With().Str("user", g.user).Str("remote", c.remote).Logger(),
 		env:    map[string]string{},
 		rows:   24,
@@ -78,10 +74,17 @@ func (s *Server) sessionChannel(_ *glssh.Server, sc *gossh.ServerConn, nc gossh.
 		exited: make(chan struct{}),
 	}
 	if !c.addSession(ss) {
-		_ = ch.Close()
+		_ = nc.Reject(gossh.ResourceShortage, "too many sessions on this connection")
 		return
 	}
 	defer c.removeSession(ss)
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	ss.mu.Lock()
+	ss.ch = ch
+	ss.mu.Unlock()
 	ss.serve(reqs)
 }
 
@@ -418,7 +421,12 @@ func (ss *session) finish(waitErr error) {
 
 // notice writes a line to the session's stderr.
 func (ss *session) notice(msg string) {
-	_, _ = io.WriteString(ss.ch.Stderr(), msg+"\r\n")
+	ss.mu.Lock()
+	ch := ss.ch
+	ss.mu.Unlock()
+	if ch != nil {
+		_, _ = io.WriteString(ch.Stderr(), msg+"\r\n")
+	}
 }
 
 // hangup ends the session's processes the way a terminal hangup does:

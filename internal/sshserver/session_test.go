@@ -122,3 +122,63 @@ func TestTerminalSession(t *testing.T) {
 		t.Errorf("after SIGTERM: %v, want exit status 143", err)
 	}
 }
+
+// TestTerminalSessionEndsWithItsShell: a background process that keeps the
+// terminal open does not keep the session open after the shell exits
+// (drainAfterExit), and is hung up with it.
+func TestTerminalSessionEndsWithItsShell(t *testing.T) {
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{})
+	f.start(t, nil)
+	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s, err := r.client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 24, 80, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := s.Output("setsid sleep 60 & echo bye; exit 5")
+	if ee, ok := err.(*gossh.ExitError); !ok || ee.ExitStatus() != 5 || !strings.Contains(string(out), "bye") {
+		t.Errorf("output %q, err %v; want bye and exit 5", out, err)
+	}
+	if el := time.Since(start); el > drainAfterExit+3*time.Second {
+		t.Errorf("session took %v to end; the background process held it", el)
+	}
+}
+
+// TestMaxSessions: one connection gets at most maxSessions sessions at
+// once, like sshd's MaxSessions.
+func TestMaxSessions(t *testing.T) {
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{})
+	f.start(t, nil)
+	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var open []*gossh.Session
+	for range maxSessions {
+		s, err := r.client.NewSession()
+		if err != nil {
+			t.Fatalf("session %d: %v", len(open)+1, err)
+		}
+		open = append(open, s)
+	}
+	if s, err := r.client.NewSession(); err == nil {
+		s.Close()
+		t.Fatalf("session %d was opened", maxSessions+1)
+	}
+	open[0].Close()
+	waitFor(t, "a slot to free", func() bool {
+		s, err := r.client.NewSession()
+		if err == nil {
+			s.Close()
+		}
+		return err == nil
+	})
+}
