@@ -6,6 +6,7 @@ package spawn
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <shadow.h>
 #include <stdlib.h>
 #include <sys/types.h>
 
@@ -30,6 +31,19 @@ static int lookup_uid(uid_t uid, struct passwd *pw, char *buf, size_t len, int *
 // -1 when groups is too small, in which case *n holds the size needed.
 static int group_list(const char *name, gid_t gid, gid_t *groups, int *n) {
 	return getgrouplist(name, gid, groups, n);
+}
+// lookup_shadow wraps getspnam_r: *found says whether an entry exists; on
+// success *locked says the password field starts with '!' and *expire is
+// the expiry date in days since 1970-01-01, or -1.
+static int lookup_shadow(const char *name, char *buf, size_t len, int *found, int *locked, long *expire) {
+	struct spwd sp, *res = NULL;
+	int rc = getspnam_r(name, &sp, buf, len, &res);
+	*found = res != NULL;
+	if (res != NULL) {
+		*locked = res->sp_pwdp != NULL && res->sp_pwdp[0] == '!';
+		*expire = res->sp_expire;
+	}
+	return rc;
 }
 */
 import "C"
@@ -153,4 +167,37 @@ func groupList(name string, cname *C.char, gid uint32) ([]uint32, error) {
 		}
 		return groups, nil
 	}
+}
+
+// Shadow returns what the shadow database (through NSS) says about name's
+// ability to log in: whether the password is locked ("!" prefix, as
+// `passwd -l` and `usermod -L` leave it) and the account's expiry date.
+// found is false when there is no shadow entry or it cannot be read (not
+// root, or an NSS source without shadow data): the caller then knows
+// nothing, and must not invent a refusal.
+func Shadow(name string) (info ShadowInfo, found bool, err error) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return ShadowInfo{}, false, fmt.Errorf("invalid user name %q", name)
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	for size := 1024; size <= maxPasswdBuf; size *= 2 {
+		buf := C.malloc(C.size_t(size))
+		var cfound, clocked C.int
+		var cexpire C.long
+		rc := C.lookup_shadow(cname, (*C.char)(buf), C.size_t(size), &cfound, &clocked, &cexpire)
+		C.free(buf)
+		switch {
+		case syscall.Errno(rc) == syscall.ERANGE:
+			continue
+		case rc == 0 && cfound != 0:
+			info = ShadowInfo{Locked: clocked != 0, ExpireDays: int64(cexpire)}
+			return info, true, nil
+		case rc == 0, syscall.Errno(rc) == syscall.ENOENT, syscall.Errno(rc) == syscall.EACCES:
+			return ShadowInfo{ExpireDays: -1}, false, nil
+		default:
+			return ShadowInfo{}, false, fmt.Errorf("shadow entry of %s: %w", name, syscall.Errno(rc))
+		}
+	}
+	return ShadowInfo{}, false, fmt.Errorf("shadow entry of %s: larger than %d bytes", name, maxPasswdBuf)
 }

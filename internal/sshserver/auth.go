@@ -142,6 +142,21 @@ func (s *Server) loadKeyring(user, pattern string) *keyring {
 		log.Info().Str("event", "auth").Str("user", safetext.Clean(user)).Msg("no such user")
 		return &keyring{err: errors.New("no such user")}
 	}
+	if s.root {
+		// No PAM here: the account checks sshd makes itself without PAM.
+		info, found, err := spawn.Shadow(acct.Name)
+		if err != nil {
+			log.Error().Str("event", "auth").Str("user", acct.Name).Str("error", safetext.Clean(err.Error())).
+				Msg("cannot read the shadow entry; refusing")
+			return &keyring{err: errors.New("shadow lookup failed")}
+		}
+		if found {
+			if err := info.CheckUsable(time.Now()); err != nil {
+				log.Warn().Str("event", "auth").Str("user", acct.Name).Str("reason", err.Error()).Msg("login refused")
+				return &keyring{err: err}
+			}
+		}
+	}
 	if !s.root && acct.UID != s.self {
 		log.Warn().Str("event", "auth").Str("user", acct.Name).
 			Msg("the server does not run as root: it serves only the account it runs as")
