@@ -623,7 +623,11 @@ func TestGateSignalsDirect(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// A generous bound: a loaded CI machine may be slow to run the
+			// gate's handler; a gate that ignored the signal would be caught
+			// anyway, by the refusal and marker checks below (the hang ends
+			// in fail-open, which runs the command).
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 			defer stop()
