@@ -34,13 +34,10 @@ func commands() []command {
 		{"status", "show a user's Latch account and live latch state (--json for scripts)", runStatus},
 		{"serve", "run the daemon: the gate socket for the ForceCommand gate and self-service pairing", runServe},
 		{"check-config", "validate the configuration, its permissions and the sshd/PAM wiring", runCheckConfig},
+		{"demo", "try it with no Latch credentials: embedded server + simulated Latch, toggled from the terminal", runDemo},
 		{"version", "print the version", runVersion},
 	}
 }
-
-// notBuilt lists the subcommands of design.md that are not implemented yet,
-// so that asking for one says so plainly instead of "unknown command".
-var notBuilt = []string{"demo"}
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
@@ -58,12 +55,6 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == name {
 			return c.run(args[1:], stdout, stderr)
-		}
-	}
-	for _, n := range notBuilt {
-		if n == name {
-			fmt.Fprintf(stderr, "latch-ssh %s: not built yet in this version\n", name)
-			return 2
 		}
 	}
 	fmt.Fprintf(stderr, "latch-ssh: unknown command %q\n", name)
