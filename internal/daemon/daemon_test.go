@@ -635,8 +635,20 @@ func TestEmbeddedServer(t *testing.T) {
 		return c, hk, err
 	}
 	var first gossh.PublicKey
-	for round := range 2 {
+	started := func() {
 		f.start(t, nil)
+		// start waits for the gate socket; the SSH listener comes right
+		// after it.
+		waitFor(t, "the SSH server to accept connections", func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+	for round := range 2 {
+		started()
 		fi, err := os.Stat(hostKey)
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("host key: %v, %v; want mode 0600", fi, err)
@@ -677,7 +689,7 @@ func TestEmbeddedServer(t *testing.T) {
 	}
 	// Closed latch: refused, like every other front end.
 	f.srv.SetLatch(acc, appID, false)
-	f.start(t, nil)
+	started()
 	if c, _, err := login(t); err == nil {
 		c.Close()
 		t.Error("logged in with the latch closed")
