@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/sshserver"
 	"github.com/latch-ssh/latch-ssh/internal/wiring"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -132,6 +133,7 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 	if cfg.Policy.FailMode == users.FailOpen {
 		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN)", cfg.Path)
 	}
+	checkServer(r, cfg)
 	client, err := gate.NewLatchClient(cfg)
 	if err != nil {
 		r.errorf("%s: [latch]: %v", cfg.Path, err)
@@ -152,6 +154,35 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 		return
 	}
 	fmt.Fprintf(r.w, "ok: Latch accepted app_id and secret\n")
+}
+
+// checkServer checks what the embedded SSH server needs on this machine
+// when [server] listen is set: usable host keys and an sftp-server.
+func checkServer(r *report, cfg *users.Config) {
+	set := cfg.Server
+	if set.Listen == "" {
+		return
+	}
+	for _, p := range set.HostKey {
+		exists, err := sshserver.CheckHostKey(p)
+		switch {
+		case err != nil:
+			r.errorf("%s: [server] host_key: %v", cfg.Path, err)
+		case !exists:
+			fmt.Fprintf(r.w, "note: [server] host_key %s does not exist yet: serve generates an ed25519 key there on first start\n", p)
+		}
+	}
+	if set.SFTPServer != "" {
+		if fi, err := os.Stat(set.SFTPServer); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			r.errorf("%s: [server] sftp_server %s is not an executable file", cfg.Path, set.SFTPServer)
+		}
+	}
+	if set.Recheck.Duration == 0 {
+		r.warnf("%s: [server] recheck = \"0\": closing a latch does not end sessions already open", cfg.Path)
+	}
+	if set.AllowTCPForwarding {
+		r.warnf("%s: [server] allow_tcp_forwarding = true: authenticated users can reach any address this host can (keys with restrict or no-port-forwarding excepted)", cfg.Path)
+	}
 }
 
 // checkWiring inspects sshd and PAM, as root only: sshd -T needs root, and

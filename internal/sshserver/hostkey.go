@@ -52,6 +52,31 @@ func LoadHostKeys(paths []string, log zerolog.Logger) ([]gossh.Signer, error) {
 	return signers, nil
 }
 
+// CheckHostKey reports whether the server could use path as a host key:
+// an existing key must pass the same checks as at start (owner, mode, a
+// parsable private key); a missing one must have an existing directory to
+// be generated in. It changes nothing, for check-config.
+func CheckHostKey(path string) (exists bool, err error) {
+	if !filepath.IsAbs(path) {
+		return false, fmt.Errorf("host key %s: not an absolute path", path)
+	}
+	data, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(path)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return false, fmt.Errorf("host key %s: directory %s does not exist; fix: mkdir -p -m 755 %s", path, dir, dir)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if _, err := gossh.ParsePrivateKey(data); err != nil {
+		return true, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return true, nil
+}
+
 // readKeyFile reads a private key file after sshd's checks on the open
 // file: a regular file, owned by us (or root), not readable or writable by
 // group or others.

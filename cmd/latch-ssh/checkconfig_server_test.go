@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// TestCheckServer: with [server] listen set, check-config finds host keys
+// the server would refuse, a missing host-key directory, a bad
+// sftp_server, and warns about recheck = "0" and forwarding.
+func TestCheckServer(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose_key")
+	if err := os.WriteFile(loose, []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "new_key")
+	noDir := filepath.Join(dir, "nodir", "key")
+	for _, tc := range []struct {
+		name, server string
+		errors       int
+		want         []string
+	}{
+		{"off", `listen = ""`, 0, nil},
+		{"fine", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q]", missing), 0,
+			[]string{"does not exist yet: serve generates"}},
+		{"bad keys", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q, %q]\nsftp_server = \"/nonexistent/sftp\"", loose, noDir), 3,
+			[]string{"chmod 600 " + loose, "mkdir -p -m 755 " + filepath.Dir(noDir), "sftp_server /nonexistent/sftp is not an executable"}},
+		{"warnings", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q]\nrecheck = \"0\"\nallow_tcp_forwarding = true", missing), 0,
+			[]string{`recheck = "0"`, "allow_tcp_forwarding = true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
+				"[policy]\nfail_mode = \"closed\"\n[server]\n" + tc.server + "\n"
+			cfg, err := users.Parse("latch.toml", []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			r := &report{w: &out}
+			checkServer(r, cfg)
+			if r.errors != tc.errors {
+				t.Errorf("%d errors, want %d:\n%s", r.errors, tc.errors, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if _, err := os.Stat(missing); err == nil {
+				t.Error("check-config created a host key")
+			}
+		})
+	}
+}
