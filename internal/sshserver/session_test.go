@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -181,4 +182,59 @@ func TestMaxSessions(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// TestLogs: one login leaves a line per connection event and auth step in
+// the server log, and one decision record with the hook's fields in the
+// audit log.
+func TestLogs(t *testing.T) {
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{})
+	f.start(t, nil)
+	r := f.dial(t, u.Name, gossh.PublicKeys(newSigner(t), u.Signer))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if _, _, code := run(t, r.client, "true"); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r.client.Close()
+	want := []string{"connect", "auth-step", "login", "session", "logout"}
+	waitFor(t, "the logout line", func() bool { return strings.Contains(f.log.String(), `"event":"logout"`) })
+	seen := map[string]bool{}
+	var steps []string
+	for _, e := range f.log.entries(t) {
+		ev, _ := e["event"].(string)
+		seen[ev] = true
+		if ev == "auth-step" {
+			steps = append(steps, fmt.Sprintf("%v %v", e["method"], e["result"]))
+		}
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("no %q line in the server log", w)
+		}
+	}
+	// The stranger key is refused, then the user's key accepted.
+	if w := "none failed, publickey failed, publickey accepted"; strings.Join(steps, ", ") != w {
+		t.Errorf("auth steps %q, want %s", steps, w)
+	}
+	var decisions []map[string]any
+	for _, e := range f.audit.entries(t) {
+		if e["event"] == "decision" {
+			decisions = append(decisions, e)
+		}
+	}
+	if len(decisions) != 1 {
+		t.Fatalf("%d decision records, want 1", len(decisions))
+	}
+	d := decisions[0]
+	for k, v := range map[string]any{"user": u.Name, "service": Service, "outcome": "allow", "reason": "latch open", "fail_mode_applied": false} {
+		if d[k] != v {
+			t.Errorf("decision %s = %v, want %v", k, d[k], v)
+		}
+	}
+	if rem, _ := d["remote"].(string); !strings.HasPrefix(rem, "127.0.0.1:") {
+		t.Errorf("decision remote = %q", rem)
+	}
 }
