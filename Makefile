@@ -88,6 +88,10 @@ package:
 	@ls -l dist/*.deb dist/*.rpm
 
 # package-test builds the packages, inspects them, installs, upgrades,
-# removes and purges the .deb, and runs lintian. Root, Debian-like system.
+# removes and purges the .deb, runs lintian, the embedded-server recipe
+# and, in a private mount namespace, the maintainer scripts and the
+# pam-auth-update profile. Root, Debian-like system; it installs the tools
+# it needs with apt-get and leaves the package purged. Under CI=true a
+# missing tool fails it. CI runs it after `make test` (.ci/run).
 package-test:
 	bash packaging/test-package.sh

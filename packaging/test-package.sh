@@ -3,9 +3,20 @@
 # `make package`, inspect both, then install, reinstall, remove and purge
 # the .deb on this machine and run lintian on it. `make package-test` runs
 # it. Needs root on a Debian-like system: it installs the tools it uses
-# (rpm, lintian, man-db, binutils) with apt-get when they are missing, and it
-# installs the package for real (it does not enable or start anything).
-# systemd-analyze checks are skipped when systemd is not installed.
+# (rpm, lintian, man-db, binutils, pamtester, openssh-client) with apt-get
+# when they are missing, and it installs the package for real (it does not
+# enable or start anything). It also runs, for a few seconds, the installed
+# daemon with the embedded SSH server on a loopback port.
+#
+# What must not touch this machine for good runs in a private mount
+# namespace (unshare -m): enabling the pam-auth-update profile (on copies
+# of /etc/pam.d, /var/lib/pam, debconf and two test users in copies of
+# /etc/passwd and /etc/shadow) and the maintainer scripts with systemd
+# stand-ins. Whatever happens, the package is purged at the end.
+#
+# Without systemd-analyze or unshare the checks that need them are skipped
+# with a note, except under CI=true, where systemd is installed and a
+# missing tool fails the run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,39 +27,73 @@ ok() { pass=$((pass + 1)); echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; exit 1; }
 note() { warn=$((warn + 1)); echo "note $*"; }
 step() { echo; echo "== $* ($((SECONDS - start))s)"; }
+# skip_or_fail: outside CI a missing capability skips its checks with a
+# note; under CI=true it fails the run.
+skip_or_fail() {
+	if [ "${CI:-}" = true ]; then fail "$* (CI=true: refusing to skip)"; fi
+	note "$*"
+}
+# counted runs a helper that prints "ok ..." lines (in a mount namespace)
+# and counts them; its failure is ours.
+counted() {
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	echo "$out"
+	[ $rc = 0 ] || fail "$(sed -n "s/^FAIL //p" <<<"$out" | head -n1 || echo "$1 exited $rc")"
+	pass=$((pass + $(grep -c '^ok ' <<<"$out" || true)))
+}
 
 [ "$(id -u)" = 0 ] || fail "run as root: the test installs and purges the package"
 command -v apt-get >/dev/null || fail "needs a Debian-like system (apt-get)"
-
-step "tools"
-need=()
-for pair in rpm:rpm lintian:lintian man:man-db objdump:binutils gzip:gzip; do
-	command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "installing: ${need[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-# Debian images often exclude man pages (dpkg path-exclude): this test needs
-# ours installed, so lift the exclusion for our paths only, while it runs.
-exclude=/etc/dpkg/dpkg.cfg.d/latch-ssh-test-include
-if grep -qsr 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/ 2>/dev/null; then
-	printf 'path-include=/usr/share/man/man5/latch.toml.5.gz\npath-include=/usr/share/man/man8/latch-*.8.gz\n' >"$exclude"
-fi
-cleanup() {
-	rm -f "$exclude"
-	if [ -n "${keep:-}" ]; then return; fi
-	dpkg -P latch-ssh >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+# Before the trap below, which purges: an admin's installation is theirs.
 if dpkg-query -W -f='${Status}' latch-ssh 2>/dev/null | grep -q 'install ok'; then
 	fail "latch-ssh is already installed here; remove it first (this test purges it)"
 fi
 
+step "tools"
+tools=(rpm:rpm lintian:lintian man:man-db objdump:binutils gzip:gzip pamtester:pamtester
+	ssh:openssh-client ssh-keygen:openssh-client unshare:util-linux)
+[ "${CI:-}" = true ] && tools+=(systemd-analyze:systemd)
+need=()
+for pair in "${tools[@]}"; do
+	command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+	echo "installing: ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+for pair in "${tools[@]}"; do
+	command -v "${pair%%:*}" >/dev/null || fail "${pair%%:*} (package ${pair#*:}) is still missing"
+done
+# unshare -m needs CAP_SYS_ADMIN: a container may not have it.
+ns=yes
+if ! unshare -m --propagation private true 2>/dev/null; then
+	ns=""
+	skip_or_fail "cannot make a mount namespace (unshare -m): the pam-auth-update and maintainer-script checks are skipped"
+fi
+# Debian images often exclude man pages and docs (dpkg path-exclude): this
+# test needs ours installed, so lift the exclusion for our paths only,
+# while it runs.
+exclude=/etc/dpkg/dpkg.cfg.d/latch-ssh-test-include
+if grep -qsr 'path-exclude' /etc/dpkg/dpkg.cfg.d/ 2>/dev/null; then
+	printf '%s\n' path-include=/usr/share/man/man5/latch.toml.5.gz 'path-include=/usr/share/man/man8/latch-*.8.gz' \
+		'path-include=/usr/share/doc/latch-ssh/*' >"$exclude"
+fi
+work=$(mktemp -d)
+serve_pid=""
+cleanup() {
+	[ -z "$serve_pid" ] || kill "$serve_pid" 2>/dev/null || true
+	rm -f "$exclude"
+	dpkg -P latch-ssh >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
 step "make package"
 make package
-version=$(packaging/version.sh)
+version=$(packaging/version.sh 2>/dev/null || echo 0.0.0~unknown) # as the Makefile's PKG_VERSION
 deb="dist/latch-ssh_${version}_amd64.deb"
 rpmf="dist/latch-ssh_${version}_amd64.rpm"
 [ -f "$deb" ] || fail "no $deb"
@@ -72,6 +117,7 @@ expected=(
 	"/usr/share/doc/latch-ssh/copyright 0644"
 	"/usr/share/doc/latch-ssh/examples/latch.toml.example 0644"
 	"/usr/share/doc/latch-ssh/examples/latch-ssh-forcecommand.conf 0644"
+	"/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/sshd 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/sudo 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/su 0644"
@@ -114,16 +160,28 @@ echo "$info" | sed -n '/Package:/,$p'
 conffiles=$(dpkg-deb -I "$deb" conffiles)
 grep -qx /etc/latch-ssh/latch.toml <<<"$conffiles" || fail "deb: conffiles lacks /etc/latch-ssh/latch.toml: $conffiles"
 ok "deb: conffiles = $(tr '\n' ' ' <<<"$conffiles")"
-tmp=$(mktemp -d)
-dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp"
+ctrl=$work/control
+mkdir "$ctrl"
+dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$ctrl"
 for s in postinst prerm postrm; do
-	[ -f "$tmp/$s" ] || continue
-	if grep -Eq 'systemctl[^#]*(enable|start[^ ]*$|restart )|pam-auth-update|sshd_config|/etc/pam\.d' "$tmp/$s"; then
-		fail "deb $s enables or edits something:"$'\n'"$(cat "$tmp/$s")"
+	cmp -s "$ctrl/$s" "packaging/scripts/$s.deb" || fail "deb $s is not packaging/scripts/$s.deb"
+	sh -n "$ctrl/$s" || fail "deb $s: syntax error"
+	# The code, without comments and messages: it may reload systemd,
+	# try-restart or stop the daemon, and take the pam-auth-update profile
+	# out on removal; nothing else that enables, starts or edits.
+	code=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*echo ' "$ctrl/$s")
+	if grep -Eq '(systemctl|deb-systemd-invoke|deb-systemd-helper)[^;|&]*[[:space:]](enable|start|restart|reload|reenable|unmask)\b' <<<"$code"; then
+		fail "deb $s enables or starts something:"$'\n'"$code"
+	fi
+	if grep -E 'pam-auth-update' <<<"$code" | grep -v 'command -v pam-auth-update' |
+		grep -vqx '[[:space:]]*pam-auth-update --package --remove latch-ssh'; then
+		fail "deb $s runs pam-auth-update for something else than removing the profile:"$'\n'"$code"
+	fi
+	if grep -Eq '(sed[[:space:]]+-i|>|\<(cp|mv|ln|rm|tee|install)\>)[^#]*/etc/(pam\.d|ssh)' <<<"$code"; then
+		fail "deb $s edits /etc/pam.d or /etc/ssh:"$'\n'"$code"
 	fi
 done
-rm -rf "$tmp"
-ok "deb: maintainer scripts enable, start and edit nothing"
+ok "deb: maintainer scripts are packaging/scripts/*.deb, and enable, start and edit nothing"
 
 step "inspect the .rpm"
 rlisting=$(rpm -qlpv "$rpmf")
@@ -143,6 +201,12 @@ rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" | grep -q '^cn /etc/
 	fail "rpm: latch.toml is not %config(noreplace)"
 [ "$(rpm -qp --qf '%{VERSION}' "$rpmf")" = "$version" ] || fail "rpm: version is not $version"
 ok "rpm: %config(noreplace) /etc/latch-ssh/latch.toml, version $version"
+for s in POSTIN:postinst PREUN:prerm; do
+	rpm -qp --qf "%{${s%%:*}}" "$rpmf" >"$work/${s#*:}.rpm"
+	cmp -s "$work/${s#*:}.rpm" "packaging/scripts/${s#*:}.rpm" || fail "rpm %${s%%:*} is not packaging/scripts/${s#*:}.rpm"
+	sh -n "$work/${s#*:}.rpm" || fail "rpm %${s%%:*}: syntax error"
+done
+ok "rpm: %post and %preun are packaging/scripts/*.rpm, valid sh"
 
 step "lintian"
 lint=$(lintian --tag-display-limit 0 "$deb" 2>&1 | grep -v 'running with root privileges' || true)
@@ -155,7 +219,7 @@ step "install"
 # md5 of the files named, missing ones skipped (no pipefail trip).
 sumof() { { cat "$@" 2>/dev/null || true; } | md5sum; }
 units_before=$(find /etc/systemd/system -name 'latch-ssh*' 2>/dev/null | sort)
-pam_before=$(sumof /etc/pam.d/*)
+pam_before=$(sumof /etc/pam.d/* /var/lib/pam/* /var/cache/debconf/config.dat)
 ssh_before=$(sumof /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*)
 dpkg -i "$deb"
 [ -x /usr/bin/latch-ssh ] && [ -x /usr/sbin/latch-check ] || fail "binaries not installed"
@@ -189,7 +253,7 @@ set -e
 [ $rc = 1 ] || fail "latch-check root with the placeholder config exited $rc, want 1 (deny)"
 ok "latch-check denies while the config holds placeholders"
 [ "$units_before" = "$(find /etc/systemd/system -name 'latch-ssh*' 2>/dev/null | sort)" ] || fail "install enabled the unit"
-[ "$pam_before" = "$(sumof /etc/pam.d/*)" ] || fail "install changed /etc/pam.d"
+[ "$pam_before" = "$(sumof /etc/pam.d/* /var/lib/pam/* /var/cache/debconf/config.dat)" ] || fail "install changed /etc/pam.d"
 [ "$ssh_before" = "$(sumof /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*)" ] || fail "install changed sshd's config"
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 	[ "$(systemctl is-enabled latch-ssh.service 2>/dev/null || true)" = disabled ] || fail "latch-ssh.service is not disabled"
@@ -203,17 +267,25 @@ for pg in latch-ssh latch-check "5 latch.toml"; do
 	txt=$(MANPAGER=cat MANWIDTH=100 man -P cat $pg 2>/dev/null) || fail "man $pg does not render"
 	[ "$(wc -l <<<"$txt")" -gt 20 ] || fail "man $pg is too short"
 done
-warnings=$(for f in /usr/share/man/man8/latch-ssh.8.gz /usr/share/man/man8/latch-check.8.gz /usr/share/man/man5/latch.toml.5.gz; do
+pages=(/usr/share/man/man8/latch-ssh.8.gz /usr/share/man/man8/latch-check.8.gz /usr/share/man/man5/latch.toml.5.gz)
+warnings=$(for f in "${pages[@]}"; do
 	LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$f" 2>&1 >/dev/null
 done)
 [ -z "$warnings" ] || fail "man --warnings: $warnings"
 ok "man latch-ssh, latch-check, latch.toml render, no groff warnings"
-# Completeness: every flag --help prints, every key of the example config.
+# Completeness: every command and flag --help prints, every key of the
+# example configurations, the messages the embedded server prints. $all is
+# the rendered pages, $text their source as one line (phrases that the
+# renderer may break or hyphenate).
 all=$(for pg in latch-ssh latch-check "5 latch.toml"; do
 	# shellcheck disable=SC2086
 	MANPAGER=cat MANWIDTH=200 man -P cat $pg 2>/dev/null
 done)
-for c in serve pair unpair status check-config; do
+text=$(zcat "${pages[@]}" | sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\&//g' | grep -v '^\.' | tr '\n' ' ' | tr -s ' ')
+cmds=$(latch-ssh --help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p')
+[ "$(wc -w <<<"$cmds")" -ge 7 ] || fail "latch-ssh --help lists only: $cmds"
+for c in $cmds; do
+	grep -q -- "latch-ssh $c" <<<"$text" || fail "latch-ssh(8) misses command $c"
 	for f in $(latch-ssh "$c" --help 2>&1 | grep -oE '^  -[a-z-]+' | sed 's/^ *-*//'); do
 		grep -qE -- "-{1,2}$f\b" <<<"$all" || fail "man pages miss latch-ssh $c flag -$f"
 	done
@@ -221,37 +293,143 @@ done
 for f in $(latch-check --help 2>&1 | grep -oE '^  -[a-z-]+' | sed 's/^ *-*//'); do
 	grep -qE -- "-{1,2}$f\b" <<<"$all" || fail "man pages miss latch-check flag -$f"
 done
-for k in $(grep -oE '^#? ?[a-z_]+ =' packaging/latch.toml.example | tr -d '# =' | sort -u); do
+for k in $(cat packaging/latch.toml.example packaging/server/latch-ssh-server.toml | grep -oE '^#? ?[a-z_]+ =' | tr -d '# =' | sort -u); do
 	case $k in sshd | sudo | alice) continue ;; esac # example entries, not keys
 	grep -q -- "$k" <<<"$all" || fail "latch.toml(5) misses key $k"
 done
-for c in serve pair unpair status check-config version demo; do
-	grep -q -- "$c" <<<"$all" || fail "latch-ssh(8) misses command $c"
+demo_default=$(latch-ssh demo --help 2>&1 | sed -n 's/.*(default "\(.*\)")$/\1/p')
+[ -n "$demo_default" ] || fail "latch-ssh demo --help shows no default address"
+grep -qF "default $demo_default" <<<"$text" || fail "latch-ssh(8) does not give demo's default address $demo_default"
+# The notices the embedded server writes to a session's stderr, as the
+# source has them.
+closed=$(sed -n 's/^const ClosedNotice = "\(.*\)"$/\1/p' internal/sshserver/recheck.go)
+stopping=$(sed -n 's/.*ssh\.Stop("\(.*\)").*/\1/p' internal/daemon/daemon.go)
+[ -n "$closed" ] && [ -n "$stopping" ] || fail "cannot find the embedded server's notices in internal/sshserver/recheck.go and internal/daemon/daemon.go (update this test)"
+for m in "$closed" "$stopping"; do
+	grep -qF "\"$m\"" <<<"$text" || fail "the man pages do not quote the notice \"$m\""
 done
-ok "man pages name every command, --help flag and example-config key"
+ok "man pages name every command ($(wc -w <<<"$cmds")), --help flag, example-config key, demo's default and the server's notices"
 
 step "systemd unit"
+unit=/usr/lib/systemd/system/latch-ssh.service
 if command -v systemd-analyze >/dev/null; then
-	out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no /usr/lib/systemd/system/latch-ssh.service 2>&1 || true)
+	out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$unit" 2>&1 || true)
 	out=$(grep -v -e 'Failed to connect' -e 'Not running' <<<"$out" || true)
 	[ -z "$out" ] || fail "systemd-analyze verify: $out"
 	ok "systemd-analyze verify latch-ssh.service"
 else
-	note "systemd-analyze not installed: unit not verified"
+	skip_or_fail "systemd-analyze not installed: unit not verified"
 fi
-unit=/usr/lib/systemd/system/latch-ssh.service
 for want in 'Type=notify' 'ExecStartPre=/usr/bin/latch-ssh check-config --no-wiring' 'ExecStart=/usr/bin/latch-ssh serve' \
 	'ExecReload=/usr/bin/latch-ssh check-config --no-wiring' 'ExecReload=/bin/kill -HUP $MAINPID' \
 	'KillMode=process' 'Restart=on-failure' 'RuntimeDirectory=latch-ssh' 'RuntimeDirectoryMode=0755'; do
 	grep -qxF -- "$want" "$unit" || fail "unit lacks $want"
 done
-if grep -Eq '^(Protect|Private|NoNewPrivileges|ReadOnly|Restrict|CapabilityBoundingSet|SystemCallFilter)' "$unit"; then
-	fail "unit has sandboxing that spawned shells would inherit"
+# Sandboxing, a user or a capability bound: the embedded server's sessions
+# are the daemon's children and would inherit it.
+if grep -Eq '^(Protect|Private|NoNewPrivileges|ReadOnly|ReadWrite|Inaccessible|Restrict|CapabilityBoundingSet|AmbientCapabilities|SystemCallFilter|User|Group|DynamicUser|MemoryDenyWriteExecute|LockPersonality)' "$unit"; then
+	fail "unit has sandboxing or a user that the embedded server's sessions would inherit"
 fi
 ok "unit: sshd-like directives, no sandboxing"
-grep -qx 'Default: no' /usr/share/pam-configs/latch-ssh || fail "pam-configs profile is not Default: no"
-grep -q 'pam_exec.so quiet /usr/sbin/latch-check' /usr/share/pam-configs/latch-ssh || fail "pam-configs profile lacks the hook"
-ok "pam-auth-update profile: Default: no, pam_exec latch-check"
+profile=/usr/share/pam-configs/latch-ssh
+grep -qx 'Default: no' "$profile" || fail "pam-configs profile is not Default: no"
+grep -qx 'Account-Type: Primary' "$profile" || fail "pam-configs profile is not in the Primary block"
+prio=$(sed -n 's/^Priority: //p' "$profile")
+unixprio=$(sed -n 's/^Priority: //p' /usr/share/pam-configs/unix 2>/dev/null || echo 256)
+[ "${prio:-0}" -gt "$unixprio" ] || fail "pam-configs profile priority $prio is not above pam_unix's $unixprio"
+grep -q 'pam_exec.so quiet /usr/sbin/latch-check' "$profile" || fail "pam-configs profile lacks the hook"
+ok "pam-auth-update profile: Default: no, Primary, priority $prio > pam_unix's $unixprio, pam_exec latch-check"
+
+step "embedded SSH server recipe"
+# The README recipe on the installed package: the template's placeholders
+# filled in, its [server] table replaced by the shipped example with a
+# loopback port, then the daemon as the unit runs it. The gate socket goes
+# to a private directory, not /run.
+conf=/etc/latch-ssh/latch.toml
+example=/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml
+hostkey=/etc/latch-ssh/ssh_host_ed25519_key
+cp -p "$conf" "$work/latch.toml.orig"
+[ ! -e "$hostkey" ] || fail "$hostkey exists before the daemon ever ran"
+grep -qx 'listen = "0.0.0.0:2222"' "$example" || fail "$example does not set listen = \"0.0.0.0:2222\""
+started=""
+for try in 1 2 3; do
+	port=$((20000 + RANDOM % 30000))
+	{
+		sed -e '/^\[server\]/,$d' \
+			-e 's/"REPLACE_WITH_APP_ID_"/"AAAAAAAAAAAAAAAAAAAA"/' \
+			-e 's/"REPLACE_WITH_THE_APPLICATION_SECRET_____"/"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"/' \
+			-e 's/"REPLACE_WITH_open_OR_closed"/"closed"/' \
+			-e "s|^# socket = .*|socket = \"$work/gate.sock\"|" "$work/latch.toml.orig"
+		sed "s/^listen = \"0.0.0.0:2222\"$/listen = \"127.0.0.1:$port\"/" "$example"
+	} >"$conf"
+	if [ $try = 1 ]; then
+		set +e
+		out=$(latch-ssh check-config --no-wiring 2>&1)
+		rc=$?
+		set -e
+		[ $rc = 0 ] || fail "check-config on the recipe exited $rc: $out"
+		ok "check-config --no-wiring accepts the template filled in with the [server] example"
+	fi
+	latch-ssh serve >"$work/serve.log" 2>&1 &
+	serve_pid=$!
+	for _ in $(seq 100); do
+		grep -q '"event":"listen"' "$work/serve.log" && break
+		kill -0 "$serve_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -q '"event":"listen"' "$work/serve.log"; then
+		started=yes
+		break
+	fi
+	kill "$serve_pid" 2>/dev/null || true
+	wait "$serve_pid" 2>/dev/null || true
+	serve_pid=""
+	grep -qi 'address already in use' "$work/serve.log" || break
+done
+[ -n "$started" ] || fail "latch-ssh serve did not start the embedded server: $(cat "$work/serve.log")"
+ok "latch-ssh serve listens on 127.0.0.1:$port"
+[ "$(stat -c '%a %U %G' "$hostkey")" = "600 root root" ] || fail "host key: $(stat -c '%a %U %G' "$hostkey")"
+[ "$(stat -c '%a %U %G' "$hostkey.pub")" = "644 root root" ] || fail "host key .pub: $(stat -c '%a %U %G' "$hostkey.pub" 2>&1)"
+ok "first start generated $hostkey (600 root) and .pub (644)"
+logged=$(grep -o '"host_key":"[^"]*"' "$work/serve.log" | cut -d'"' -f4)
+fp=$(ssh-keygen -lf "$hostkey.pub" | cut -d' ' -f2)
+[ -n "$fp" ] && [ "$logged" = "$fp" ] || fail "fingerprint in the log '$logged' is not ssh-keygen's '$fp'"
+ok "the log's host_key is ssh-keygen -lf's fingerprint ($fp)"
+# Pinning as the README says: a known_hosts line from the .pub. With it
+# ssh gets as far as the keys (and nobody has none); without it, strict
+# checking stops at the host key.
+echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$hostkey.pub")" >"$work/known_hosts"
+sshopts=(-F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null
+	-o IdentityAgent=none -o ConnectTimeout=10 -p "$port")
+set +e
+out=$(ssh "${sshopts[@]}" -o UserKnownHostsFile="$work/known_hosts" nobody@127.0.0.1 true 2>&1)
+rc=$?
+out2=$(ssh "${sshopts[@]}" -o UserKnownHostsFile=/dev/null nobody@127.0.0.1 true 2>&1)
+rc2=$?
+set -e
+[ $rc = 255 ] && grep -q 'Permission denied (publickey' <<<"$out" || fail "ssh with the pinned key: exit $rc: $out"
+[ $rc2 = 255 ] && grep -q 'Host key verification failed' <<<"$out2" || fail "ssh without the pinned key: exit $rc2: $out2"
+ok "ssh -p $port with the pinned host key: publickey refused for nobody; unpinned: host key verification fails"
+kill -TERM "$serve_pid"
+set +e
+wait "$serve_pid"
+rc=$?
+set -e
+serve_pid=""
+[ $rc = 0 ] || fail "latch-ssh serve exited $rc after SIGTERM: $(tail -n5 "$work/serve.log")"
+grep -q '"event":"stopped"' "$work/serve.log" || fail "no stopped event in the log"
+cp -p "$work/latch.toml.orig" "$conf"
+ok "SIGTERM: the daemon stopped cleanly (exit 0)"
+
+step "maintainer scripts"
+if [ -n "$ns" ]; then
+	# Run in a mount namespace with /run on a tmpfs holding
+	# /run/systemd/system, and systemctl, deb-systemd-invoke and
+	# pam-auth-update replaced by stand-ins that log their arguments.
+	counted unshare -m --propagation private bash packaging/test-package-ns.sh scripts "$work" "$ctrl"
+else
+	note "maintainer-script behaviour not checked (no mount namespace)"
+fi
 
 step "edit the config, reinstall"
 echo '# edited by test-package.sh' >>/etc/latch-ssh/latch.toml
@@ -262,20 +440,31 @@ dpkg -i "$deb"
 [ "$(stat -c '%a' /etc/latch-ssh/latch.toml)" = 600 ] || fail "reinstall changed the config's mode"
 ok "reinstall kept the edited config (mode 600, no .dpkg-* files)"
 
-step "remove"
-dpkg -r latch-ssh
+step "pam-auth-update profile, remove"
+if [ -n "$ns" ]; then
+	# Enabling the profile, and the removal that must take it out again,
+	# on private copies of /etc/pam.d, /var/lib/pam and debconf.
+	counted unshare -m --propagation private bash packaging/test-package-ns.sh pam "$work"
+else
+	dpkg -r latch-ssh
+fi
+[ "$pam_before" = "$(sumof /etc/pam.d/* /var/lib/pam/* /var/cache/debconf/config.dat)" ] || fail "/etc/pam.d, /var/lib/pam or debconf changed outside the namespace"
 [ ! -e /usr/bin/latch-ssh ] && [ ! -e /usr/sbin/latch-check ] || fail "binaries left after dpkg -r"
 [ ! -e /usr/lib/systemd/system/latch-ssh.service ] || fail "unit left after dpkg -r"
+[ ! -e /usr/share/pam-configs/latch-ssh ] || fail "pam-configs profile left after dpkg -r"
 [ "$sum" = "$(md5sum </etc/latch-ssh/latch.toml)" ] || fail "dpkg -r did not keep the config"
-ok "dpkg -r: binaries gone, edited config kept"
+[ -f "$hostkey" ] || fail "dpkg -r removed the host key"
+ok "dpkg -r: binaries gone; edited config and host key kept; this machine's PAM untouched"
 
 step "purge"
 touch /etc/latch-ssh/latch.toml.lock # something pairing might leave
 dpkg -P latch-ssh
-[ ! -e /etc/latch-ssh ] || fail "/etc/latch-ssh left after dpkg -P: $(ls -la /etc/latch-ssh)"
-[ ! -e /usr/bin/latch-ssh ] || fail "/usr/bin/latch-ssh left after dpkg -P"
 ! dpkg-query -W latch-ssh >/dev/null 2>&1 || fail "dpkg still knows latch-ssh after purge"
-ok "dpkg -P: /etc/latch-ssh and the binaries gone"
+left=$(ls -d /etc/latch-ssh /run/latch-ssh /usr/bin/latch-ssh /usr/sbin/latch-check /usr/share/doc/latch-ssh \
+	/usr/share/man/man*/latch[-.]* /usr/share/pam-configs/latch-ssh /usr/share/lintian/overrides/latch-ssh \
+	/usr/lib/systemd/system/latch-ssh.service /var/lib/dpkg/info/latch-ssh.* 2>/dev/null || true)
+[ -z "$left" ] || fail "left after dpkg -P: $left"
+ok "dpkg -P: nothing left (/etc/latch-ssh with the host key, binaries, docs, dpkg's records)"
 
 echo
 echo "PASS: $pass checks, $warn note(s), $nw lintian warning(s), $((SECONDS - start))s"

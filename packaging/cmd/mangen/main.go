@@ -29,14 +29,16 @@ type section struct {
 	blocks  []block
 }
 
-// block is a paragraph, a tagged item (tag set), or verbatim code (code set).
+// block is a paragraph, a tagged item (tag set), a further paragraph of the
+// item before it (more set), or verbatim code (code set).
 type block struct {
-	tag, text string
-	code      bool
+	tag, text  string
+	code, more bool
 }
 
 func p(text string) block         { return block{text: text} }
 func item(tag, text string) block { return block{tag: tag, text: text} }
+func more(text string) block      { return block{text: text, more: true} }
 func code(text string) block      { return block{text: text, code: true} }
 
 func main() {
@@ -83,6 +85,8 @@ func render(pg page, version, date string) []byte {
 				b.WriteString(".fi\n.RE\n")
 			case bl.tag != "":
 				fmt.Fprintf(&b, ".TP\n%s\n%s\n", escapeLine(inline(bl.tag)), escapeLine(inline(bl.text)))
+			case bl.more:
+				fmt.Fprintf(&b, ".IP\n%s\n", escapeLine(inline(bl.text)))
 			default:
 				if !first {
 					b.WriteString(".PP\n")

@@ -1,15 +1,19 @@
 package main
 
 // pages returns the three man pages. Keep them complete: every command,
-// flag, configuration key, exit status and file (packaging/test-package.sh
-// checks that every flag printed by --help appears in the pages).
+// flag, configuration key, exit status and file. The truth is the code:
+// cmd/latch-ssh and cmd/latch-check for commands, flags and exit codes,
+// users/parse.go for keys and defaults. packaging/test-package.sh checks
+// that every command and flag --help prints, every key of the example
+// configurations, demo's default address and the embedded server's notices
+// to sessions appear in the pages.
 func pages() []page {
 	return []page{latchSSH(), latchCheck(), latchTOML()}
 }
 
 func latchSSH() page {
 	return page{name: "latch-ssh", section: "8", title: "System Administration", sections: []section{
-		{"name", []block{p(`latch-ssh - put a Latch in front of SSH logins: ForceCommand gate, daemon, pairing, configuration check`)}},
+		{"name", []block{p(`latch-ssh - put a Latch in front of SSH logins: ForceCommand gate, daemon and embedded SSH server, pairing, configuration check, demo`)}},
 		{"synopsis", []block{p(`**latch-ssh**
 .br
 **latch-ssh serve** [**-c** __file__]
@@ -22,23 +26,27 @@ func latchSSH() page {
 .br
 **latch-ssh check-config** [**-c** __file__] [**--online**] [**--no-wiring**] [**--pam-dir** __directory__] [**--sshd-config** __file__]
 .br
+**latch-ssh demo** [**--listen** __address__]
+.br
 **latch-ssh version**
 .br
 **latch-ssh** {**help** | **-h** | **--help**}`)}},
 		{"description", []block{
 			p(`latch-ssh puts a Latch (the phone-controlled on/off switch for accounts) in front of every login to a Linux server. A person pairs their server account with the Latch app; while their latch is closed nobody can log in as them, even with the right key or password.`),
-			p(`There are three front ends and one decision core, all driven by __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)): the PAM hook **latch-check**(8), recommended for OpenSSH; the ForceCommand gate, which is **latch-ssh** run with no arguments; and the daemon **latch-ssh serve**, which answers the gate over a local socket and holds the application secret.`),
-			p(`Installing the package enables nothing. Configure __/etc/latch-ssh/latch.toml__, run **latch-ssh check-config**, then wire one front end and, for the ForceCommand gate, enable the daemon: **systemctl enable --now latch-ssh**.`),
+			p(`There are three front ends and one decision core, all driven by __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)): the PAM hook **latch-check**(8), recommended for OpenSSH; the ForceCommand gate, which is **latch-ssh** run with no arguments; and the embedded SSH server of **latch-ssh serve**, for hosts without OpenSSH or a gated bastion. The daemon, **latch-ssh serve**, holds the application secret, answers the gate over a local socket and, when __[server] listen__ is set, is the SSH server.`),
+			p(`Installing the package enables nothing. Configure __/etc/latch-ssh/latch.toml__, run **latch-ssh check-config**, then wire one front end and, for the ForceCommand gate or the embedded server, enable the daemon: **systemctl enable --now latch-ssh**. To see it work first, with no credentials, configuration or root: **latch-ssh demo**.`),
 		}},
 		{"commands", []block{
 			item(`(no arguments)`, `The ForceCommand gate, for __ForceCommand /usr/bin/latch-ssh__ in **sshd_config**(5). It runs as the person logging in and never reads the configuration or the secret: it asks the daemon over the gate socket, which identifies the caller by the kernel (SO_PEERCRED). When the latch is open it replaces itself (exec) with the user's shell from the passwd database: __shell -c "$SSH_ORIGINAL_COMMAND"__, or a login shell when there is no command; __internal-sftp__ runs the system's sftp-server. It prints nothing on standard output when there is a command. When the latch asks for a one-time code it prompts "Latch one-time code: " on an interactive terminal only (60 seconds, one try). Denied, interrupted (SIGINT, SIGHUP, SIGTERM) or with the daemon unreachable, it prints one line on standard error and exits 1.`),
-			item(`**serve**`, `Runs the daemon: the gate socket (__[daemon] socket__, default __/run/latch-ssh/gate.sock__) for the ForceCommand gate and self-service pairing, with warm HTTPS connections to Latch. Logs are JSON lines on standard error (journald under systemd). It tells systemd READY=1 when serving, RELOADING=1 during a reload and STOPPING=1 when stopping (sd_notify, if NOTIFY_SOCKET is set). SIGHUP reloads the configuration: a broken one is refused and the old one kept. SIGTERM or SIGINT stops it after the logins in progress. The embedded SSH server (__[server] listen__) is not built in this version.`),
+			item(`**serve**`, `Runs the daemon: the gate socket (__[daemon] socket__, default __/run/latch-ssh/gate.sock__) for the ForceCommand gate and self-service pairing, with warm HTTPS connections to Latch, and, when __[server] listen__ is set, the embedded SSH server in the same process (see EMBEDDED SSH SERVER). It refuses to start when the configuration does not load, the socket cannot be made, or the SSH server cannot start (a host key it cannot read or create, an address it cannot listen on). Logs are JSON lines on standard error (journald under systemd). It tells systemd READY=1 when serving, RELOADING=1 during a reload and STOPPING=1 when stopping, with a STATUS= line naming the socket and the SSH address (sd_notify, if NOTIFY_SOCKET is set).`),
+			more(`SIGHUP reloads the configuration: a broken one is refused and the old one kept. Decisions, __[operations]__, __[users]__, __rate_limit__ and the __[server]__ keys apply from the next login or connection (__recheck__ from the next round); __[daemon] socket__, __[server] listen__ and __host_key__ only at the next start. Sessions of the embedded server go on across a reload.`),
+			more(`SIGTERM or SIGINT stops it: no new connections; every session of the embedded server ends, each told "latch-ssh is stopping: ending this session" on its standard error (its processes get SIGHUP); gate exchanges in progress get up to 65 seconds (a person typing a one-time code). Run by a user other than root, it can serve SSH logins of that user only.`),
 			item(`**pair** __token__`, `Pairs a local user with the Latch account of the person who generated __token__, the pairing code of the Latch app, and writes the user into __[users]__ of the configuration in place (temporary file, fsync, rename, under a lock), keeping every comment. Root pairs any existing local user; others pair themselves through the daemon, if __allow_self_pairing = true__. Flags go before __token__.`),
 			item(`**unpair**`, `Removes a local user from __[users]__, keeping every comment, and unpairs the account at Latch unless another local user maps to the same account. Root unpairs anyone; others themselves through the daemon, if __allow_self_pairing = true__ (refused while __unpaired = "allow"__).`),
-			item(`**status**`, `Shows whether a user is paired and the live state (open, closed, error) of each of their latches: the application's and the operation of every service in __[operations]__. Asking never sends a one-time code to the phone.`),
-			item(`**check-config**`, `Validates the configuration (every problem with file:line and the fix), the permissions of the file, of __secret_file__ and __ca_file__ and of their directories, and, as root, the sshd and PAM wiring: the hook only in the auth stack, __UsePAM no__, a control that cannot deny, a line before the hook that can skip it, forwarding still open for gated users, __~/.ssh/rc__ allowed, risky __AcceptEnv__. It never prints the secret.`),
+			item(`**status**`, `Shows whether a user is paired and the live state (open, closed, error) of each of their latches: the application's and the operation of every service in __[operations]__. Asking never sends a one-time code to the phone. Root asks about anyone; others about themselves, through the daemon, if __allow_self_pairing = true__.`),
+			item(`**check-config**`, `Validates the configuration (every problem with file:line and the fix), the permissions of the file, of __secret_file__ and __ca_file__ and of their directories, and, as root, the sshd and PAM wiring: the hook only in the auth stack, __UsePAM no__, a control that cannot deny, a line before the hook that can skip it, forwarding still open for gated users, __~/.ssh/rc__ allowed, risky __AcceptEnv__. With __[server] listen__ set it also checks the host keys as the server would load them (a missing one is noted: it is generated at the first start, if its directory exists) and __sftp_server__, and warns about __recheck = "0"__ and __allow_tcp_forwarding = true__. It never prints the secret.`),
+			item(`**demo**`, `Try latch-ssh with no Latch credentials, configuration or root. It starts the embedded SSH server for the user running it on __address__ (default 127.0.0.1:2222), gated by a simulated Latch inside the process, with a throwaway host key and client key pair, and prints the ssh command to try. The person plays the phone: **l** closes the latch, **o** opens it, **t** turns the one-time code on and off, **q** quits. Each login decision is shown as it happens, with the one-time code the phone would show; open sessions re-check the latch every 5 seconds, so closing it ends them. In a terminal each key is a command; without one, the same letters are read one per line from standard input, and the demo runs until **q**, SIGINT or SIGTERM (the end of the input does not stop it). It reads no configuration, talks to no Latch server, and removes the temporary directory it works in when it stops.`),
 			item(`**version**`, `Prints "latch-ssh" and the version.`),
-			item(`**demo**`, `Reserved for a demonstration mode with a simulated Latch; not built in this version (exit status 2).`),
 			item(`**help**, **-h**, **--help**`, `Prints the list of commands. Every command takes **-h** or **--help**.`),
 		}},
 		{"options", []block{
@@ -50,15 +58,29 @@ func latchSSH() page {
 			item(`**--online**`, `(check-config) Also ask Latch to check app_id and secret (one API call).`),
 			item(`**--pam-dir** __directory__`, `(check-config) The PAM configuration directory to inspect. Default: __/etc/pam.d__.`),
 			item(`**--sshd-config** __file__`, `(check-config) The sshd configuration file to inspect. Default: sshd's own.`),
+			item(`**--listen** __address__`, `(demo) The host:port the demo's SSH server listens on. Default: 127.0.0.1:2222.`),
+		}},
+		{"embedded ssh server", []block{
+			p(`With __[server] listen__ set, **latch-ssh serve** accepts SSH connections itself. The latch is asked during authentication, so no channel (shell, command, sftp, forward) ever opens for a closed latch. Each key is described in **latch.toml**(5); __/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__ is the whole table.`),
+			item(`Authentication`, `Public keys only (no passwords, no certificates), from the user's __authorized_keys__ file, which is refused, as by sshd's StrictModes, when it or a directory above it can be changed by anyone but the user and root. The options from=, command=, no-pty, no-port-forwarding, restrict (and pty or port-forwarding after it) are honoured; a line with an option that cannot be enforced (environment=, permitopen=, permitlisten=, tunnel=, expiry-time=, cert-authority, principals=, verify-required, no-touch-required) is skipped and logged. As sshd does without PAM, an account that has expired or whose password is locked (starts with "!") in the shadow database is refused. Latch is asked only once the client has proved it holds the key, for the operation of __[operations] server__. Unknown users, refused keys and a closed latch all end as an authentication failure; a closed latch also shows the person one line (an authentication banner): "latch-ssh: access denied: your latch is closed; open it in the Latch app and try again".`),
+			item(`One-time code`, `When Latch asks for one, the server asks for it as a second, keyboard-interactive step: "Latch one-time code: ", 60 seconds, one try. A client that cannot prompt (BatchMode) is refused. With __otp = "never"__ Latch is asked not to require a code.`),
+			item(`Sessions`, `A shell, a command (run by the user's login shell with -c), or sftp (the system's sftp-server, or __sftp_server__), as the user: their uid, gid and supplementary groups, in their home directory, on a terminal when asked (terminal modes, window changes), with signals and the exit status passed through; at most 10 sessions per connection. The environment is HOME, USER, LOGNAME, SHELL, PATH, MAIL, TERM, SSH_TTY, SSH_CLIENT, SSH_CONNECTION, SSH_ORIGINAL_COMMAND (with command=) and, from the client, LANG and LC_* only. No PAM stack runs: the key and the latch decide.`),
+			item(`Forwarding`, `ssh -L and -R only with __allow_tcp_forwarding = true__ and no no-port-forwarding on the key; -R listens on loopback only, below port 1024 for root only. Agent and X11 forwarding, tunnels and subsystems other than sftp are refused.`),
+			item(`Recheck`, `Every __recheck__ (default 30 seconds) one Latch call per user with an open connection: a closed latch ends every connection of that user, each session told "latch closed: ending this session" on its standard error. A call that fails keeps the sessions and is logged. "0" turns it off: then a latch closed later stops new logins only.`),
+			item(`Host keys`, `__host_key__, default __/etc/latch-ssh/ssh_host_ed25519_key__. A missing file is generated at the first start: ed25519, mode 0600, with its public half in __PATH.pub__ (mode 0644), logged as event "host-key". The "listen" log line gives the fingerprint (host_key); pin it, or compare it with **ssh-keygen -lf** __PATH.pub__ and with what ssh shows at the first connection. Like sshd, a key file that others can read or that belongs to another user is refused.`),
+			item(`Stopping`, `The sessions run inside the daemon: stopping or restarting it ends them all, each told "latch-ssh is stopping: ending this session"; their processes get SIGHUP (and SIGKILL 5 seconds later if the daemon is still running), while processes that left the session (tmux, screen, daemons) keep running, as across a restart of sshd. A reload keeps the sessions. For that reason package upgrades do not restart a daemon that runs the embedded server, and say so: restart it (**systemctl restart latch-ssh**) from the console or an OpenSSH session. Removing the package stops the daemon.`),
+			item(`Limits`, `__handshake_timeout__, __login_grace_time__, __max_auth_tries__ and __max_unauthenticated__ bound the connections that have not logged in yet.`),
 		}},
 		{"exit status", []block{
 			item(`gate (no arguments)`, `When the login is allowed the gate becomes the shell, so the status is the shell's or the command's. 1: denied.`),
-			item(`**serve**`, `0: stopped cleanly; 1: could not start, or the socket failed; 2: bad usage.`),
+			item(`**serve**`, `0: stopped cleanly (SIGTERM, SIGINT); 1: could not start (configuration, socket, host key, listen address), or the gate socket or the SSH listener failed; 2: bad usage.`),
 			item(`**pair**, **unpair**`, `0: done; 1: not done, or only partly (the message says how to finish); 2: bad usage.`),
 			item(`**status**`, `0: shown; 1: not shown, or some latch could not be read (state "error"); 2: bad usage.`),
 			item(`**check-config**`, `0: no errors (warnings may have been printed); 1: errors, and logins are not protected as configured until they are fixed; 2: bad usage.`),
-			item(`**version**, **help**`, `0; 2 when given extra arguments.`),
-			item(`unknown command, **demo**`, `2.`),
+			item(`**demo**`, `0: stopped (q, SIGINT, SIGTERM); 1: could not start (the address is in use or cannot be listened on, for instance); 2: bad usage.`),
+			item(`**version**`, `0; 2 when given any argument.`),
+			item(`**help**`, `0.`),
+			item(`unknown command`, `2.`),
 		}},
 		{"environment", []block{
 			item(`SSH_ORIGINAL_COMMAND`, `(gate) The command the client asked for, set by sshd.`),
@@ -67,19 +89,26 @@ func latchSSH() page {
 		}},
 		{"files", []block{
 			item(`__/etc/latch-ssh/latch.toml__`, `The configuration, root-owned, mode 0600 while it holds the secret. See **latch.toml**(5).`),
+			item(`__/etc/latch-ssh/ssh_host_ed25519_key__, __ssh_host_ed25519_key.pub__`, `The embedded server's host key (default __[server] host_key__), generated at its first start. Purging the package deletes it with __/etc/latch-ssh__.`),
+			item(`__~/.ssh/authorized_keys__`, `Each user's public keys for the embedded server (default __[server] authorized_keys__).`),
 			item(`__/run/latch-ssh/gate.sock__`, `The daemon's gate socket (fixed at build time for the gate; __[daemon] socket__ for the daemon).`),
-			item(`__/usr/lib/systemd/system/latch-ssh.service__`, `The systemd unit of the daemon; not enabled on install.`),
+			item(`__/usr/lib/systemd/system/latch-ssh.service__`, `The systemd unit of the daemon, modelled on sshd's: a configuration check before start and reload, KillMode=process, no sandboxing that the embedded server's sessions would inherit. Not enabled on install.`),
 			item(`__/usr/share/doc/latch-ssh/examples/latch.toml.example__`, `The commented configuration template.`),
+			item(`__/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__`, `The __[server]__ table for the embedded server, commented, with __listen__ set.`),
 			item(`__/usr/share/doc/latch-ssh/examples/latch-ssh-forcecommand.conf__`, `The sshd snippet for the ForceCommand gate; copy it to __/etc/ssh/sshd_config.d/latch-ssh.conf__. It sets __ForceCommand__, __DisableForwarding yes__ and __PermitUserRC no__ for __Match Group latch-users__.`),
 			item(`__/usr/share/doc/latch-ssh/examples/pam/__`, `The PAM lines for sshd, sudo and su; see **latch-check**(8).`),
-			item(`__/usr/share/pam-configs/latch-ssh__`, `(Debian) A **pam-auth-update**(8) profile, off by default.`),
+			item(`__/usr/share/pam-configs/latch-ssh__`, `(Debian) A **pam-auth-update**(8) profile, off by default; see **latch-check**(8).`),
+			item(`__/usr/lib/openssh/sftp-server__, __/usr/libexec/openssh/sftp-server__, __/usr/lib/ssh/sftp-server__, __/usr/libexec/sftp-server__`, `Where the embedded server looks for sftp-server, in this order, unless __[server] sftp_server__ names one.`),
 		}},
-		{"logging", []block{p(`Every decision writes one structured line (user, service, remote address, operation, outcome, reason, latency, whether the fail mode was applied). The gate and the hook log to syslog, facility AUTHPRIV, tag latch-ssh, never to the user's terminal; the daemon logs JSON lines to standard error.`)}},
-		{"examples", []block{code(`latch-ssh check-config
+		{"logging", []block{p(`Every decision writes one structured line (user, service, remote address, operation, outcome, reason, latency, whether the fail mode was applied). The gate and the hook log to syslog, facility AUTHPRIV, tag latch-ssh, never to the user's terminal; the daemon logs JSON lines to standard error, the embedded server's events among them (listen, host-key, connect, auth-step, auth, login, session, forward, recheck, close, logout).`)}},
+		{"examples", []block{code(`latch-ssh demo
+latch-ssh check-config
 latch-ssh pair --user alice AbC123
 latch-ssh status --user alice --json
-systemctl enable --now latch-ssh`)}},
-		{"see also", []block{p(`**latch-check**(8), **latch.toml**(5), **sshd_config**(5), **pam_exec**(8), **pam-auth-update**(8), **systemctl**(1)`)}},
+systemctl enable --now latch-ssh
+ssh-keygen -lf /etc/latch-ssh/ssh_host_ed25519_key.pub
+journalctl -u latch-ssh -o cat | grep '"event":"listen"'`)}},
+		{"see also", []block{p(`**latch-check**(8), **latch.toml**(5), **sshd_config**(5), **sshd**(8), **ssh**(1), **ssh-keygen**(1), **pam_exec**(8), **pam-auth-update**(8), **systemctl**(1)`)}},
 	}}
 }
 
@@ -99,7 +128,7 @@ func latchCheck() page {
 			code(`account required pam_exec.so quiet /usr/sbin/latch-check`),
 			p(`Keep __UsePAM yes__ in **sshd_config**(5). sudo takes the same line; su needs __seteuid__ (__account required pam_exec.so quiet seteuid /usr/sbin/latch-check__). Add __stdout__ after __quiet__ to show the person the one-line refusal. The latch checked is the target user's (PAM_USER). Run **latch-ssh check-config** afterwards and keep a root shell open while you try a login.`),
 			p(`Under PAM it decides for PAM_TYPE auth, account and open_session; it allows close_session and password without asking (the login was decided before) and denies any other type. It never prompts and never reads standard input: Latch is asked not to require a one-time code (/nootp). It clears its whole environment before reading anything.`),
-			p(`On Debian, the **pam-auth-update**(8) profile "latch-ssh" (off by default) adds the line to __common-account__ instead, for every PAM service that includes it (cron too). It lands in the "Additional" block, after pam_unix, so it does not run for users whose password has expired; prefer the per-service line above.`),
+			p(`On Debian, the **pam-auth-update**(8) profile "latch-ssh" (off by default; **pam-auth-update --enable latch-ssh**) adds the line to __common-account__ instead, for every PAM service that includes it: sshd, sudo, su and login, but cron and others too, so a closed latch also stops that user's cron jobs. The profile puts the line first in the "Primary" block, before pam_unix (priority 1024 against pam_unix's 256), because pam_unix ends the account stack at once for a user whose password has expired (new_authtok_reqd=done): in the "Additional" block, after it, the hook would never run for such a user, whom sshd then lets in after a password change. Removing the package takes the profile out again (**pam-auth-update --remove**); lines you added to __/etc/pam.d__ by hand stay, and deny every login they gate once __/usr/sbin/latch-check__ is gone. Prefer the per-service line above unless you mean to gate every service.`),
 		}},
 		{"options", []block{
 			item(`**-c** __file__`, `Use __file__ instead of __/etc/latch-ssh/latch.toml__. Honoured only for root (exit status 2 otherwise).`),
@@ -143,7 +172,7 @@ func latchTOML() page {
 		{"description", []block{
 			p(`The configuration of **latch-ssh**(8) and **latch-check**(8), in TOML. The package installs a template with placeholders (REPLACE_WITH_...); until they are replaced every login through latch-ssh is denied and **latch-ssh check-config** says why. The commented template is also in __/usr/share/doc/latch-ssh/examples/latch.toml.example__.`),
 			p(`The file must belong to root and be writable only by root; while it holds the secret it must be readable only by root (mode 0600). The same holds for __secret_file__ and __ca_file__. Unknown keys, wrong types and values out of range are errors, reported with file:line and the fix; an invalid file denies every login. Durations are strings with a unit: "500ms", "3s", "2m", "1h". Identifiers are letters and digits of a fixed length.`),
-			p(`**latch-ssh pair** and **unpair** edit __[users]__ in place and keep every other line and comment.`),
+			p(`**latch-ssh pair** and **unpair** edit __[users]__ in place and keep every other line and comment. **latch-check** reads the file at each login (the ForceCommand gate asks the daemon instead); the daemon, **latch-ssh serve**, reads it at start and on SIGHUP (**systemctl reload latch-ssh**), keeping the old one when the new one is invalid; __[daemon] socket__, __[server] listen__ and __[server] host_key__ change only when it restarts.`),
 		}},
 		{"[latch]", []block{
 			item(`**app_id** = __string__`, `Required. The application id from the Latch developer area: 20 letters and digits.`),
@@ -159,13 +188,13 @@ func latchTOML() page {
 			item(`**fail_mode** = "open" | "closed"`, `Required, on purpose without a default: what a login gets when Latch cannot answer (timeout, network or TLS failure, an error from Latch). "closed" denies (an outage locks everyone out: keep a break-glass group in __exempt_groups__ or console access); "open" allows, logged as FAIL-OPEN.`),
 			item(`**unpaired** = "allow" | "deny"`, `Users with no Latch account in __[users]__, or unpaired from the phone: "allow" (Latch is opt-in) or "deny". Default: "allow".`),
 			item(`**exempt_groups** = [__group__, ...]`, `Members of these groups are never asked about (break-glass); each such login is logged as a warning. Default: [].`),
-			item(`**otp** = "prompt" | "never"`, `"prompt" asks for a one-time code where a person can type it (a terminal) and elsewhere asks Latch not to require one; "never" always asks Latch not to require one. Default: "prompt".`),
+			item(`**otp** = "prompt" | "never"`, `"prompt" asks for a one-time code where a person can type it (the ForceCommand gate on a terminal, the embedded server's keyboard-interactive step) and elsewhere asks Latch not to require one; "never" always asks Latch not to require one. Default: "prompt".`),
 			item(`**silent** = __bool__`, `Ask Latch not to push a notification to the phone for each check. Default: false.`),
 			item(`**allow_self_pairing** = __bool__`, `Let users pair, unpair and see their own status through the daemon (**latch-ssh pair** __token__). Root can always pair anyone. Default: false.`),
 			item(`**pair_common_name** = __bool__`, `Send user@host as the pairing's name, so the Latch app shows which account on which server the latch guards. Default: true.`),
 		}},
 		{"[operations]", []block{
-			p(`__service__ = __operation id__: a Latch operation per service, so the app shows separate switches. Keys are PAM service names ("sshd", "sudo", "su") or front ends ("latch-ssh" for the ForceCommand gate, "server" for the embedded server); values are 20-letter-and-digit operation ids. A service with none checks the application's latch.`),
+			p(`__service__ = __operation id__: a Latch operation per service, so the app shows separate switches. Keys are PAM service names ("sshd", "sudo", "su") or front ends ("latch-ssh" for the ForceCommand gate, "server" for the embedded SSH server); values are 20-letter-and-digit operation ids. A service with none checks the application's latch.`),
 		}},
 		{"[user_operations.USER]", []block{
 			p(`__service__ = __operation id__, for one user, overriding __[operations]__. USER must be in __[users]__.`),
@@ -178,17 +207,17 @@ func latchTOML() page {
 			item(`**rate_limit** = __integer__`, `Decisions per user per minute through the socket, 1 to 10000. Default: 10.`),
 		}},
 		{"[server]", []block{
-			p(`The embedded SSH server of **latch-ssh serve** (not built in this version; the keys are already checked).`),
-			item(`**listen** = "__host__:__port__"`, `"" keeps the server off (default).`),
-			item(`**host_key** = [__path__, ...]`, `Absolute paths of host private keys. Default: ["/etc/latch-ssh/ssh_host_ed25519_key"].`),
-			item(`**authorized_keys** = __pattern__`, `Where each user's keys are, starting with / or %h: %h is the home directory, %u the user name, %% a literal %. Default: "%h/.ssh/authorized_keys".`),
-			item(`**recheck** = __duration__`, `How often open sessions re-check the latch; closing it ends them. "0" never, else "1s" to "24h". Default: "30s".`),
-			item(`**allow_tcp_forwarding** = __bool__`, `Default: false.`),
-			item(`**login_grace_time** = __duration__`, `"1s" to "1h". Default: "2m".`),
-			item(`**max_auth_tries** = __integer__`, `1 to 100. Default: 6.`),
-			item(`**max_unauthenticated** = __integer__`, `Connections that have not authenticated yet, at most: 1 to 100000. Default: 100.`),
-			item(`**handshake_timeout** = __duration__`, `"1s" to "10m". Default: "20s".`),
-			item(`**sftp_server** = __path__`, `An absolute path to the sftp server; "" finds the system's (default).`),
+			p(`The embedded SSH server of **latch-ssh serve**; see "EMBEDDED SSH SERVER" in **latch-ssh**(8). Its sessions run inside the daemon, so restarting the daemon ends them. __/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__ is this table, commented, with __listen__ set.`),
+			item(`**listen** = "__host__:__port__"`, `Where to accept SSH connections. "" keeps the server off (default). "0.0.0.0:2222" or ":2222" is every address of the host, IPv4 and IPv6; an address must exist when the daemon starts.`),
+			item(`**host_key** = [__path__, ...]`, `Absolute paths of the host private keys (OpenSSH or PEM format, owned by root, mode 0600). A path that does not exist gets a new ed25519 key at the first start, mode 0600, with its public half in __path__.pub (0644); the directory must exist. Default: ["/etc/latch-ssh/ssh_host_ed25519_key"]; at least one when the server is on.`),
+			item(`**authorized_keys** = __pattern__`, `Where each user's public keys are, starting with / or %h: %h is the home directory, %u the user name, %% a literal %. The file and the directories above it must not be writable by anyone but the user and root (sshd's StrictModes). Default: "%h/.ssh/authorized_keys".`),
+			item(`**recheck** = __duration__`, `How often open sessions re-check the latch: one Latch call per user with an open connection each round; a closed latch ends all that user's connections, each session told "latch closed: ending this session" on its standard error, and a failed call keeps them. "0" never (a latch closed later stops new logins only), else "1s" to "24h". Default: "30s".`),
+			item(`**allow_tcp_forwarding** = __bool__`, `Allow ssh -L and -R (remote forwards listen on loopback only), unless the key's line says no-port-forwarding or restrict. Agent and X11 forwarding and tunnels are never offered. Default: false.`),
+			item(`**login_grace_time** = __duration__`, `Time from connecting to being logged in, one-time code included, after which the connection is closed (sshd's LoginGraceTime). "1s" to "1h". Default: "2m".`),
+			item(`**max_auth_tries** = __integer__`, `Authentication attempts per connection (sshd's MaxAuthTries). 1 to 100. Default: 6.`),
+			item(`**max_unauthenticated** = __integer__`, `Connections that have not logged in yet, at most; more are dropped at once. 1 to 100000. Default: 100.`),
+			item(`**handshake_timeout** = __duration__`, `Time for the SSH key exchange of a new connection. "1s" to "10m". Default: "20s".`),
+			item(`**sftp_server** = __path__`, `An absolute path to the program run, as the user, for the sftp subsystem. "" (default) takes the first that exists of /usr/lib/openssh/sftp-server, /usr/libexec/openssh/sftp-server, /usr/lib/ssh/sftp-server and /usr/libexec/sftp-server.`),
 		}},
 		{"example", []block{code(`[latch]
 app_id = "..."
@@ -200,13 +229,18 @@ exempt_groups = ["latch-breakglass"]
 
 [operations]
 sudo = "..."
+server = "..."
 
 [users]
-alice = "..."`)}},
+alice = "..."
+
+[server]
+listen = "0.0.0.0:2222"`)}},
 		{"files", []block{
-			item(`__/etc/latch-ssh/latch.toml__`, `This file; a conffile of the package, kept on removal, deleted on purge (with the rest of __/etc/latch-ssh__).`),
+			item(`__/etc/latch-ssh/latch.toml__`, `This file; a conffile of the package, kept on removal, deleted on purge (with the rest of __/etc/latch-ssh__, host keys included).`),
 			item(`__/usr/share/doc/latch-ssh/examples/latch.toml.example__`, `The commented template.`),
+			item(`__/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__`, `The __[server]__ table for the embedded SSH server.`),
 		}},
-		{"see also", []block{p(`**latch-ssh**(8), **latch-check**(8)`)}},
+		{"see also", []block{p(`**latch-ssh**(8), **latch-check**(8), **sshd_config**(5)`)}},
 	}}
 }

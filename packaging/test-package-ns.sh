@@ -1,0 +1,160 @@
+#!/bin/bash
+# packaging/test-package-ns.sh: the checks of test-package.sh that must not
+# change this machine for good. test-package.sh runs it in a private mount
+# namespace (unshare -m --propagation private), so every mount made here
+# goes away with it:
+#
+#   scripts WORK CONTROL  the maintainer scripts of the .deb (from CONTROL)
+#                         and of the .rpm (WORK/postinst.rpm, prerm.rpm),
+#                         with /run/systemd/system on a tmpfs and stand-ins
+#                         for systemctl, deb-systemd-invoke, pam-auth-update
+#   pam WORK              pam-auth-update --enable latch-ssh, pamtester on
+#                         two test users, then dpkg -r latch-ssh, on private
+#                         copies of /etc/pam.d, /var/lib/pam, debconf's
+#                         database, /etc/passwd and /etc/shadow
+#
+# Run from the repository root. It prints "ok ..." for each check, and
+# "FAIL ..." then exits 1 at the first failure.
+set -euo pipefail
+ok() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; exit 1; }
+
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+	fail "test-package-ns.sh must run in its own mount namespace (unshare -m), see test-package.sh"
+
+# The daemon's systemd status when the embedded server is on contains this
+# text (internal/daemon, status()); postinst looks for it.
+ssh_status=$(sed -n 's/.*st += "\(.*\)" + d\.listen.*/\1/p' internal/daemon/daemon.go)
+[ -n "$ssh_status" ] || fail "cannot find the STATUS= text of the embedded server in internal/daemon/daemon.go: update postinst and this test"
+
+scripts() {
+	local work=$1 ctrl=$2 stub=$1/stub
+	mount -t tmpfs tmpfs /run
+	mkdir -p /run/systemd/system "$stub"
+	cat >"$stub/stand-in" <<'EOF'
+#!/bin/sh
+echo "${0##*/} $*" >>"$CALLS"
+case "${0##*/} $1" in
+"systemctl show") [ -z "${STATUS_TEXT:-}" ] || echo "$STATUS_TEXT" ;;
+"systemctl is-active") exit "${INACTIVE:-0}" ;;
+esac
+exit 0
+EOF
+	chmod 755 "$stub/stand-in"
+	for c in systemctl deb-systemd-invoke pam-auth-update; do ln -s stand-in "$stub/$c"; done
+	export CALLS=$work/calls PATH="$stub:$PATH"
+	local gate="serving the gate socket at /run/latch-ssh/gate.sock"
+	# run SCRIPT ARGS: sets $calls (the stand-ins called, one a line, with
+	# their arguments) and $err (the script's stderr).
+	run() {
+		local rc=0
+		: >"$CALLS"
+		err=$(sh "$@" 2>&1 >/dev/null) || rc=$?
+		[ $rc = 0 ] || fail "$* exited $rc: $err"
+		calls=$(cat "$CALLS")
+	}
+	want() { [ "$calls" = "$1" ] || fail "$2: called"$'\n'"${calls:-(nothing)}"$'\n'"want"$'\n'"${1:-(nothing)}"; }
+	local restart="deb-systemd-invoke try-restart latch-ssh.service"
+
+	run "$ctrl/postinst" configure
+	want "systemctl --system daemon-reload" "deb postinst, first install"
+	run "$ctrl/postinst" configure
+	want "systemctl --system daemon-reload" "deb postinst, run again"
+	ok "deb postinst, install: daemon-reload only, twice the same (no start, no enable)"
+
+	INACTIVE=3 run "$ctrl/postinst" configure 0.0.1
+	want "systemctl --system daemon-reload
+systemctl is-active --quiet latch-ssh.service" "deb postinst, upgrade, daemon stopped"
+	STATUS_TEXT=$gate run "$ctrl/postinst" configure 0.0.1
+	grep -qxF "$restart" <<<"$calls" || fail "deb postinst, upgrade, gate socket only: no try-restart: $calls"
+	ok "deb postinst, upgrade: try-restart when the daemon runs (gate socket only), nothing when it is stopped"
+
+	STATUS_TEXT="$gate${ssh_status}0.0.0.0:2222" run "$ctrl/postinst" configure 0.0.1
+	! grep -q 'restart' <<<"$calls" || fail "deb postinst restarted a daemon whose status says it serves SSH: $calls"
+	grep -q 'not restarting' <<<"$err" || fail "deb postinst did not say why it does not restart: $err"
+	printf '[daemon]\n[server] # on\n  listen = "0.0.0.0:2222"\n[users]\n' >"$work/server.toml"
+	mount --bind "$work/server.toml" /etc/latch-ssh/latch.toml
+	STATUS_TEXT=$gate run "$ctrl/postinst" configure 0.0.1
+	umount /etc/latch-ssh/latch.toml
+	! grep -q 'restart' <<<"$calls" || fail "deb postinst restarted a daemon whose configuration sets [server] listen: $calls"
+	ok "deb postinst, upgrade: no restart (and a message) when the daemon runs the embedded server, by its status or its configuration"
+
+	run "$ctrl/prerm" remove
+	want "pam-auth-update --package --remove latch-ssh
+deb-systemd-invoke stop latch-ssh.service" "deb prerm remove"
+	run "$ctrl/prerm" upgrade 0.0.2
+	want "" "deb prerm upgrade"
+	ok "deb prerm: remove takes the pam-auth-update profile out, then stops the daemon; upgrade does nothing"
+
+	run "$work/postinst.rpm" 1
+	want "systemctl daemon-reload" "rpm %post, install"
+	STATUS_TEXT=$gate run "$work/postinst.rpm" 2
+	grep -qxF "systemctl try-restart latch-ssh.service" <<<"$calls" || fail "rpm %post, upgrade: no try-restart: $calls"
+	STATUS_TEXT="$gate${ssh_status}0.0.0.0:2222" run "$work/postinst.rpm" 2
+	! grep -q 'restart' <<<"$calls" || fail "rpm %post restarted a daemon that serves SSH: $calls"
+	run "$work/prerm.rpm" 0
+	grep -qxF "systemctl stop latch-ssh.service" <<<"$calls" || fail "rpm %preun, removal: no stop: $calls"
+	run "$work/prerm.rpm" 1
+	want "" "rpm %preun, upgrade"
+	ok "rpm %post/%preun: the same decisions"
+}
+
+pam() {
+	local work=$1 x
+	for x in latchpkg1 latchpkg2; do
+		! getent passwd "$x" >/dev/null || fail "user $x exists on this machine"
+	done
+	# Private copies, bound over the originals.
+	for x in /etc/pam.d /var/lib/pam /var/cache/debconf /etc/passwd /etc/shadow; do
+		mkdir -p "$work/ns$(dirname "$x")"
+		cp -a "$x" "$work/ns$x"
+		mount --bind "$work/ns$x" "$x"
+	done
+	export DEBIAN_FRONTEND=noninteractive
+	# latchpkg1 may log in; latchpkg2 must change its password first
+	# (last change on day 0), for which pam_unix ends the account stack.
+	echo "latchpkg1:x:64531:64531:latch-ssh package test:/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+	echo "latchpkg1:*:$(($(date +%s) / 86400)):0:99999:7:::" >>/etc/shadow
+	echo "latchpkg2:x:64532:64532:latch-ssh package test:/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+	echo "latchpkg2:*:0:0:99999:7:::" >>/etc/shadow
+	echo 'account include common-account' >/etc/pam.d/latch-ssh-test
+	# An admin's per-service line, which removal must warn about.
+	echo 'account required pam_exec.so quiet /usr/sbin/latch-check' >/etc/pam.d/latch-ssh-test-hook
+	acct() { pamtester latch-ssh-test "$1" acct_mgmt 2>&1; }
+	local out expired='new one required'
+
+	out=$(acct latchpkg1) || fail "without the profile, latchpkg1 is refused: $out"
+	out=$(acct latchpkg2) && fail "without the profile, latchpkg2 (expired password) is allowed"
+	grep -q "$expired" <<<"$out" || fail "without the profile, latchpkg2: $out"
+	ok "stock common-account: latchpkg1 allowed; pam_unix ends latchpkg2's stack (password expired)"
+
+	out=$(pam-auth-update --enable latch-ssh 2>&1) || fail "pam-auth-update --enable latch-ssh: $out"
+	[ -z "$out" ] || fail "pam-auth-update --enable latch-ssh printed: $out"
+	local lines
+	lines=$(grep -E '^account[[:space:]]' /etc/pam.d/common-account)
+	grep -qE '^account[[:space:]]+required[[:space:]]+pam_exec\.so quiet /usr/sbin/latch-check$' <<<"$(head -n1 <<<"$lines")" ||
+		fail "the hook is not the first account line of common-account:"$'\n'"$lines"
+	grep -q pam_unix.so <<<"$(sed -n 2p <<<"$lines")" || fail "pam_unix does not follow the hook:"$'\n'"$lines"
+	ok "pam-auth-update --enable latch-ssh: quiet; the hook is the first line of common-account, pam_unix next"
+
+	# The configuration still holds its placeholders: latch-check denies.
+	out=$(acct latchpkg1) && fail "with the profile, latchpkg1 is allowed by a placeholder configuration"
+	out=$(acct latchpkg2) && fail "with the profile, latchpkg2 is allowed"
+	! grep -q "$expired" <<<"$out" || fail "with the profile, pam_unix still ends latchpkg2's stack before the hook: $out"
+	ok "with the profile, latch-check decides first: both denied, the expired-password user included"
+
+	out=$(dpkg -r latch-ssh 2>&1) || fail "dpkg -r latch-ssh: $out"
+	echo "$out" | sed 's/^/    /'
+	! grep -q latch-check /etc/pam.d/common-account || fail "common-account still runs latch-check after dpkg -r"
+	out2=$(acct latchpkg1) || fail "after dpkg -r, latchpkg1 is refused: $out2"
+	ok "dpkg -r: prerm took the profile out of common-account before latch-check went; PAM allows again"
+	grep -q '/etc/pam.d/latch-ssh-test-hook' <<<"$out" || fail "dpkg -r did not warn about /etc/pam.d/latch-ssh-test-hook"
+	! grep -q 'common-account' <<<"$out" || fail "dpkg -r warned about common-account"
+	ok "dpkg -r: warned that /etc/pam.d/latch-ssh-test-hook still runs latch-check"
+}
+
+case "${1:-}" in
+scripts) scripts "$2" "$3" ;;
+pam) pam "$2" ;;
+*) fail "usage: test-package-ns.sh scripts WORK CONTROL | pam WORK" ;;
+esac
