@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // StartPTY starts cmd (from Command) on a new pseudo-terminal of rows x
@@ -44,6 +45,10 @@ func StartTerminal(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, er
 	}
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
 		return fail(fmt.Errorf("spawn: set pty size: %w", err))
+	}
+	// The last ioctl through creack/pty (see pollable).
+	if ptmx, err = pollable(ptmx); err != nil {
+		return nil, fmt.Errorf("spawn: pty: %w", err)
 	}
 	if err := applyModes(tty, modes); err != nil {
 		return fail(err)
@@ -106,10 +111,52 @@ func withoutVar(env []string, name string) []string {
 
 // Resize sets the window size of the terminal whose master StartPTY
 // returned (an SSH window-change request); the kernel sends SIGWINCH to the
-// terminal's foreground process group.
+// terminal's foreground process group. It keeps the master non-blocking
+// (see pollable).
 func Resize(f *os.File, rows, cols uint16) error {
-	if err := pty.Setsize(f, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+	rc, err := f.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) {
+			err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+		})
+		if cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("spawn: resize pty: %w", err)
 	}
 	return nil
+}
+
+// pollable returns the terminal master f as a new *os.File in non-blocking
+// mode, served by Go's poller, and closes f. creack/pty's ioctls call
+// (*os.File).Fd, which switches the descriptor to blocking mode for good:
+// every Read would then hold an OS thread for as long as the terminal is
+// quiet (one thread per open interactive session, about 30 kB of the
+// daemon's resident memory each: bench/results.md), and SetReadDeadline
+// could not interrupt it. After this, nothing may call Fd on the master:
+// use SyscallConn.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	cerr := rc.Control(func(old uintptr) { fd, err = unix.FcntlInt(old, unix.F_DUPFD_CLOEXEC, 0) })
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK belongs to the open file, which the copy shares; f is
+	// closed right after. os.NewFile registers a non-blocking descriptor
+	// with the poller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
