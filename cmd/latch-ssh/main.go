@@ -32,7 +32,7 @@ func commands() []command {
 		{"pair", "pair a local user with a Latch account (root: any user; others: themselves, if allowed)", runPair},
 		{"unpair", "unpair a local user; tells Latch only if no other local user maps to the account", runUnpair},
 		{"status", "show a user's Latch account and live latch state (--json for scripts)", runStatus},
-		{"serve", "run the daemon: the gate socket for the ForceCommand gate and self-service pairing", runServe},
+		{"serve", "run the daemon: the gate socket, and the SSH server if [server] listen is set", runServe},
 		{"check-config", "validate the configuration, its permissions and the sshd/PAM wiring", runCheckConfig},
 		{"demo", "try it with no Latch credentials: embedded server + simulated Latch, toggled from the terminal", runDemo},
 		{"version", "print the version", runVersion},

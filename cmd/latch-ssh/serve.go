@@ -28,9 +28,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	configPath := configFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: latch-ssh serve [-c FILE]")
-		fmt.Fprintln(stderr, "Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing.")
+		fmt.Fprintln(stderr, "Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing, and, when")
+		fmt.Fprintln(stderr, "[server] listen is set, the embedded SSH server (its sessions live in this process).")
 		fmt.Fprintln(stderr, "SIGHUP reloads the configuration (a broken one is refused and the old one kept); SIGTERM stops")
-		fmt.Fprintln(stderr, "after the logins in progress. Logs are JSON lines on stderr.")
+		fmt.Fprintln(stderr, "after the logins in progress and ends embedded-server sessions, telling each why. Logs are JSON")
+		fmt.Fprintln(stderr, "lines on stderr.")
 		fs.PrintDefaults()
 	}
 	if code, done := parseNoArgs(fs, args); done {
