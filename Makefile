@@ -95,3 +95,12 @@ package:
 # missing tool fails it. CI runs it after `make test` (.ci/run).
 package-test:
 	bash packaging/test-package.sh
+
+# bench measures what a latch costs a login, side by side with plain OpenSSH
+# (issue 7), against the fake Latch with BENCH_RTT injected; prints one
+# Markdown table and writes it to bench/results.md. Root and the real
+# OpenSSH (make deps); not part of `make test`. Under 10 minutes on 2 CPUs.
+BENCH_RTT ?= 20ms
+.PHONY: bench
+bench: deps
+	$(GO) test -tags bench -run '^TestBench$$' -count=1 -timeout 15m -v ./bench -args -rtt=$(BENCH_RTT)
