@@ -134,9 +134,9 @@ func Resize(f *os.File, rows, cols uint16) error {
 // (*os.File).Fd, which switches the descriptor to blocking mode for good:
 // every Read would then hold an OS thread for as long as the terminal is
 // quiet (one thread per open interactive session, about 30 kB of the
-// daemon's resident memory each: bench/results.md), and SetReadDeadline
-// could not interrupt it. After this, nothing may call Fd on the master:
-// use SyscallConn.
+// daemon's resident memory each, measured with `make bench`), and
+// SetReadDeadline could not interrupt it. After this, nothing may call Fd
+// on the master: use SyscallConn.
 func pollable(f *os.File) (*os.File, error) {
 	defer f.Close()
 	rc, err := f.SyscallConn()

@@ -25,6 +25,8 @@ type conn struct {
 	net.Conn
 	s      *Server
 	remote string
+	// source is the client address its unauthenticated slot counts under.
+	source string
 	// set is the [server] table when the connection arrived; it stays the
 	// same for the life of the connection.
 	set users.Server
@@ -162,7 +164,7 @@ func (c *conn) closeWhy(why string) {
 
 // release gives back the unauthenticated slot, once.
 func (c *conn) release() {
-	c.releaseOnce.Do(func() { c.s.unauth.Add(-1) })
+	c.releaseOnce.Do(func() { c.s.releaseSlot(c.source) })
 }
 
 // kexDone is PreAuthConnCallback: the key exchange is over and the

@@ -87,12 +87,20 @@ type Server struct {
 	// credentials.
 	root bool
 	self uint32
-	// unauth counts connections that have not authenticated yet.
-	unauth atomic.Int64
+	// unauth counts connections that have not authenticated yet, and
+	// unauthFrom counts them per client address (sourceKey), under
+	// slotsMu.
+	unauth     atomic.Int64
+	slotsMu    sync.Mutex
+	unauthFrom map[string]int
 
 	mu sync.Mutex
 	// live holds the authenticated connections by user, for recheck.
 	live map[string]map[*conn]struct{}
+	// stopped is set by Close, Stop and Shutdown; listeners are those
+	// Serve was given, closed by them.
+	stopped   bool
+	listeners []net.Listener
 }
 
 // New builds a server from o. It does not listen; call Serve.
@@ -111,6 +119,8 @@ func New(o Options) (*Server, error) {
 		root: os.Geteuid() == 0,
 		self: uint32(os.Geteuid()),
 		live: map[string]map[*conn]struct{}{},
+
+		unauthFrom: map[string]int{},
 	}
 	fwd := &glssh.ForwardedTCPHandler{}
 	s.gl = &glssh.Server{
@@ -150,6 +160,19 @@ func toGliderSigners(in []gossh.Signer) []glssh.Signer {
 // Serve accepts connections on ln until Close or Shutdown, and runs the
 // recheck loop meanwhile. It returns nil after Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	// gliderlabs forgets a Close that came before its Serve tracked the
+	// listener (it resets its done channel and serves on): a stop racing
+	// with the start would leave the server running. So the listener is
+	// known here first, and closed by our own stop.
+	ln = &onceCloseListener{Listener: ln}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.recheckLoop(ctx)
@@ -157,14 +180,50 @@ func (s *Server) Serve(ln net.Listener) error {
 		Str("host_key", gossh.FingerprintSHA256(s.o.HostSigners[0].PublicKey())).
 		Msg("embedded SSH server listening")
 	err := s.gl.Serve(ln)
-	if errors.Is(err, glssh.ErrServerClosed) {
+	if errors.Is(err, glssh.ErrServerClosed) || s.isStopped() {
 		return nil
 	}
 	return err
 }
 
+// stop marks the server stopped and closes the listeners Serve was given,
+// so that no Serve accepts after a stop, however the two race.
+func (s *Server) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	lns := s.listeners
+	s.listeners = nil
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// onceCloseListener closes its listener once, so that our stop and
+// gliderlabs' can both close it and the caller of Close sees the result of
+// the first.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+func (s *Server) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
 // Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.gl.Close() }
+func (s *Server) Close() error {
+	s.stop()
+	return s.gl.Close()
+}
 
 // Stop closes the listener, writes notice to every session's stderr, and
 // closes every connection. It returns when the connections are closed.
@@ -173,6 +232,7 @@ func (s *Server) Stop(notice string) {
 	// returns at once: no new connection arrives while the others end.
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
+	s.stop()
 	_ = s.gl.Shutdown(done)
 	s.mu.Lock()
 	var conns []*conn
@@ -196,7 +256,10 @@ func (s *Server) Stop(notice string) {
 
 // Shutdown closes the listener and waits, until ctx is done, for the open
 // connections to end by themselves.
-func (s *Server) Shutdown(ctx context.Context) error { return s.gl.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	return s.gl.Shutdown(ctx)
+}
 
 // settings returns the [server] table in force, or nil when the core has
 // no configuration.
@@ -218,16 +281,81 @@ func (s *Server) accept(ctx glssh.Context, nc net.Conn) net.Conn {
 		s.o.Log.Error().Str("event", "refused").Str("remote", remote).Msg("no valid configuration: refusing connections")
 		return nil
 	}
-	if n := s.unauth.Add(1); n > int64(set.MaxUnauthenticated) {
-		s.unauth.Add(-1)
+	source := sourceKey(nc.RemoteAddr())
+	switch s.takeSlot(source, set.MaxUnauthenticated) {
+	case slotsFull:
 		s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Int("max_unauthenticated", set.MaxUnauthenticated).
 			Msg("too many connections still authenticating; dropped this one")
 		return nil
+	case sourceFull:
+		s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Int("max_unauthenticated", set.MaxUnauthenticated).
+			Int("max_per_address", perSourceSlots(set.MaxUnauthenticated)).
+			Msg("too many connections still authenticating from this address; dropped this one")
+		return nil
 	}
 	c := newConn(s, nc, set)
+	c.source = source
 	ctx.SetValue(connKey{}, c)
 	s.o.Log.Info().Str("event", "connect").Str("remote", remote).Msg("connection")
 	return c
+}
+
+// Results of takeSlot.
+const (
+	slotTaken = iota
+	slotsFull
+	sourceFull
+)
+
+// perSourceSlots is how many of limit unauthenticated slots one client
+// address may hold: three quarters, rounded up. A single host that opens
+// connections and never finishes them (they cost it nothing but a TCP
+// connection, re-opened every handshake_timeout) would otherwise hold every
+// slot and keep everyone else out, the administrator included; this way at
+// least a quarter of the slots stay for other addresses. (sshd's
+// PerSourceMaxStartups serves the same purpose.) Many hosts acting together
+// can still fill the server; the slots come back as their connections time
+// out.
+func perSourceSlots(limit int) int { return limit - limit/4 }
+
+// takeSlot counts a new unauthenticated connection from source, unless the
+// server or that address is at its cap.
+func (s *Server) takeSlot(source string, limit int) int {
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	switch {
+	case s.unauth.Load() >= int64(limit):
+		return slotsFull
+	case s.unauthFrom[source] >= perSourceSlots(limit):
+		return sourceFull
+	}
+	s.unauth.Add(1)
+	s.unauthFrom[source]++
+	return slotTaken
+}
+
+// releaseSlot gives back a slot taken by takeSlot.
+func (s *Server) releaseSlot(source string) {
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	s.unauth.Add(-1)
+	if s.unauthFrom[source]--; s.unauthFrom[source] <= 0 {
+		delete(s.unauthFrom, source)
+	}
+}
+
+// sourceKey is the client address a connection's slot is counted under:
+// the IPv4 address, or the /64 of an IPv6 one (one host or site usually
+// holds a whole /64).
+func sourceKey(a net.Addr) string {
+	ip := remoteIP(a)
+	if ip == nil {
+		return a.String()
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // failed is gliderlabs' ConnectionFailedCallback: the handshake or the

@@ -386,11 +386,11 @@ func (ss *session) runPTY(cmd *exec.Cmd, ptmx *os.File, warnings []string) {
 	for _, w := range warnings {
 		_, _ = io.WriteString(ss.ch.Stderr(), w+"\r\n")
 	}
-	go func() { _, _ = io.Copy(ptmx, ss.ch) }()
+	go func() { copyPTY(ptmx, ss.ch) }()
 	out := make(chan struct{})
 	go func() {
 		defer close(out)
-		_, _ = io.Copy(ss.ch, ptmx) // ends with EIO once nobody holds the terminal
+		copyPTY(ss.ch, ptmx) // ends with EIO once nobody holds the terminal
 	}()
 	err := cmd.Wait()
 	// What the process wrote before it exited is in the terminal's buffer
@@ -404,6 +404,20 @@ func (ss *session) runPTY(cmd *exec.Cmd, ptmx *os.File, warnings []string) {
 	ss.mu.Unlock()
 	ptmx.Close()
 	ss.finish(err)
+}
+
+// ptyCopyBuffer is the buffer of each direction of a terminal session. A
+// read from a pty master returns at most the line discipline's buffer
+// (N_TTY_BUF_SIZE, 4 KiB), and people type a few bytes at a time, so
+// io.Copy's 32 KiB buffers would be mostly unused, and every open session,
+// idle ones included, holds its two for as long as it lasts.
+const ptyCopyBuffer = 4 << 10
+
+// copyPTY copies src to dst through a ptyCopyBuffer. The wrappers hide
+// *os.File's ReadFrom and WriteTo, which would allocate io.Copy's 32 KiB
+// buffer after finding no splice or sendfile to do.
+func copyPTY(dst io.Writer, src io.Reader) {
+	_, _ = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, ptyCopyBuffer))
 }
 
 // finish reports the exit status (128+N for signal N) and closes the
