@@ -28,6 +28,7 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/version"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -77,6 +78,12 @@ func readPAMItems(env []string) (pamItems, error) {
 }
 
 func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
+	return runWith(spawn.Lookup, args, env, euid, stdout, stderr, audit)
+}
+
+// runWith is run with the NSS account lookup given (tests stand in for a
+// case-insensitive directory).
+func runWith(lookupAccount func(name string) (spawn.Account, error), args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
 	fs := flag.NewFlagSet("latch-check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
@@ -143,6 +150,14 @@ func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit 
 	}
 	if req.Service == "" {
 		req.Service = "sshd"
+	}
+	// PAM_USER is the name the client typed, which NSS may resolve to an
+	// account of another name (case-insensitive LDAP and SSSD back ends:
+	// "ALICE" logs in as alice). Decide for the account that logs in, as
+	// the daemon and the embedded server do; a name NSS does not know
+	// cannot log in, and is decided as typed.
+	if acct, err := lookupAccount(req.User); err == nil && acct.Name != "" {
+		req.User = acct.Name
 	}
 
 	core := gate.LoadCore(*configPath, audit)
