@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,12 +26,18 @@ var ErrNotMapped = errors.New("not in [users]")
 // or make a valid configuration invalid. The file is replaced atomically
 // under a lock, keeping its mode and owner; on error it is untouched.
 func SetUser(path, user, account string) error {
+	return setUser(path, user, account, nil)
+}
+
+// setUser is SetUser; beforeReplace, when not nil (tests only), runs just
+// before the edited file replaces the old one.
+func setUser(path, user, account string, beforeReplace func(path string)) error {
 	if err := checkEditArgs(user, account, false); err != nil {
 		return err
 	}
 	return editFile(path, func(data []byte) ([]byte, error) {
 		return editUsers(data, user, account, false)
-	})
+	}, beforeReplace)
 }
 
 // ErrAlreadyMapped is returned (wrapped) by AddUser for a user who is
@@ -56,7 +63,7 @@ func AddUser(path, user, account string) error {
 			}
 		}
 		return editUsers(data, user, account, false)
-	})
+	}, nil)
 }
 
 // RemoveUser deletes user's line from [users] the way SetUser edits, and
@@ -76,7 +83,7 @@ func RemoveUser(path, user string) (previousAccount string, err error) {
 			previousAccount, _ = users[user].(string)
 		}
 		return out, err
-	})
+	}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -96,7 +103,7 @@ func checkEditArgs(user, account string, remove bool) error {
 // editFile applies edit to the configuration at path under an exclusive
 // lock on its directory, re-reading the file under the lock so concurrent
 // editors do not lose each other's changes, and replaces it atomically.
-func editFile(path string, edit func([]byte) ([]byte, error)) error {
+func editFile(path string, edit func([]byte) ([]byte, error), beforeReplace func(path string)) error {
 	// Find the real file first (the lock and the temporary file belong in
 	// its directory, and renaming over a symlink would replace the link).
 	f, real, _, err := openChecked(path)
@@ -129,7 +136,7 @@ func editFile(path string, edit func([]byte) ([]byte, error)) error {
 	if bytes.Equal(out, data) {
 		return nil
 	}
-	return replaceFile(d, real, fi, out)
+	return replaceFile(d, real, fi, data, out, beforeReplace)
 }
 
 // flock takes an exclusive advisory lock on f, released when f is closed.
@@ -152,8 +159,15 @@ func flock(f *os.File) error {
 
 // replaceFile writes data to a new file in dir with the mode and owner of
 // fi and renames it over path, syncing file and directory so the change
-// survives a crash whole or not at all.
-func replaceFile(dir *os.File, path string, fi os.FileInfo, data []byte) (err error) {
+// survives a crash whole or not at all. Just before the rename it checks
+// that path still holds old, the file the edit was made from (fi): the
+// lock keeps other latch-ssh editors out, but an administrator saving the
+// file from an editor takes no lock, and renaming over their save would
+// silently throw their change away.
+func replaceFile(dir *os.File, path string, fi os.FileInfo, old, data []byte, beforeReplace func(path string)) (err error) {
+	if beforeReplace != nil {
+		beforeReplace(path)
+	}
 	tmp, err := os.CreateTemp(dir.Name(), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("creating a temporary file next to %s: %w", path, err)
@@ -180,6 +194,9 @@ func replaceFile(dir *os.File, path string, fi os.FileInfo, data []byte) (err er
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
 	}
+	if !unchanged(path, fi, old) {
+		return fmt.Errorf("%s was changed by someone else while it was being edited; nothing was written, try again", path)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("replacing %s: %w", path, err)
 	}
@@ -188,6 +205,21 @@ func replaceFile(dir *os.File, path string, fi os.FileInfo, data []byte) (err er
 		return fmt.Errorf("syncing %s after replacing %s: %w", dir.Name(), path, err)
 	}
 	return nil
+}
+
+// unchanged reports whether path is still the file fi with content old.
+func unchanged(path string, fi os.FileInfo, old []byte) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	cur, err := f.Stat()
+	if err != nil || !os.SameFile(cur, fi) {
+		return false
+	}
+	now, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	return err == nil && bytes.Equal(now, old)
 }
 
 // editUsers returns data with [users] user set to account, or with user's
