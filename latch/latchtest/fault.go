@@ -11,7 +11,7 @@ import (
 // Fault describes how the fake misbehaves. The zero Fault does nothing;
 // fields combine (a Delay, then the rest).
 //
-// Delay, Hang, HTTPStatus, Body, Truncate and CloseMidAnswer act like a
+// Delay, Hang, HTTPStatus, Body, Truncate, CloseMidAnswer and Drip act like a
 // network or a proxy in front of Latch: they apply whatever the request's
 // signature. ErrorCode, Message, Status and WrongID act like Latch itself:
 // they apply only to correctly signed requests (a bad signature still gets
@@ -37,6 +37,11 @@ type Fault struct {
 	// CloseMidAnswer writes the first half of the real HTTP answer
 	// (status line, headers, body) and closes the connection.
 	CloseMidAnswer bool
+	// Drip sends the real HTTP answer (status line, headers, body) one
+	// byte every Drip, like a server or a middlebox that trickles its
+	// answer to hold a client. It ends when the answer is sent, the client
+	// goes away, or the server closes.
+	Drip time.Duration
 	// ErrorCode answers this Latch error, with its usual message.
 	ErrorCode int
 	// Message replaces the message of any Latch error answered (e.g. with
@@ -114,6 +119,7 @@ func (f *Fault) describe() string {
 	add(f.Body != nil, "body")
 	add(f.Truncate, "truncate")
 	add(f.CloseMidAnswer, "close mid-answer")
+	add(f.Drip > 0, "drip %v", f.Drip)
 	add(f.ErrorCode != 0, "error %d", f.ErrorCode)
 	add(f.Message != "", "message")
 	add(f.Status != "", "status %q", f.Status)

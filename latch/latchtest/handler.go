@@ -302,6 +302,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeBroken(w, b, f.Truncate, now)
 		return
 	}
+	if f.Drip > 0 {
+		s.writeDrip(w, b, f.Drip, now)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 }
@@ -339,6 +343,26 @@ func writeBroken(w http.ResponseWriter, b []byte, truncate bool, now time.Time) 
 		raw = raw[:len(raw)/2]
 	}
 	io.WriteString(conn, raw)
+}
+
+// writeDrip takes over the connection and sends the whole HTTP answer with
+// body b one byte every interval, until it is sent, a write fails (the
+// client went away) or the server closes.
+func (s *Server) writeDrip(w http.ResponseWriter, b []byte, interval time.Duration, now time.Time) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	raw := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", httpDate(now), len(b), b)
+	for i := range len(raw) {
+		if _, err := io.WriteString(conn, raw[i:i+1]); err != nil {
+			return
+		}
+		if i < len(raw)-1 && !s.wait(interval, nil) {
+			return
+		}
+	}
 }
 
 // tokenAccount returns the Latch user a pairing token belongs to.
