@@ -137,10 +137,13 @@ func startTTY(t *testing.T, s *systest.SSHD, u *systest.User, args ...string) *t
 	}
 	w.Close()
 	sess := &ttySession{cmd: cmd, stdin: stdin, out: watch(r), done: make(chan struct{})}
-	go func() { cmd.Wait(); r.Close(); close(sess.done) }()
+	// r is not closed when ssh exits: its last output may still be in the
+	// pipe, unread (the watcher ends at EOF by itself once ssh is gone).
+	go func() { cmd.Wait(); close(sess.done) }()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-sess.done
+		r.Close()
 		if t.Failed() {
 			t.Logf("ssh -tt output:\n%q", sess.out.String())
 		}
