@@ -48,11 +48,7 @@ test: deps vet staticcheck unit
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash .ci/fuzz.sh
 
 clean:
 	rm -rf bin dist
