@@ -123,7 +123,7 @@ func latchCheck() page {
 .br
 **latch-check** {**-h** | **--help**}`)}},
 		{"description", []block{
-			p(`**latch-check** decides whether a user may log in, from their Latch and the policy in __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)). Run by **pam_exec**(8) it takes the user from PAM_USER and the service from PAM_SERVICE (the service picks an operation in __[operations]__); by hand it takes the user as an argument.`),
+			p(`**latch-check** decides whether a user may log in, from their Latch and the policy in __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)). Run by **pam_exec**(8) it takes the user from PAM_USER and the service from PAM_SERVICE (the service picks an operation in __[operations]__); by hand it takes the user as an argument. The name is resolved through NSS first and the decision is for the account it names (a case-insensitive directory may let __ALICE__ log in as __alice__: alice's latch decides); a name NSS does not know is decided as given.`),
 			p(`Put it in the account stack, which sshd runs for every login, public-key ones included, before any shell, command or forward exists. In __/etc/pam.d/sshd__, before __@include common-account__ (Debian's pam_unix ends the account stack early for a user whose password has expired):`),
 			code(`account required pam_exec.so quiet /usr/sbin/latch-check`),
 			p(`Keep __UsePAM yes__ in **sshd_config**(5). sudo takes the same line; su needs __seteuid__ (__account required pam_exec.so quiet seteuid /usr/sbin/latch-check__). Add __stdout__ after __quiet__ to show the person the one-line refusal. The latch checked is the target user's (PAM_USER). Run **latch-ssh check-config** afterwards and keep a root shell open while you try a login.`),
@@ -215,7 +215,7 @@ func latchTOML() page {
 			item(`**allow_tcp_forwarding** = __bool__`, `Allow ssh -L and -R (remote forwards listen on loopback only), unless the key's line says no-port-forwarding or restrict. Agent and X11 forwarding and tunnels are never offered. Default: false.`),
 			item(`**login_grace_time** = __duration__`, `Time from connecting to being logged in, one-time code included, after which the connection is closed (sshd's LoginGraceTime). "1s" to "1h". Default: "2m".`),
 			item(`**max_auth_tries** = __integer__`, `Authentication attempts per connection (sshd's MaxAuthTries). 1 to 100. Default: 6.`),
-			item(`**max_unauthenticated** = __integer__`, `Connections that have not logged in yet, at most; more are dropped at once. 1 to 100000. Default: 100.`),
+			item(`**max_unauthenticated** = __integer__`, `Connections that have not logged in yet, at most; more are dropped at once. One client address (an IPv4 address, or an IPv6 /64) may hold at most three quarters of them, rounded up, so a single host cannot keep everyone else out. 1 to 100000. Default: 100.`),
 			item(`**handshake_timeout** = __duration__`, `Time for the SSH key exchange of a new connection. "1s" to "10m". Default: "20s".`),
 			item(`**sftp_server** = __path__`, `An absolute path to the program run, as the user, for the sftp subsystem. "" (default) takes the first that exists of /usr/lib/openssh/sftp-server, /usr/libexec/openssh/sftp-server, /usr/lib/ssh/sftp-server and /usr/libexec/sftp-server.`),
 		}},
