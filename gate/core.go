@@ -121,18 +121,7 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 	}
 	op := cfg.Operation(req.User, req.Service)
 	nootp := !req.Interactive || cfg.Policy.OTP == users.OTPNever
-	timeout := cfg.Latch.Timeout.Duration
-	if timeout <= 0 {
-		timeout = users.DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	st, err := c.Latch.Status(ctx, latch.StatusRequest{
-		AccountID:   account,
-		OperationID: op,
-		NoOTP:       nootp,
-		Silent:      cfg.Policy.Silent,
-	})
+	st, timeout, err := c.status(ctx, account, op, nootp)
 	if err != nil {
 		if latch.IsNotPaired(err) {
 			d := c.unpaired("unpaired from the phone (Latch 201)", Warning)
@@ -165,6 +154,24 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 		d.Challenge = NewChallenge(st.TwoFactor.Token)
 	}
 	return d
+}
+
+// status asks Latch for the state of account's latch (op "" is the
+// application's) within [latch] timeout, which it returns for the reasons.
+func (c *Core) status(ctx context.Context, account, op string, nootp bool) (latch.Status, time.Duration, error) {
+	timeout := c.Config.Latch.Timeout.Duration
+	if timeout <= 0 {
+		timeout = users.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := c.Latch.Status(ctx, latch.StatusRequest{
+		AccountID:   account,
+		OperationID: op,
+		NoOTP:       nootp,
+		Silent:      c.Config.Policy.Silent,
+	})
+	return st, timeout, err
 }
 
 // unpaired applies the unpaired policy.

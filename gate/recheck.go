@@ -71,18 +71,7 @@ func (c *Core) Recheck(ctx context.Context, user, service string) RecheckResult 
 	if !ok {
 		return c.recheckUnpaired("user has no Latch account in [users]")
 	}
-	timeout := cfg.Latch.Timeout.Duration
-	if timeout <= 0 {
-		timeout = users.DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	st, err := c.Latch.Status(ctx, latch.StatusRequest{
-		AccountID:   account,
-		OperationID: cfg.Operation(user, service),
-		NoOTP:       true,
-		Silent:      cfg.Policy.Silent,
-	})
+	st, timeout, err := c.status(ctx, account, cfg.Operation(user, service), true)
 	switch {
 	case latch.IsNotPaired(err):
 		return c.recheckUnpaired("unpaired from the phone (Latch 201)")
