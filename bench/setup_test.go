@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -239,20 +238,12 @@ func canDial(network, addr string) bool {
 	return true
 }
 
-// waitUntil polls cond every 10ms until it holds, failing the test after
-// waitLimit. It is only for things that give no event to wait on (another
-// process starting to listen).
+// waitUntil polls cond until it holds, failing the test after waitLimit.
+// It is only for things that give no event to wait on (another process
+// starting to listen).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitLimit, what)
-		}
-		<-tick.C
-	}
+	systest.WaitFor(t, what, waitLimit, cond)
 }
 
 // settle samples f every 50ms until two samples 200ms apart are equal (or
@@ -319,22 +310,7 @@ func withTimeout(f func(ctx context.Context) error) error {
 }
 
 // syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer struct{ systest.Buffer }
 
 func (b *syncBuffer) tail(n int) string {
 	s := b.String()

@@ -87,22 +87,7 @@ func (o *demoOutput) next(t *testing.T, from *int, want string) string {
 }
 
 // lockedBuffer is a process's stderr, read while it is written.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = systest.Buffer
 
 // TestDemoProcess runs `latch-ssh demo` as a script would (stdin a pipe,
 // no terminal) and logs in with the real ssh client and the command it

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
 // shortDir returns a new directory with a short path: a Unix socket path
@@ -31,23 +32,8 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-// lockedBuffer is a bytes.Buffer safe to write from the gate's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a buffer safe to write from the gate's goroutines.
+type lockedBuffer = systest.Buffer
 
 // execCall is what the gate asked to exec.
 type execCall struct {
