@@ -70,7 +70,12 @@ func TestConnectionCapPerUID(t *testing.T) {
 	for {
 		resp, err := gate.AskDecision(ctx, path, gate.SocketRequest{Service: "sshd"}, nil)
 		if err != nil {
-			t.Fatal(err)
+			// The server may not have seen the closes yet: it refuses and
+			// hangs up before reading, and the request's write breaks.
+			if ctx.Err() != nil {
+				t.Fatalf("slots never came back: %v", err)
+			}
+			continue
 		}
 		if !strings.Contains(resp.Message, "too many connections") {
 			if resp.Outcome != "deny" {
