@@ -219,11 +219,11 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 	switch d.Outcome {
 	case gate.Allow:
 		c.s.decided(req, d)
-		return c.allow(acct, k, key), nil
+		return c.allow(meta.User(), acct, k, key), nil
 	case gate.AskOTP:
 		c.s.decided(req, d)
 		c.mu.Lock()
-		c.pending = &pending{core: core, req: req, d: d, acct: acct, key: k, pub: key}
+		c.pending = &pending{core: core, req: req, d: d, login: meta.User(), acct: acct, key: k, pub: key}
 		c.mu.Unlock()
 		return nil, &gossh.PartialSuccessError{Next: gossh.ServerAuthCallbacks{
 			KeyboardInteractiveCallback: c.oneTimeCode,
@@ -246,7 +246,7 @@ func (c *conn) oneTimeCode(meta gossh.ConnMetadata, ask gossh.KeyboardInteractiv
 		c.closeWhy("another attempt after the one-time code was tried")
 		return nil, errDenied
 	}
-	if meta.User() != p.req.User {
+	if meta.User() != p.login {
 		// x/crypto refuses a user change after a partial success; this
 		// is the belt to its braces.
 		final := p.core.Finish(p.req, p.d, "")
@@ -267,15 +267,15 @@ func (c *conn) oneTimeCode(meta gossh.ConnMetadata, ask gossh.KeyboardInteractiv
 	if !final.Allowed() {
 		return nil, c.deny(p.req, final)
 	}
-	return c.allow(p.acct, p.key, p.pub), nil
+	return c.allow(p.login, p.acct, p.key, p.pub), nil
 }
 
 // allow records the grant and returns the connection's final Permissions.
-func (c *conn) allow(acct spawn.Account, k authkeys.Key, key gossh.PublicKey) *gossh.Permissions {
+func (c *conn) allow(login string, acct spawn.Account, k authkeys.Key, key gossh.PublicKey) *gossh.Permissions {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	g := &grant{user: acct.Name, acct: acct, key: k, fingerprint: gossh.FingerprintSHA256(key)}
+	g := &grant{login: login, user: acct.Name, acct: acct, key: k, fingerprint: gossh.FingerprintSHA256(key)}
 	c.mu.Lock()
 	c.grant, c.grantID = g, id
 	c.mu.Unlock()
@@ -310,7 +310,7 @@ func (c *conn) grantFor(sc *gossh.ServerConn) *grant {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.grant == nil || c.grantID == "" || sc.Permissions.Extensions[grantExtension] != c.grantID || sc.User() != c.grant.user {
+	if c.grant == nil || c.grantID == "" || sc.Permissions.Extensions[grantExtension] != c.grantID || sc.User() != c.grant.login {
 		return nil
 	}
 	return c.grant

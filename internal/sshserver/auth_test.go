@@ -11,6 +11,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
@@ -466,5 +467,36 @@ func TestDisabledAccounts(t *testing.T) {
 		if !strings.Contains(f.log.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+}
+
+// TestCaseInsensitiveDirectory: with an NSS source that matches names
+// case-insensitively, "ALICE" is alice: her keys, her latch, her account
+// for the session.
+func TestCaseInsensitiveDirectory(t *testing.T) {
+	f := newFixture(t)
+	alice, acc := f.user(t, systest.UserOptions{})
+	f.start(t, func(o *Options) {
+		o.Lookup = func(name string) (spawn.Account, error) {
+			if strings.EqualFold(name, alice.Name) {
+				name = alice.Name
+			}
+			return spawn.Lookup(name)
+		}
+	})
+	typed := strings.ToUpper(alice.Name)
+	r := f.dial(t, typed, gossh.PublicKeys(alice.Signer))
+	if r.err != nil {
+		t.Fatalf("%s: %v", typed, r.err)
+	}
+	if out, _, code := run(t, r.client, "id -un"); code != 0 || strings.TrimSpace(out) != alice.Name {
+		t.Errorf("session of %s runs as %q (exit %d), want %s", typed, out, code, alice.Name)
+	}
+	f.latch.SetLatch(acc, appID, false)
+	if r := f.dial(t, typed, gossh.PublicKeys(alice.Signer)); r.err == nil {
+		t.Errorf("%s logged in with alice's latch closed", typed)
+	}
+	if got := f.decisions(t, alice.Name); len(got) != 2 || got[1] != "deny: latch closed" {
+		t.Errorf("alice's decisions %q", got)
 	}
 }

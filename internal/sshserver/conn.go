@@ -69,8 +69,11 @@ type pending struct {
 	core *gate.Core
 	req  gate.Request
 	d    gate.Decision
-	acct spawn.Account
-	key  authkeys.Key
+	// login is the user name the client sent; req.User is the account
+	// NSS resolved it to (they differ with a case-insensitive directory).
+	login string
+	acct  spawn.Account
+	key   authkeys.Key
 	// pub is the key whose signature was verified.
 	pub gossh.PublicKey
 }
@@ -78,9 +81,13 @@ type pending struct {
 // grant is what an authenticated connection may do: who it runs as and
 // which key options apply.
 type grant struct {
-	user string
-	acct spawn.Account
-	key  authkeys.Key
+	// login is the user name the client authenticated with, which the
+	// connection's final user name must equal; user is the account it
+	// resolved to, which everything runs as and is decided for.
+	login string
+	user  string
+	acct  spawn.Account
+	key   authkeys.Key
 	// fingerprint is the SHA256 fingerprint of the verified key.
 	fingerprint string
 }
