@@ -441,17 +441,14 @@ type floodSession struct {
 
 func startFloodSession(t *testing.T, client *gossh.Client, pty bool, cmd string) *floodSession {
 	t.Helper()
-	s, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := newSession(t, client, false)
 	if pty {
 		if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	fs := &floodSession{s: s, lines: make(chan string, 16)}
+	var err error
 	if fs.stdin, err = s.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -497,10 +494,7 @@ func TestAttackWindowChangeFlood(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r := f.login(t, u)
 	fs := startFloodSession(t, r.client, true, `echo ready; read x; stty size; read y`)
 	if l := fs.next(t); l != "ready" {
 		t.Fatalf("session said %q", l)
@@ -547,10 +541,7 @@ func TestAttackSignalFlood(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r := f.login(t, u)
 	fs := startFloodSession(t, r.client, false, `trap 'n=$((n+1))' USR1; n=0; echo ready; read x; echo "alive $n"`)
 	if l := fs.next(t); l != "ready" {
 		t.Fatalf("session said %q", l)
@@ -637,20 +628,9 @@ func TestAttackClientNeverReadsOutput(t *testing.T) {
 			f := newFixture(t)
 			u, _ := f.user(t, systest.UserOptions{})
 			f.start(t, nil)
-			r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-			if r.err != nil {
-				t.Fatal(r.err)
-			}
+			r := f.login(t, u)
 			baseHeap := heapInUse()
-			s, err := r.client.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pty {
-				if err := s.RequestPty("xterm", 24, 80, nil); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s := newSession(t, r.client, pty)
 			// Stdout is a pipe nobody reads (a nil Stdout would be
 			// discarded by the client library, which reads it).
 			if _, err := s.StdoutPipe(); err != nil {
@@ -726,15 +706,9 @@ func TestAttackClientFloodsInputNobodyReads(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r := f.login(t, u)
 	baseHeap := heapInUse()
-	s, err := r.client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, r.client, false)
 	in, err := s.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -849,15 +823,8 @@ func TestAttackHostileEnvRequests(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	s, err := r.client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	r := f.login(t, u)
+	s := newSession(t, r.client, false)
 	for _, kv := range [][2]string{
 		{"LD_PRELOAD", "/tmp/evil.so"}, {"LD_LIBRARY_PATH", "/tmp"}, {"LD_AUDIT", "/tmp/evil.so"},
 		{"BASH_ENV", "/tmp/evil.sh"}, {"ENV", "/tmp/evil.sh"}, {"PATH", "/tmp/evil"}, {"BASH_FUNC_id%%", "() { echo pwned; }"},

@@ -281,10 +281,7 @@ func TestForwarding(t *testing.T) {
 				f.server = "allow_tcp_forwarding = true"
 			}
 			f.start(t, nil)
-			r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-			if r.err != nil {
-				t.Fatal(r.err)
-			}
+			r := f.login(t, u)
 			c, err := r.client.Dial("tcp", target.Addr().String())
 			if (err == nil) != tc.want {
 				t.Fatalf("local forward: err %v, want allowed=%v", err, tc.want)

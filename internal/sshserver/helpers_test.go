@@ -179,6 +179,33 @@ func (f *fixture) dial(t *testing.T, user string, auth ...gossh.AuthMethod) dial
 	return r
 }
 
+// login logs u in with their key and fails the test if that does not work.
+func (f *fixture) login(t *testing.T, u *systest.User) dialResult {
+	t.Helper()
+	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
+	if r.err != nil {
+		t.Fatalf("login as %s: %v", u.Name, r.err)
+	}
+	return r
+}
+
+// newSession opens a session on client, with a 24x80 xterm terminal when
+// pty is true; it is closed at cleanup.
+func newSession(t *testing.T, client *gossh.Client, pty bool) *gossh.Session {
+	t.Helper()
+	s, err := client.NewSession()
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if pty {
+		if err := s.RequestPty("xterm", 24, 80, nil); err != nil {
+			t.Fatalf("RequestPty: %v", err)
+		}
+	}
+	return s
+}
+
 // run runs cmd in a new session of client and returns stdout, stderr and
 // the exit status (-1 when the session ended without one).
 func run(t *testing.T, client *gossh.Client, cmd string) (string, string, int) {

@@ -91,10 +91,7 @@ func TestRecheckCoalescesAndKeepsOnError(t *testing.T) {
 	f.start(t, nil)
 	var clients []*gossh.Client
 	for _, u := range []*systest.User{alice, alice, alice, bob} {
-		r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
+		r := f.login(t, u)
 		clients = append(clients, r.client)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)

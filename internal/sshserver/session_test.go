@@ -24,14 +24,8 @@ func TestKeyOptions(t *testing.T) {
 	loose.WriteFile(t, ".ssh/authorized_keys", loose.AuthorizedKey, 0o620)
 	f.start(t, nil)
 
-	r := f.dial(t, noPTY.Name, gossh.PublicKeys(noPTY.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	s, err := r.client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := f.login(t, noPTY)
+	s := newSession(t, r.client, false)
 	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err == nil {
 		t.Error("no-pty key got a terminal")
 	}
@@ -70,14 +64,8 @@ func TestTerminalSession(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	s, err := r.client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := f.login(t, u)
+	s := newSession(t, r.client, false)
 	if err := s.RequestPty("xterm", 30, 90, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +105,7 @@ func TestTerminalSession(t *testing.T) {
 	if err := s.Signal(gossh.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Wait()
+	err := s.Wait()
 	ee, ok := err.(*gossh.ExitError)
 	if !ok || ee.ExitStatus() != 128+15 {
 		t.Errorf("after SIGTERM: %v, want exit status 143", err)
@@ -131,17 +119,8 @@ func TestTerminalSessionEndsWithItsShell(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	s, err := r.client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RequestPty("xterm", 24, 80, nil); err != nil {
-		t.Fatal(err)
-	}
+	r := f.login(t, u)
+	s := newSession(t, r.client, true)
 	start := time.Now()
 	out, err := s.Output("setsid sleep 60 & echo bye; exit 5")
 	if ee, ok := err.(*gossh.ExitError); !ok || ee.ExitStatus() != 5 || !strings.Contains(string(out), "bye") {
@@ -158,10 +137,7 @@ func TestMaxSessions(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r := f.login(t, u)
 	var open []*gossh.Session
 	for range maxSessions {
 		s, err := r.client.NewSession()
