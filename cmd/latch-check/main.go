@@ -78,7 +78,7 @@ func readPAMItems(env []string) (pamItems, error) {
 }
 
 func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
-	return runWith(spawn.Lookup, args, env, euid, stdout, stderr, audit)
+	return runWith(spawn.LookupName, args, env, euid, stdout, stderr, audit)
 }
 
 // runWith is run with the NSS account lookup given (tests stand in for a

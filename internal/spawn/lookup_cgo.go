@@ -68,25 +68,31 @@ const maxGroups = 65536
 // getgrouplist, as initgroups(3) would set it: every group the account is a
 // member of, including its primary group. An empty shell becomes /bin/sh.
 func Lookup(name string) (Account, error) {
+	acct, err := LookupName(name)
+	if err != nil {
+		return Account{}, err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if acct.Groups, err = groupList(name, cname, acct.GID); err != nil {
+		return Account{}, err
+	}
+	return acct, nil
+}
+
+// LookupName is Lookup without the group list (Groups is nil): for
+// callers that only need to know which account a name is, such as the PAM
+// hook resolving PAM_USER, and should not pay for getgrouplist on the login
+// path. An empty shell becomes /bin/sh.
+func LookupName(name string) (Account, error) {
 	if name == "" || strings.ContainsRune(name, 0) {
 		return Account{}, fmt.Errorf("invalid user name %q", name)
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-
-	acct, err := lookupPasswd(fmt.Sprintf("user %q", name), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
+	return lookupPasswd(fmt.Sprintf("user %q", name), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
 		return C.lookup_name(cname, pw, buf, size, found)
 	})
-	if err != nil {
-		return Account{}, err
-	}
-	if acct.Groups, err = groupList(name, cname, acct.GID); err != nil {
-		return Account{}, err
-	}
-	if acct.Shell == "" {
-		acct.Shell = "/bin/sh"
-	}
-	return acct, nil
 }
 
 // LookupUID returns the passwd entry of uid through the C library, like
@@ -95,17 +101,14 @@ func Lookup(name string) (Account, error) {
 // not pay for getgrouplist on the login path. An empty shell becomes
 // /bin/sh.
 func LookupUID(uid uint32) (Account, error) {
-	acct, err := lookupPasswd(fmt.Sprintf("uid %d", uid), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
+	return lookupPasswd(fmt.Sprintf("uid %d", uid), func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int {
 		return C.lookup_uid(C.uid_t(uid), pw, buf, size, found)
 	})
-	if err == nil && acct.Shell == "" {
-		acct.Shell = "/bin/sh"
-	}
-	return acct, err
 }
 
 // lookupPasswd calls get (getpwnam_r or getpwuid_r) with a buffer that
-// grows on ERANGE up to maxPasswdBuf; what names the entry in errors.
+// grows on ERANGE up to maxPasswdBuf; what names the entry in errors. An
+// empty shell becomes /bin/sh, as sshd reads it.
 func lookupPasswd(what string, get func(pw *C.struct_passwd, buf *C.char, size C.size_t, found *C.int) C.int) (Account, error) {
 	var pw C.struct_passwd
 	for size := C.size_t(4096); size <= maxPasswdBuf; size *= 2 {
@@ -127,6 +130,9 @@ func lookupPasswd(what string, get func(pw *C.struct_passwd, buf *C.char, size C
 				GID:   uint32(pw.pw_gid),
 				Home:  C.GoString(pw.pw_dir),
 				Shell: C.GoString(pw.pw_shell),
+			}
+			if a.Shell == "" {
+				a.Shell = "/bin/sh"
 			}
 		}
 		C.free(buf)

@@ -12,6 +12,9 @@ func Lookup(name string) (Account, error) {
 	return Account{}, fmt.Errorf("user %q: this latch-ssh was built without cgo and cannot ask NSS for the account; rebuild with CGO_ENABLED=1", name)
 }
 
+// LookupName without cgo refuses, for the same reason as Lookup.
+func LookupName(name string) (Account, error) { return Lookup(name) }
+
 // LookupUID without cgo refuses, for the same reason as Lookup.
 func LookupUID(uid uint32) (Account, error) {
 	return Account{}, fmt.Errorf("uid %d: this latch-ssh was built without cgo and cannot ask NSS for the account; rebuild with CGO_ENABLED=1", uid)

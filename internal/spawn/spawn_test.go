@@ -86,17 +86,23 @@ func TestLookupUnknown(t *testing.T) {
 	}
 }
 
-// LookupUID agrees with Lookup on the passwd fields, without groups, and
-// refuses a uid with no entry.
+// LookupUID and LookupName agree with Lookup on the passwd fields, without
+// groups, and refuse an id or name with no entry.
 func TestLookupUID(t *testing.T) {
 	_, acct := newAccount(t)
-	got, err := LookupUID(acct.UID)
-	if err != nil || got.Name != acct.Name || got.UID != acct.UID || got.GID != acct.GID ||
-		got.Home != acct.Home || got.Shell != acct.Shell || got.Groups != nil {
-		t.Fatalf("LookupUID(%d) = %+v, %v; Lookup gave %+v", acct.UID, got, err, acct)
+	byUID, err := LookupUID(acct.UID)
+	byName, err2 := LookupName(acct.Name)
+	for _, got := range []Account{byUID, byName} {
+		if err != nil || err2 != nil || got.Name != acct.Name || got.UID != acct.UID || got.GID != acct.GID ||
+			got.Home != acct.Home || got.Shell != acct.Shell || got.Groups != nil {
+			t.Fatalf("LookupUID/LookupName = %+v, %v, %v; Lookup gave %+v", got, err, err2, acct)
+		}
 	}
 	if _, err := LookupUID(2147480001); err == nil {
 		t.Fatal("LookupUID of a uid with no passwd entry succeeded")
+	}
+	if _, err := LookupName("no-such-user-latch-ssh-test"); err == nil {
+		t.Fatal("LookupName of an unknown user succeeded")
 	}
 }
 
