@@ -1,8 +1,7 @@
 package forcecmd
 
 import (
-	"errors"
-	"os"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -34,19 +33,6 @@ const defaultShell = "/bin/sh"
 
 // internalSFTPName is sshd's keyword for its built-in SFTP server.
 const internalSFTPName = "internal-sftp"
-
-// sftpServerPaths are where distributions install OpenSSH's sftp-server, in
-// the order tried: Debian/Ubuntu, Fedora/RHEL/SUSE, Arch, the BSDs/Alpine.
-// Fixed paths, never PATH: the gate runs with the environment of the
-// person logging in.
-func sftpServerPaths() []string {
-	return []string{
-		"/usr/lib/openssh/sftp-server",
-		"/usr/libexec/openssh/sftp-server",
-		"/usr/lib/ssh/sftp-server",
-		"/usr/libexec/sftp-server",
-	}
-}
 
 // ownEnvPrefixes are the environment variables that belong to latch-ssh
 // and are removed before the shell runs. The gate sets none today; the
@@ -114,16 +100,13 @@ func internalSFTPArgs(command string) ([]string, bool) {
 	return words[1:], true
 }
 
-// findSFTPServer returns the first executable regular file among
-// sftpServerPaths.
+// findSFTPServer is spawn.FindSFTPServer, worded for the gate's refusal.
 func findSFTPServer() (string, error) {
-	for _, p := range sftpServerPaths() {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
+	p, err := spawn.FindSFTPServer()
+	if err != nil {
+		return "", fmt.Errorf("internal-sftp: %w", err)
 	}
-	return "", errors.New("internal-sftp: no sftp-server found at " + strings.Join(sftpServerPaths(), ", ") +
-		" (install the openssh-sftp-server package)")
+	return p, nil
 }
 
 // sessionEnv is the environment for the shell: what the gate was started

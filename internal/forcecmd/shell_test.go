@@ -79,21 +79,6 @@ func TestPlanExec(t *testing.T) {
 	}
 }
 
-func TestFindSFTPServer(t *testing.T) {
-	p, err := findSFTPServer()
-	if err != nil {
-		for _, c := range sftpServerPaths() {
-			if _, serr := os.Stat(c); serr == nil {
-				t.Fatalf("%s exists but: %v", c, err)
-			}
-		}
-		t.Skip("no sftp-server installed:", err)
-	}
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-		t.Fatalf("%s: %v", p, err)
-	}
-}
-
 func TestSessionEnv(t *testing.T) {
 	in := []string{"PATH=/usr/bin", "LATCH_SSH_DEBUG=1", "FOO=bar", "LATCH_SSH_=", "LATCHY=1", "FOO=second", "SSH_ORIGINAL_COMMAND=ls", "NOEQUALS"}
 	want := []string{"PATH=/usr/bin", "FOO=bar", "LATCHY=1", "FOO=second", "SSH_ORIGINAL_COMMAND=ls", "NOEQUALS"}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"unicode"
 	"unicode/utf8"
@@ -261,4 +262,30 @@ func ExitStatus(err error) (code int) {
 		return c
 	}
 	return 255
+}
+
+// sftpServerPaths are where distributions install OpenSSH's sftp-server, in
+// the order tried: Debian/Ubuntu, Fedora/RHEL/SUSE, Arch, the BSDs/Alpine.
+// Fixed paths, never PATH: both front ends run it for the person logging in,
+// whose environment must not choose it.
+func sftpServerPaths() []string {
+	return []string{
+		"/usr/lib/openssh/sftp-server",
+		"/usr/libexec/openssh/sftp-server",
+		"/usr/lib/ssh/sftp-server",
+		"/usr/libexec/sftp-server",
+	}
+}
+
+// FindSFTPServer returns the first executable sftp-server of
+// sftpServerPaths: what the ForceCommand gate runs for sshd's internal-sftp
+// and the embedded server for the sftp subsystem.
+func FindSFTPServer() (string, error) {
+	for _, p := range sftpServerPaths() {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("no sftp-server found at " + strings.Join(sftpServerPaths(), ", ") +
+		" (install the openssh-sftp-server package)")
 }

@@ -575,3 +575,18 @@ func TestStartTerminalModes(t *testing.T) {
 		}
 	}
 }
+
+func TestFindSFTPServer(t *testing.T) {
+	p, err := FindSFTPServer()
+	if err != nil {
+		for _, c := range sftpServerPaths() {
+			if _, serr := os.Stat(c); serr == nil {
+				t.Fatalf("%s exists but: %v", c, err)
+			}
+		}
+		t.Skip("no sftp-server installed:", err)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("%s: %v", p, err)
+	}
+}

@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -490,22 +489,16 @@ func sshEnv(remote, local net.Addr) (client, connection string) {
 }
 
 // sftpServer returns the sftp-server to run: the configured one, or the
-// first of the usual places that exists.
+// system's (spawn.FindSFTPServer).
 func sftpServer(configured string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}
-	for _, p := range []string{
-		"/usr/lib/openssh/sftp-server",
-		"/usr/libexec/openssh/sftp-server",
-		"/usr/lib/ssh/sftp-server",
-		"/usr/libexec/sftp-server",
-	} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p, nil
-		}
+	p, err := spawn.FindSFTPServer()
+	if err != nil {
+		return "", fmt.Errorf("%w; or set [server] sftp_server", err)
 	}
-	return "", errors.New("no sftp-server found: install openssh-sftp-server or set [server] sftp_server")
+	return p, nil
 }
 
 func truncate(s string, n int) string {
