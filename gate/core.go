@@ -100,7 +100,7 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 		return Decision{Outcome: Deny, Reason: reason, Severity: Error,
 			Fix: "run `latch-ssh check-config` and fix what it reports"}
 	}
-	if err := checkUserName(req.User); err != nil {
+	if err := CheckUserName(req.User); err != nil {
 		return Decision{Outcome: Deny, Reason: err.Error(), Severity: Warning}
 	}
 	if len(cfg.Policy.ExemptGroups) > 0 {
@@ -231,10 +231,11 @@ func Classify(err error, timeout time.Duration) (reason, fix string, sev Severit
 	}
 }
 
-// checkUserName refuses names no local account can have. PAM_USER is
-// whatever the client typed before any account lookup; a name with a
-// newline or a slash must not reach a log or a path.
-func checkUserName(name string) error {
+// CheckUserName refuses names no local account can have. PAM_USER, and
+// the user name an SSH client sends, are whatever the client typed before
+// any account lookup; a name with a newline or a slash must not reach a
+// log, an NSS lookup or a path.
+func CheckUserName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("empty user name")

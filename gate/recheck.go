@@ -55,7 +55,7 @@ func (c *Core) Recheck(ctx context.Context, user, service string) RecheckResult 
 	if cfg == nil {
 		return RecheckResult{Reason: "no valid configuration", Err: errors.New("no valid configuration")}
 	}
-	if err := checkUserName(user); err != nil {
+	if err := CheckUserName(user); err != nil {
 		return RecheckResult{Reason: err.Error(), Err: err}
 	}
 	if len(cfg.Policy.ExemptGroups) > 0 && c.Groups != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	glssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -134,7 +133,7 @@ func (c *conn) keyring(user string) *keyring {
 // the client only sees the key refused.
 func (s *Server) loadKeyring(user, pattern string) *keyring {
 	log := s.o.Log
-	if err := checkUserName(user); err != nil {
+	if err := gate.CheckUserName(user); err != nil {
 		return &keyring{err: err}
 	}
 	acct, err := s.o.Lookup(user)
@@ -352,19 +351,4 @@ func remoteIP(a net.Addr) net.IP {
 		return nil
 	}
 	return net.ParseIP(host)
-}
-
-// checkUserName refuses names no account can have before any lookup: the
-// name is whatever the client sent.
-func checkUserName(name string) error {
-	if name == "" || len(name) > 256 || !utf8.ValidString(name) || strings.HasPrefix(name, "-") ||
-		strings.ContainsAny(name, "/:\\") {
-		return errors.New("invalid user name")
-	}
-	for _, r := range name {
-		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return errors.New("invalid user name")
-		}
-	}
-	return nil
 }
