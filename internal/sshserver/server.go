@@ -228,12 +228,8 @@ func (s *Server) Close() error {
 // Stop closes the listener, writes notice to every session's stderr, and
 // closes every connection. It returns when the connections are closed.
 func (s *Server) Stop(notice string) {
-	// Shutdown with a context already done closes the listeners and
-	// returns at once: no new connection arrives while the others end.
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
+	// Listeners first: no new connection arrives while the others end.
 	s.stop()
-	_ = s.gl.Shutdown(done)
 	s.mu.Lock()
 	var conns []*conn
 	for _, cs := range s.live {
