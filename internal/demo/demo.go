@@ -533,7 +533,7 @@ type audit struct {
 // Record implements gate.Auditor.
 func (a *audit) Record(req gate.Request, d gate.Decision) {
 	a.log.Record(req, d)
-	if req.Command == "(recheck)" && d.Outcome == gate.Deny {
+	if req.Command == sshserver.RecheckCommand && d.Outcome == gate.Deny {
 		a.ended(req, d)
 	}
 }

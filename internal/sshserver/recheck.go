@@ -13,6 +13,11 @@ import (
 // just before its connection ends.
 const ClosedNotice = "latch closed: ending this session"
 
+// RecheckCommand is the Command of the audit record a recheck writes for
+// each connection it ends, so that readers of the audit log (and the demo)
+// can tell it from a login decision.
+const RecheckCommand = "(recheck)"
+
 // recheckIdle is how often the loop looks at the configuration again while
 // rechecks are off (recheck = "0"), so that a reload turning them on takes
 // effect.
@@ -88,7 +93,7 @@ func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, 
 		var wg sync.WaitGroup
 		for _, c := range conns {
 			if core.Audit != nil {
-				core.Audit.Record(gate.Request{User: user, Service: Service, RemoteAddr: c.remote, Command: "(recheck)"},
+				core.Audit.Record(gate.Request{User: user, Service: Service, RemoteAddr: c.remote, Command: RecheckCommand},
 					gate.Decision{Outcome: gate.Deny, Reason: "session ended by recheck: " + r.Reason, Severity: gate.Warning})
 			}
 			wg.Add(1)
