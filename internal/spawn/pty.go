@@ -20,17 +20,13 @@ import (
 // current user), group "tty" and mode 0620 when that group exists, else the
 // account's group and mode 0600. The child gets the terminal as stdin,
 // stdout, stderr and controlling terminal (Setsid, Setctty), and SSH_TTY is
-// added to its environment. Read errors with syscall.EIO on the master mean
-// the terminal was closed (the session ended).
-func StartPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
-	return StartTerminal(cmd, rows, cols, nil)
-}
-
-// StartTerminal is StartPTY with the terminal modes of an SSH pty-req
-// (RFC 4254 section 8 encoding) applied before the start: the client's
-// erase and interrupt characters, echo, and the other modes OpenSSH
-// carries. Modes this package does not know are ignored, like sshd does.
-func StartTerminal(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, error) {
+// added to its environment. modes, the terminal modes of an SSH pty-req
+// (RFC 4254 section 8 encoding; nil for none), are applied before the
+// start: the client's erase and interrupt characters, echo, and the other
+// modes OpenSSH carries; modes this package does not know are ignored, as
+// sshd does. Read errors with syscall.EIO on the master mean the terminal
+// was closed (the session ended).
+func StartPTY(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("spawn: StartPTY: command already started")
 	}

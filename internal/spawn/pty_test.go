@@ -19,7 +19,7 @@ func TestPTYMasterIsPollable(t *testing.T) {
 	_, acct := newAccount(t)
 	// The shell waits for a line and prints nothing before it.
 	cmd := mustCommand(t, Spec{Account: acct, PTY: true, Command: "read x; echo done"})
-	ptmx, err := StartPTY(cmd, 24, 80)
+	ptmx, err := StartPTY(cmd, 24, 80, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func TestEnvironment(t *testing.T) {
 	s = spec
 	s.Command, s.PTY, s.TERM = "env", true, "xterm-256color"
 	cmd := mustCommand(t, s)
-	ptmx, err := StartPTY(cmd, 24, 80)
+	ptmx, err := StartPTY(cmd, 24, 80, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestPTY(t *testing.T) {
 	_, acct := newAccount(t)
 	cmd := mustCommand(t, Spec{Account: acct, PTY: true, TERM: "xterm",
 		Command: `tty; echo "tty=$SSH_TTY"; (: </dev/tty) 2>/dev/null && echo ctty=yes; stty size; read x; stty size`})
-	ptmx, err := StartPTY(cmd, 24, 80)
+	ptmx, err := StartPTY(cmd, 24, 80, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestPTYControllingTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := mustCommand(t, Spec{Account: acct, PTY: true, Subsystem: script})
-	ptmx, err := StartPTY(cmd, 24, 80)
+	ptmx, err := StartPTY(cmd, 24, 80, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +559,7 @@ func TestStartTerminalModes(t *testing.T) {
 	modes = append(modes, mode(50, 0)...)   // ISIG off
 	modes = append(modes, mode(150, 1)...)  // unknown: ignored
 	modes = append(modes, 0, 7, 7)          // TTY_OP_END, then garbage
-	ptmx, err := StartTerminal(cmd, 24, 80, modes)
+	ptmx, err := StartPTY(cmd, 24, 80, modes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -302,7 +302,7 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 // loop.
 func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 	if ss.pty {
-		ptmx, err := spawn.StartTerminal(cmd, ss.rows, ss.cols, ss.modes)
+		ptmx, err := spawn.StartPTY(cmd, ss.rows, ss.cols, ss.modes)
 		if err != nil {
 			return nil, err
 		}
