@@ -547,9 +547,9 @@ func waitExe(t *testing.T, pid int, path string) {
 	}
 }
 
-// TestStartTerminalModes: the client's terminal modes reach the terminal
+// TestStartPTYModes: the client's terminal modes reach the terminal
 // before the process starts; unknown and truncated entries are ignored.
-func TestStartTerminalModes(t *testing.T) {
+func TestStartPTYModes(t *testing.T) {
 	_, acct := newAccount(t)
 	cmd := mustCommand(t, Spec{Account: acct, Command: "stty -a", PTY: true})
 	mode := func(op byte, v uint32) []byte { return []byte{op, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }

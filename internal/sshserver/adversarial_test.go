@@ -169,7 +169,7 @@ func TestAttackUnauthenticatedFlood(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitFor(t, "the slots to be given back", func() bool { return f.srv.unauth.Load() == 0 })
+	waitFor(t, "the slots to be given back", func() bool { return f.srv.unauthenticated() == 0 })
 	if err := waitGoroutines(baseG+2, waitLimit); err != nil {
 		t.Fatal(err)
 	}

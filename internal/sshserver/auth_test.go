@@ -351,7 +351,7 @@ func TestLimits(t *testing.T) {
 		t.Error("the log does not say why the connections were closed")
 	}
 	// The slots are free again: a real login works.
-	waitFor(t, "the slots to be released", func() bool { return f.srv.unauth.Load() == 0 })
+	waitFor(t, "the slots to be released", func() bool { return f.srv.unauthenticated() == 0 })
 	r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer))
 	if r.err != nil {
 		t.Fatalf("login after the stalled ones: %v", r.err)

@@ -34,7 +34,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	glssh "github.com/gliderlabs/ssh"
@@ -90,8 +89,8 @@ type Server struct {
 	// unauth counts connections that have not authenticated yet, and
 	// unauthFrom counts them per client address (sourceKey), under
 	// slotsMu.
-	unauth     atomic.Int64
 	slotsMu    sync.Mutex
+	unauth     int
 	unauthFrom map[string]int
 
 	mu sync.Mutex
@@ -320,12 +319,12 @@ func (s *Server) takeSlot(source string, limit int) int {
 	s.slotsMu.Lock()
 	defer s.slotsMu.Unlock()
 	switch {
-	case s.unauth.Load() >= int64(limit):
+	case s.unauth >= limit:
 		return slotsFull
 	case s.unauthFrom[source] >= perSourceSlots(limit):
 		return sourceFull
 	}
-	s.unauth.Add(1)
+	s.unauth++
 	s.unauthFrom[source]++
 	return slotTaken
 }
@@ -334,10 +333,17 @@ func (s *Server) takeSlot(source string, limit int) int {
 func (s *Server) releaseSlot(source string) {
 	s.slotsMu.Lock()
 	defer s.slotsMu.Unlock()
-	s.unauth.Add(-1)
+	s.unauth--
 	if s.unauthFrom[source]--; s.unauthFrom[source] <= 0 {
 		delete(s.unauthFrom, source)
 	}
+}
+
+// unauthenticated returns the number of connections still authenticating.
+func (s *Server) unauthenticated() int {
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	return s.unauth
 }
 
 // sourceKey is the client address a connection's slot is counted under:
