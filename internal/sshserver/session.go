@@ -244,7 +244,11 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 	var warnings []string
 	spec.Warn = func(msg string) { warnings = append(warnings, msg) }
 
-	requested := p.Value
+	// Whatever runs, it runs as `shell -c COMMAND` (or the login shell):
+	// spawn.Command has no other way. A subsystem is a command line, as in
+	// sshd, so an account whose shell is nologin or git-shell gets no
+	// sftp-server (issue 12, item 1).
+	subsystem := ""
 	switch kind {
 	case "exec":
 		spec.Command = p.Value
@@ -258,12 +262,13 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 			ss.log.Error().Str("event", "session").Str("error", err.Error()).Msg("sftp refused")
 			return false, nil
 		}
-		spec.Subsystem, requested = sftp, sftp
+		spec.Command, subsystem = sftp, p.Value
 	}
 	if o := ss.g.key.Options; o.HasCommand {
 		// command= on the key: it runs whatever was asked, and the request
+		// (the subsystem's command line for a subsystem, as sshd puts it)
 		// is in SSH_ORIGINAL_COMMAND, as with sshd.
-		spec.Subsystem, spec.OriginalCommand = "", requested
+		spec.OriginalCommand, subsystem = spec.Command, ""
 		spec.Command = o.Command
 		if spec.Command == "" {
 			// command="" forces an empty command, which sshd runs as
@@ -281,8 +286,8 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 	if spec.Command != "" {
 		ev = ev.Str("command", safetext.Clean(truncate(spec.Command, 256)))
 	}
-	if spec.Subsystem != "" {
-		ev = ev.Str("subsystem", spec.Subsystem)
+	if subsystem != "" {
+		ev = ev.Str("subsystem", subsystem)
 	}
 	if spec.OriginalCommand != "" {
 		ev = ev.Str("forced_command", "authorized_keys line "+fmt.Sprint(ss.g.key.Line))
