@@ -333,7 +333,7 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	err = cmd.Start()
+	err = spawn.Start(cmd)
 	// The child has its ends (or failed): ours go, so EOF and EPIPE reach
 	// the right side.
 	closeAll(inR, outW, errW)
@@ -347,18 +347,20 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 	return func() { ss.runPipes(cmd, inW, outR, errR, warnings) }, nil
 }
 
-// afterStart checks the invariant that the process runs as the user, and
-// kills it if not.
+// afterStart checks the invariants that the process runs as the user and
+// holds no descriptor of the server's besides the 0, 1, 2 it was given
+// (issue 12, item 12), and kills it if not.
 func (ss *session) afterStart(cmd *exec.Cmd) error {
 	ss.proc = cmd.Process
-	if os.Geteuid() != 0 {
-		return nil
+	err, what := spawn.AssertNoInheritedFDs(cmd.Process.Pid), "it holds the server's descriptors"
+	if err == nil && os.Geteuid() == 0 {
+		err, what = spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct), "privileges not dropped"
 	}
-	if err := spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct); err != nil {
+	if err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		close(ss.exited)
-		ss.log.Error().Str("event", "invariant").Str("error", err.Error()).Msg("session process killed: privileges not dropped")
+		ss.log.Error().Str("event", "invariant").Str("error", err.Error()).Msg("session process killed: " + what)
 		return err
 	}
 	return nil
