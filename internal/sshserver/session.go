@@ -352,9 +352,11 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 // (issue 12, item 12), and kills it if not.
 func (ss *session) afterStart(cmd *exec.Cmd) error {
 	ss.proc = cmd.Process
-	err, what := spawn.AssertNoInheritedFDs(cmd.Process.Pid), "it holds the server's descriptors"
+	what := "it holds the server's descriptors"
+	err := spawn.AssertNoInheritedFDs(cmd.Process.Pid)
 	if err == nil && os.Geteuid() == 0 {
-		err, what = spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct), "privileges not dropped"
+		what = "privileges not dropped"
+		err = spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct)
 	}
 	if err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
