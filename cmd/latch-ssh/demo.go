@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/latch-ssh/latch-ssh/internal/demo"
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 )
 
 const demoHelp = `Try latch-ssh with no Latch credentials, configuration or root: starts the
@@ -34,6 +35,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	if code, done := parseNoArgs(fs, args); done {
 		return code
+	}
+	// The demo's sessions must not get what this process inherited (see
+	// runServe).
+	if err := spawn.MarkCloseOnExec(); err != nil {
+		fmt.Fprintf(stderr, "latch-ssh demo: %v\n", err)
+		return 1
 	}
 	// SIGHUP too (the terminal window was closed), so the keys are still
 	// removed; but not under nohup, which asked for SIGHUP to be ignored.

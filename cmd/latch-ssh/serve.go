@@ -12,6 +12,7 @@ import (
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/daemon"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 )
 
 // selfServicePerMinute bounds pair/unpair/status requests per uid.
@@ -43,6 +44,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	// gate would not use.
 	if !configAllowed("serve", *configPath, os.Geteuid(), stderr) {
 		return 2
+	}
+	// Descriptors this process inherited without close-on-exec (a pipe of
+	// whatever started it) must never reach a session of the embedded
+	// server (issue 12, item 12). spawn.Start marks them again before every
+	// session; this covers anything else the daemon might ever start. The
+	// daemon uses no socket activation (LISTEN_FDS), and marked
+	// descriptors stay usable here anyway.
+	if err := spawn.MarkCloseOnExec(); err != nil {
+		fmt.Fprintf(stderr, "latch-ssh serve: %v\n", err)
+		return 1
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

@@ -57,9 +57,14 @@ type execPlan struct {
 // sftp-server. Why exec sftp-server directly instead of through `shell -c`:
 // sshd runs internal-sftp inside itself, without the user's shell, so no
 // shell startup file can print into the SFTP stream or run first; exec'ing
-// the binary keeps that property. A Subsystem given as a path
-// (/usr/lib/openssh/sftp-server) is an ordinary command for sshd, which
-// runs it with `shell -c`, and so does the gate.
+// the binary keeps that property. It does not bypass the login shell
+// (issue 12, item 1): sshd runs ForceCommand itself as
+// `shell -c /usr/bin/latch-ssh` (do_child), so the gate runs only once the
+// account's shell has agreed to run it, and an account whose shell is
+// nologin or git-shell never gets here (TestSecurityGateLoginShellAndFDs).
+// A Subsystem given as a path (/usr/lib/openssh/sftp-server) is an
+// ordinary command for sshd, which runs it with `shell -c`, and so does the
+// gate.
 func planExec(shell, command string, hasCommand bool, findSFTP func() (string, error)) (execPlan, error) {
 	if shell == "" {
 		shell = defaultShell

@@ -25,7 +25,8 @@ import (
 // start: the client's erase and interrupt characters, echo, and the other
 // modes OpenSSH carries; modes this package does not know are ignored, as
 // sshd does. Read errors with syscall.EIO on the master mean the terminal
-// was closed (the session ended).
+// was closed (the session ended). Like Start, it marks this process's
+// descriptors close-on-exec first.
 func StartPTY(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("spawn: StartPTY: command already started")
@@ -60,8 +61,8 @@ func StartPTY(cmd *exec.Cmd, rows, cols uint16, modes []byte) (*os.File, error) 
 	cmd.SysProcAttr.Ctty = 0 // the child's stdin, which is tty
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.Env = append(withoutVar(cmd.Env, "SSH_TTY"), "SSH_TTY="+tty.Name())
-	if err := cmd.Start(); err != nil {
-		return fail(fmt.Errorf("spawn: start %s: %w", cmd.Path, err))
+	if err := Start(cmd); err != nil {
+		return fail(err)
 	}
 	return ptmx, nil
 }

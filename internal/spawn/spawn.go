@@ -37,13 +37,12 @@ type Account struct {
 type Spec struct {
 	// Account is the user to run as (see Lookup).
 	Account Account
-	// Command is the raw command the client asked for, run as
+	// Command is the raw command the client asked for, or a subsystem's
+	// command line (for example /usr/lib/openssh/sftp-server), run as
 	// `shell -c Command`; "" starts a login shell (argv0 "-" + basename).
+	// There is deliberately no way to run a program other than the login
+	// shell (see Command).
 	Command string
-	// Subsystem, when set, is the absolute path of a subsystem program (for
-	// example /usr/lib/openssh/sftp-server) run directly, not through the
-	// shell; Command is then ignored.
-	Subsystem string
 	// Env holds the client's environment requests. Only LANG and LC_*
 	// names with printable values of at most 256 bytes are passed on (see
 	// AcceptEnv); everything else is silently dropped, like sshd's default
@@ -102,7 +101,7 @@ func printable(s string) bool {
 }
 
 // Command builds, without starting it, the process for spec: the login
-// shell, `shell -c Command`, or the subsystem, with the environment
+// shell, or `shell -c Command`, with the environment
 //
 //	HOME USER LOGNAME SHELL PATH MAIL [TERM] [SSH_CLIENT] [SSH_CONNECTION]
 //	[SSH_ORIGINAL_COMMAND] [LANG LC_*]
@@ -112,6 +111,15 @@ func printable(s string) bool {
 // warning through spec.Warn. Run as root, the process gets the account's
 // uid, gid and full group list; run as another user, only that user's own
 // account may be spawned (no credential change), anything else is an error.
+//
+// Every process starts as the account's login shell, as in OpenSSH's
+// do_child: subsystems too (sshd runs `Subsystem sftp
+// /usr/lib/openssh/sftp-server` as `shell -c /usr/lib/openssh/sftp-server`).
+// The login shell is how an administrator restricts an account:
+// /usr/sbin/nologin refuses everything, git-shell runs only git's commands
+// and ~/git-shell-commands. Running sftp-server directly would hand such an
+// account full file access, and a git-shell account could then plant
+// ~/git-shell-commands/x and run anything (issue 12, item 1).
 func Command(spec Spec) (*exec.Cmd, error) {
 	a := spec.Account
 	if a.Name == "" {
@@ -128,18 +136,11 @@ func Command(spec Spec) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("spawn: not running as root: cannot start a process for user %s (uid %d) as uid %d", a.Name, a.UID, os.Geteuid())
 	}
 
-	var cmd *exec.Cmd
-	switch {
-	case spec.Subsystem != "":
-		if !filepath.IsAbs(spec.Subsystem) {
-			return nil, fmt.Errorf("spawn: subsystem %q is not an absolute path", spec.Subsystem)
-		}
-		cmd = &exec.Cmd{Path: spec.Subsystem, Args: []string{spec.Subsystem}}
-	case spec.Command == "":
-		cmd = &exec.Cmd{Path: a.Shell, Args: []string{"-" + filepath.Base(a.Shell)}}
-	default:
-		// Like sshd: argv0 is the shell's base name.
-		cmd = &exec.Cmd{Path: a.Shell, Args: []string{filepath.Base(a.Shell), "-c", spec.Command}}
+	// Like sshd: argv0 is the shell's base name, with a leading "-" for a
+	// login shell.
+	cmd := &exec.Cmd{Path: a.Shell, Args: []string{"-" + filepath.Base(a.Shell)}}
+	if spec.Command != "" {
+		cmd.Args = []string{filepath.Base(a.Shell), "-c", spec.Command}
 	}
 	cmd.Env = environment(spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: cred}

@@ -63,6 +63,15 @@ func mustCommand(t *testing.T, spec Spec) *exec.Cmd {
 	return cmd
 }
 
+// direct makes cmd, built by Command, run program instead of the login
+// shell, keeping everything else Command set (credentials, environment,
+// directory): for tests that must see exactly what Command built, with no
+// shell in between. The server never does this.
+func direct(cmd *exec.Cmd, program string) *exec.Cmd {
+	cmd.Path, cmd.Args = program, []string{program}
+	return cmd
+}
+
 // run runs cmd through systest.Run and fails the test on a non-zero exit.
 func run(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
@@ -167,10 +176,10 @@ func TestEnvironment(t *testing.T) {
 			}
 		}
 	}
-	// Run directly (as a subsystem): exactly the environment Command built.
+	// Run directly, with the shell swapped out by the test: exactly the
+	// environment Command built.
 	s := spec
-	s.Subsystem = "/usr/bin/env"
-	check("subsystem env", envNames(run(t, mustCommand(t, s))))
+	check("built env", envNames(run(t, direct(mustCommand(t, s), "/usr/bin/env"))))
 	// Through the shell, minus what bash itself exports.
 	s = spec
 	s.Command = "env"
@@ -221,7 +230,7 @@ func TestRootPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := envNames(run(t, mustCommand(t, Spec{Account: root, Subsystem: "/usr/bin/env"})))
+	got := envNames(run(t, direct(mustCommand(t, Spec{Account: root}), "/usr/bin/env")))
 	if got["PATH"] != rootPath || !strings.Contains(got["PATH"], "sbin") {
 		t.Errorf("root PATH=%q; want %q", got["PATH"], rootPath)
 	}
@@ -469,7 +478,7 @@ func TestPTYControllingTerminal(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec cat /proc/self/stat\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := mustCommand(t, Spec{Account: acct, PTY: true, Subsystem: script})
+	cmd := direct(mustCommand(t, Spec{Account: acct, PTY: true}), script)
 	ptmx, err := StartPTY(cmd, 24, 80, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -244,7 +244,11 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 	var warnings []string
 	spec.Warn = func(msg string) { warnings = append(warnings, msg) }
 
-	requested := p.Value
+	// Whatever runs, it runs as `shell -c COMMAND` (or the login shell):
+	// spawn.Command has no other way. A subsystem is a command line, as in
+	// sshd, so an account whose shell is nologin or git-shell gets no
+	// sftp-server (issue 12, item 1).
+	subsystem := ""
 	switch kind {
 	case "exec":
 		spec.Command = p.Value
@@ -258,12 +262,13 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 			ss.log.Error().Str("event", "session").Str("error", err.Error()).Msg("sftp refused")
 			return false, nil
 		}
-		spec.Subsystem, requested = sftp, sftp
+		spec.Command, subsystem = sftp, p.Value
 	}
 	if o := ss.g.key.Options; o.HasCommand {
 		// command= on the key: it runs whatever was asked, and the request
+		// (the subsystem's command line for a subsystem, as sshd puts it)
 		// is in SSH_ORIGINAL_COMMAND, as with sshd.
-		spec.Subsystem, spec.OriginalCommand = "", requested
+		spec.OriginalCommand, subsystem = spec.Command, ""
 		spec.Command = o.Command
 		if spec.Command == "" {
 			// command="" forces an empty command, which sshd runs as
@@ -281,8 +286,8 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 	if spec.Command != "" {
 		ev = ev.Str("command", safetext.Clean(truncate(spec.Command, 256)))
 	}
-	if spec.Subsystem != "" {
-		ev = ev.Str("subsystem", spec.Subsystem)
+	if subsystem != "" {
+		ev = ev.Str("subsystem", subsystem)
 	}
 	if spec.OriginalCommand != "" {
 		ev = ev.Str("forced_command", "authorized_keys line "+fmt.Sprint(ss.g.key.Line))
@@ -328,7 +333,7 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	err = cmd.Start()
+	err = spawn.Start(cmd)
 	// The child has its ends (or failed): ours go, so EOF and EPIPE reach
 	// the right side.
 	closeAll(inR, outW, errW)
@@ -342,18 +347,22 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 	return func() { ss.runPipes(cmd, inW, outR, errR, warnings) }, nil
 }
 
-// afterStart checks the invariant that the process runs as the user, and
-// kills it if not.
+// afterStart checks the invariants that the process runs as the user and
+// holds no descriptor of the server's besides the 0, 1, 2 it was given
+// (issue 12, item 12), and kills it if not.
 func (ss *session) afterStart(cmd *exec.Cmd) error {
 	ss.proc = cmd.Process
-	if os.Geteuid() != 0 {
-		return nil
+	what := "it holds the server's descriptors"
+	err := spawn.AssertNoInheritedFDs(cmd.Process.Pid)
+	if err == nil && os.Geteuid() == 0 {
+		what = "privileges not dropped"
+		err = spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct)
 	}
-	if err := spawn.AssertPrivilegesDropped(cmd.Process.Pid, ss.g.acct); err != nil {
+	if err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		close(ss.exited)
-		ss.log.Error().Str("event", "invariant").Str("error", err.Error()).Msg("session process killed: privileges not dropped")
+		ss.log.Error().Str("event", "invariant").Str("error", err.Error()).Msg("session process killed: " + what)
 		return err
 	}
 	return nil

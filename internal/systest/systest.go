@@ -41,7 +41,7 @@ var aptPackage = map[string]string{
 	"sshd": "openssh-server", "ssh": "openssh-client", "scp": "openssh-client",
 	"sftp": "openssh-client", "ssh-keygen": "openssh-client",
 	"/usr/lib/openssh/sftp-server": "openssh-sftp-server",
-	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git",
+	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git", "git-shell": "git",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps",
 	"go": "golang (or a Go toolchain in PATH)",
