@@ -35,7 +35,7 @@ func runPair(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if c.direct {
 		msg, err := c.manager().Pair(ctx, c.user, token)
-		return finishDirect(ctx, "pair", msg, err, stdout, stderr)
+		return finishDirect(ctx, c.configPath, "pair", msg, err, stdout, stderr)
 	}
 	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpPair, Token: token})
 	return finishDaemon("pair", resp, err, stdout, stderr)

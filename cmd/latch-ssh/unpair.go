@@ -30,7 +30,7 @@ func runUnpair(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if c.direct {
 		msg, err := c.manager().Unpair(ctx, c.user)
-		return finishDirect(ctx, "unpair", msg, err, stdout, stderr)
+		return finishDirect(ctx, c.configPath, "unpair", msg, err, stdout, stderr)
 	}
 	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpUnpair})
 	return finishDaemon("unpair", resp, err, stdout, stderr)

@@ -302,11 +302,16 @@ func (a appliedSelfService) Unpair(ctx context.Context, user string) gate.Socket
 	return a.d.applied("self-service unpair", a.SelfService.Unpair(ctx, user))
 }
 
-// applied reloads after a self-service edit (whatever its outcome: a
-// failed unpair may still have removed the line) and says so in resp when
-// the edit could not be put in force.
+// applied reloads after a self-service edit and says so in resp when the
+// edit could not be put in force. Only a success has changed the file
+// (self-service unpair is always refused, and a pairing whose line could
+// not be written is undone): reloading on refusals too would let any local
+// user make the daemon reload as fast as they can send requests.
 func (d *daemon) applied(trigger string, resp gate.SocketResponse) gate.SocketResponse {
-	if err := d.reloadFrom(trigger, true); err != nil && resp.OK {
+	if !resp.OK {
+		return resp
+	}
+	if err := d.reloadFrom(trigger, true); err != nil {
 		resp.OK = false
 		resp.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
 	}
