@@ -33,6 +33,14 @@ package gate
 //	client -> {"v":1,"op":"status"}
 //	daemon -> {"v":1,"ok":true,"status":{...}}
 //
+// Reload (op "reload"), only for root (SO_PEERCRED uid 0) or the daemon's
+// own user: root's `latch-ssh pair` and `unpair` edit the file directly,
+// then ask the running daemon to put the file in force; the answer comes
+// once it is (ok) or says why it is not:
+//
+//	client -> {"v":1,"op":"reload"}
+//	daemon -> {"v":1,"ok":true,"message":"..."}  or  {"v":1,"ok":false,"message":"..."}
+//
 // Any answer with an unknown outcome, a missing field or another version is
 // a deny for the gate.
 
@@ -54,6 +62,7 @@ const (
 	OpPair   = "pair"
 	OpUnpair = "unpair"
 	OpStatus = "status"
+	OpReload = "reload"
 )
 
 // SocketRequest is a message from a client to the daemon.

@@ -63,6 +63,11 @@ type SocketServer struct {
 	Core func() *Core
 	// SelfService handles pair/unpair/status; nil refuses them.
 	SelfService SelfService
+	// Reload, if set, answers OpReload, which only root (or this
+	// process's own user) may send: it puts the configuration file's
+	// current content in force and returns once it is, or why it is not.
+	// nil refuses the op.
+	Reload func(ctx context.Context) error
 	// Limiter, if set, bounds decisions per uid.
 	Limiter *RateLimiter
 	// LookupUser maps a uid to a user name through NSS; default
@@ -225,6 +230,8 @@ func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
 		s.decide(ctx, conn, r, cred, name, req)
 	case OpPair, OpUnpair, OpStatus:
 		writeMessage(conn, s.selfService(ctx, name, req))
+	case OpReload:
+		writeMessage(conn, s.reload(ctx, cred))
 	default:
 		s.logf("gate socket: unknown op %q from uid %d", safetext.Clean(req.Op), cred.UID)
 		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
@@ -289,6 +296,20 @@ func (s *SocketServer) selfService(ctx context.Context, name string, req SocketR
 	resp.V = ProtocolVersion
 	resp.Message = safetext.Clean(resp.Message)
 	return resp
+}
+
+// reload answers OpReload. Only root may ask (or the daemon's own user,
+// for a daemon run unprivileged): any other user could make the daemon
+// drop its warm Latch connections as often as they like.
+func (s *SocketServer) reload(ctx context.Context, cred PeerCred) SocketResponse {
+	if s.Reload == nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
+		s.logf("gate socket: reload refused for uid %d (pid %d)", cred.UID, cred.PID)
+		return SocketResponse{V: ProtocolVersion, Message: "latch-ssh: only root can make the daemon reload its configuration"}
+	}
+	if err := s.Reload(ctx); err != nil {
+		return SocketResponse{V: ProtocolVersion, Message: safetext.Clean(err.Error())}
+	}
+	return SocketResponse{V: ProtocolVersion, OK: true, Message: "the configuration on disk is in force"}
 }
 
 func lookupUserName(uid uint32) (string, error) {

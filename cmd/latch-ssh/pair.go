@@ -11,7 +11,8 @@ const pairHelp = `Pairs a local user with the Latch account of the person who ge
 the 6-character pairing code of the Latch app, and writes the user into
 [users] of the configuration, keeping every comment.
 Root pairs any existing local user; others pair themselves through the
-latch-ssh daemon, if the administrator set allow_self_pairing = true.
+latch-ssh daemon, if the administrator set allow_self_pairing = true, and
+only when they are not paired yet (changing a pairing needs root).
 Exit 0: paired; 1: not paired (the reason is printed); 2: bad usage.`
 
 // runPair implements `latch-ssh pair [--user U] [-c FILE] TOKEN`.
@@ -34,7 +35,7 @@ func runPair(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if c.direct {
 		msg, err := c.manager().Pair(ctx, c.user, token)
-		return finish("pair", msg, err, stdout, stderr)
+		return finishDirect(ctx, c.configPath, "pair", msg, err, stdout, stderr)
 	}
 	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpPair, Token: token})
 	return finishDaemon("pair", resp, err, stdout, stderr)

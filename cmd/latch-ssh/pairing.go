@@ -134,6 +134,35 @@ func finish(cmd, msg string, err error, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// finishDirect is finish for root's pair and unpair, which edit the file
+// themselves: then the running daemon, if any, is told to put the file in
+// force, and the command returns only once it has, so the ForceCommand
+// gate, the embedded server and rechecks follow the change at once
+// (latch-check reads the file at each login anyway). It is told even after
+// a failure: an unpair Latch could not be told about has still removed
+// the line. When the daemon cannot confirm, the exit code is 1, like any
+// change done only in part.
+func finishDirect(ctx context.Context, configPath, cmd, msg string, err error, stdout, stderr io.Writer) int {
+	code := finish(cmd, msg, err, stdout, stderr)
+	// An interrupted command still tells the daemon what it did.
+	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := pairing.ApplyToDaemon(applyCtx, daemonSocket(configPath)); err != nil {
+		printError(stderr, cmd, err.Error())
+		return exitFailed
+	}
+	return code
+}
+
+// daemonSocket is the socket of the daemon serving the configuration at
+// path: its [daemon] socket, which root can read, else the one built in.
+func daemonSocket(path string) string {
+	if cfg, err := users.Load(path); err == nil && cfg.Daemon.Socket != "" {
+		return cfg.Daemon.Socket
+	}
+	return paths.GateSocket()
+}
+
 // finishDaemon is finish for an answer from the daemon.
 func finishDaemon(cmd string, resp gate.SocketResponse, err error, stdout, stderr io.Writer) int {
 	switch {

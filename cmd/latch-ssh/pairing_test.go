@@ -60,7 +60,7 @@ timeout = "2s"
 
 [policy]
 fail_mode = "closed"
-unpaired = "deny"     # self-service unpair is refused where unpaired users are let in
+unpaired = "deny"     # logins of users not in [users] are refused
 allow_self_pairing = %t
 
 [operations]
@@ -195,13 +195,13 @@ func TestSelfServiceAsAUser(t *testing.T) {
 	w.srv.UnpairFromPhone(testAppID, acc)
 	expect(0, "unpaired from the phone (Latch 201): pair again", "", "status")
 
-	// Unpairing oneself; Latch had already been told by the phone.
-	expect(0, "unpaired "+u.Name, "", "unpair")
-	if after, _ := os.ReadFile(w.path); !bytes.Equal(after, before) {
-		t.Errorf("unpair did not restore the file:\n%s", after)
+	// Unpairing oneself is refused: only root changes or removes a
+	// pairing (issue 12, item 2), even when the phone unpaired already.
+	expect(1, "", "only root can change or remove a pairing", "unpair")
+	expect(1, "", "already paired", "pair", w.srv.IssuePairingToken(testAppID))
+	if after2, _ := os.ReadFile(w.path); !bytes.Equal(after2, after) {
+		t.Errorf("a refused unpair changed the file:\n%s", after2)
 	}
-	expect(0, "not paired with Latch", "", "status")
-	expect(1, "", "not paired", "unpair")
 
 	// No daemon: said plainly.
 	stop()

@@ -9,8 +9,10 @@ import (
 const unpairHelp = `Removes a local user from [users] of the configuration, keeping every
 comment, and unpairs the Latch account at Latch unless another local user
 maps to the same account.
-Root unpairs any user; others unpair themselves through the latch-ssh
-daemon, if the administrator set allow_self_pairing = true.
+Only root unpairs: a person who wants to move their latch to another
+phone asks an administrator, so that someone who gets into an account
+cannot move its latch to their own phone (the phone's owner can always
+remove this server in the Latch app).
 Exit 0: unpaired; 1: not, or only partly (the message says how to finish);
 2: bad usage.`
 
@@ -28,7 +30,7 @@ func runUnpair(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if c.direct {
 		msg, err := c.manager().Unpair(ctx, c.user)
-		return finish("unpair", msg, err, stdout, stderr)
+		return finishDirect(ctx, c.configPath, "unpair", msg, err, stdout, stderr)
 	}
 	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpUnpair})
 	return finishDaemon("unpair", resp, err, stdout, stderr)

@@ -7,9 +7,26 @@
 // (SO_PEERCRED), never by what it sends; gate.SocketServer does that part.
 //
 // The daemon's own job is the process around the socket: load the
-// configuration (refusing to start without a valid one), swap it on SIGHUP
-// only when the new one is valid, drain exchanges in progress on SIGTERM,
-// and tell systemd where it stands (sd_notify).
+// configuration (refusing to start without a valid one), swap it when it
+// changes, only when the new one is valid, drain exchanges in progress on
+// SIGTERM, and tell systemd where it stands (sd_notify).
+//
+// Every edit of the configuration reaches every front end the daemon
+// serves (the ForceCommand gate, the embedded server, rechecks of live
+// sessions): a pairing that still let someone in through the daemon after
+// `latch-ssh pair` said it was done would be a lie. So the daemon reloads
+//   - on SIGHUP (systemctl reload);
+//   - right after its own self-service pair and unpair, before answering;
+//   - when root's `latch-ssh pair` and `unpair`, which edit the file
+//     themselves, ask it to over the socket (gate.OpReload), before they
+//     return;
+//   - when the file changes on disk (inotify on its directory, so an
+//     editor's rename-over save is seen), within DefaultWatchDelay of the
+//     last change.
+//
+// All go through one validated path (reloadFrom): a configuration that
+// does not load is refused, logged as an error with its problems, and the
+// one in force stays.
 package daemon
 
 import (
@@ -19,7 +36,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -63,6 +82,13 @@ type Options struct {
 	// DrainTimeout bounds the wait for exchanges in progress when stopping;
 	// 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// NoWatch turns off watching the configuration file for changes
+	// (SIGHUP, self-service edits and the reload op still reload). For
+	// tests of those alone.
+	NoWatch bool
+	// WatchDelay is how long the file must stay quiet after a change
+	// before it is reloaded; 0 means DefaultWatchDelay.
+	WatchDelay time.Duration
 }
 
 // daemon is the state of one Run.
@@ -83,6 +109,14 @@ type daemon struct {
 	ssh    *sshserver.Server
 	listen string
 	sshErr chan error
+	// reloadMu serializes reloads, which come from several goroutines
+	// (signals, file changes, socket exchanges): each loads the file after
+	// the one before it is in force, so the last to run has read the
+	// newest file. Run holds it while starting. stopping, under it, ends
+	// reloads once the daemon stops, so no core is swapped in after the
+	// last one is closed.
+	reloadMu sync.Mutex
+	stopping bool
 }
 
 // Run is the daemon: it serves the gate socket until ctx is done or a
@@ -112,6 +146,31 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.notify = n
 
+	// Watch before the first load, so an edit made while starting is seen.
+	var cw *watcher
+	if !o.NoWatch {
+		if cw, err = newWatcher(o.ConfigPath); err != nil {
+			d.log.Warn().Str("event", "watch").Str("error", safetext.Clean(err.Error())).
+				Msg("cannot watch the configuration file: edits apply on SIGHUP (systemctl reload latch-ssh) and latch-ssh pair/unpair only")
+		}
+	}
+	changed := make(chan struct{}, 1)
+	stopWatch := func() {}
+	defer func() { stopWatch() }()
+	if cw != nil {
+		// Closed by run, or here if Run returns before starting it.
+		stopWatch = func() { cw.f.Close() }
+	}
+	// Reloads asked through the socket wait until the daemon has started.
+	d.reloadMu.Lock()
+	started := false
+	defer func() {
+		if !started {
+			d.stopping = true
+			d.reloadMu.Unlock()
+		}
+	}()
+
 	core := gate.LoadCore(o.ConfigPath, d.audit)
 	if core.Config == nil {
 		// Starting without a configuration would deny every login while
@@ -135,9 +194,11 @@ func Run(ctx context.Context, o Options) error {
 		Logf: func(format string, args ...any) {
 			d.log.Warn().Str("event", "socket").Msg(safetext.Clean(fmt.Sprintf(format, args...)))
 		},
+		// Root's pair and unpair edit the file and then wait for this.
+		Reload: func(context.Context) error { return d.reloadFrom("reload request", true) },
 	}
 	if o.SelfService != nil {
-		srv.SelfService = o.SelfService(o.ConfigPath, d.core.Load)
+		srv.SelfService = appliedSelfService{SelfService: o.SelfService(o.ConfigPath, d.core.Load), d: d}
 	}
 	served := make(chan error, 1)
 	// Exchanges in progress must outlive the stop: cancelling their
@@ -153,10 +214,33 @@ func Run(ctx context.Context, o Options) error {
 			Msg("this socket is not the one latch-ssh was built to use: the ForceCommand gate and `latch-ssh pair` will not find this daemon")
 	}
 	if err := d.startSSH(cfg); err != nil {
+		started = true
+		d.stopping = true
+		d.reloadMu.Unlock()
 		ln.Close()
 		<-served
 		core.Close()
 		return fmt.Errorf("not starting: %w", err)
+	}
+	started = true
+	d.reloadMu.Unlock()
+	if cw != nil {
+		delay := o.WatchDelay
+		if delay <= 0 {
+			delay = DefaultWatchDelay
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			cw.run(wctx, delay, changed, func(msg string) {
+				d.log.Warn().Str("event", "watch").Msg(safetext.Clean(msg))
+			})
+		}()
+		stopWatch = func() {
+			cancel()
+			<-watchDone
+		}
 	}
 	d.sendNotify("READY=1", d.status())
 
@@ -164,14 +248,18 @@ func Run(ctx context.Context, o Options) error {
 		select {
 		case <-ctx.Done():
 			return d.stop(ln, served, "context done")
+		case <-changed:
+			d.reloadFrom("file changed", true)
 		case err := <-served:
 			// Serve ends on its own only when the listener broke.
+			d.endReloads()
 			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(err.Error())).Msg("the gate socket failed; stopping")
 			d.sendNotify("STOPPING=1")
 			d.stopSSH()
 			d.core.Load().Close()
 			return err
 		case err := <-d.sshErr:
+			d.endReloads()
 			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(fmt.Sprint(err))).Msg("the SSH server's listener failed; stopping")
 			d.sendNotify("STOPPING=1")
 			ln.Close()
@@ -189,28 +277,95 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
-// reload loads the configuration again and puts it in force only if it is
-// valid: a typo in the file must not turn a running daemon into one that
-// denies everybody. Exchanges in progress keep the core they started with.
+// reload is SIGHUP's reload: the new configuration is always swapped in,
+// even when it reads the same, because the admin may have changed a file
+// it only names (ca_file).
 func (d *daemon) reload() {
-	d.sendNotify(reloading()...)
+	d.reloadFrom("SIGHUP", false)
+}
+
+// appliedSelfService is the daemon's self-service handler: pair and unpair
+// edit the file, and the daemon puts the edit in force before it answers,
+// so the person's next login through any front end follows it.
+type appliedSelfService struct {
+	gate.SelfService
+	d *daemon
+}
+
+// Pair pairs, then reloads.
+func (a appliedSelfService) Pair(ctx context.Context, user, token string) gate.SocketResponse {
+	return a.d.applied("self-service pair", a.SelfService.Pair(ctx, user, token))
+}
+
+// Unpair unpairs, then reloads.
+func (a appliedSelfService) Unpair(ctx context.Context, user string) gate.SocketResponse {
+	return a.d.applied("self-service unpair", a.SelfService.Unpair(ctx, user))
+}
+
+// applied reloads after a self-service edit and says so in resp when the
+// edit could not be put in force. Only a success has changed the file
+// (self-service unpair is always refused, and a pairing whose line could
+// not be written is undone): reloading on refusals too would let any local
+// user make the daemon reload as fast as they can send requests.
+func (d *daemon) applied(trigger string, resp gate.SocketResponse) gate.SocketResponse {
+	if !resp.OK {
+		return resp
+	}
+	if err := d.reloadFrom(trigger, true); err != nil {
+		resp.OK = false
+		resp.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
+	}
+	return resp
+}
+
+// endReloads makes every later reload a no-op: the daemon is stopping.
+func (d *daemon) endReloads() {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.stopping = true
+}
+
+// reloadFrom loads the configuration again and puts it in force only if it
+// is valid: a typo in the file must not turn a running daemon into one
+// that denies everybody. Exchanges in progress keep the core they started
+// with. trigger says what asked (logged). With onlyChanged, a
+// configuration equal to the one in force is not swapped in, which keeps
+// the warm connections to Latch (a file watcher sees the daemon's own
+// edits too). The error says why the file on disk is not in force.
+func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.stopping {
+		return errors.New("the latch-ssh daemon is stopping")
+	}
+	if !onlyChanged {
+		d.sendNotify(reloading()...)
+	}
 	next := gate.LoadCore(d.o.ConfigPath, d.audit)
 	if next.Config == nil {
 		problems := strings.Split(next.ConfigErr.Error(), "\n")
 		for i, p := range problems {
 			problems[i] = safetext.Clean(p)
 		}
-		d.log.Error().Str("event", "reload-refused").Str("config", d.o.ConfigPath).Strs("problems", problems).
+		d.log.Error().Str("event", "reload-refused").Str("trigger", trigger).Str("config", d.o.ConfigPath).Strs("problems", problems).
 			Msg("the new configuration is refused; the previous one stays in force (run latch-ssh check-config)")
 		d.sendNotify("READY=1", fmt.Sprintf("STATUS=configuration reload refused (%d problem(s), see the log); serving with the previous configuration", len(problems)))
-		return
+		return fmt.Errorf("the latch-ssh daemon refused the configuration on disk and keeps the previous one (%s): run latch-ssh check-config -c %s",
+			strings.Join(problems, "; "), d.o.ConfigPath)
+	}
+	if onlyChanged && reflect.DeepEqual(next.Config, d.core.Load().Config) {
+		next.Close()
+		return nil
+	}
+	if onlyChanged {
+		d.sendNotify(reloading()...)
 	}
 	old := d.core.Swap(next)
 	// The old client's idle connections are of no more use; a request in
 	// flight on it finishes normally.
 	old.Close()
 	cfg := next.Config
-	d.log.Info().Str("event", "reload").Str("config", d.o.ConfigPath).Msg("configuration reloaded")
+	d.log.Info().Str("event", "reload").Str("trigger", trigger).Str("config", d.o.ConfigPath).Msg("configuration reloaded")
 	if d.o.Socket == "" && cfg.Daemon.Socket != d.socket {
 		d.log.Warn().Str("event", "reload").Str("socket", cfg.Daemon.Socket).Str("in_use", d.socket).
 			Msg("[daemon] socket changed: it takes effect when the daemon restarts")
@@ -221,12 +376,14 @@ func (d *daemon) reload() {
 			Msg("[server] listen changed: it takes effect when the daemon restarts")
 	}
 	d.sendNotify("READY=1", d.status())
+	return nil
 }
 
 // stop closes the listener (no new connections; the socket file goes with
 // it), waits for the exchanges in progress up to the drain timeout, and
 // releases the Latch client.
 func (d *daemon) stop(ln *net.UnixListener, served <-chan error, why string) error {
+	d.endReloads()
 	d.log.Info().Str("event", "stop").Str("reason", why).Msg("stopping: no new connections; waiting for exchanges in progress")
 	d.sendNotify("STOPPING=1")
 	ln.Close()

@@ -334,7 +334,8 @@ func TestReload(t *testing.T) {
 	acc := f.pair(t)
 	users := map[string]string{a.Name: acc}
 	f.writeConfig(t, f.configText(conf{users: users}))
-	f.start(t, nil)
+	// SIGHUP alone: the file watcher would reload too (TestSecurityConfigFileWatched).
+	f.start(t, func(o *Options) { o.NoWatch = true })
 	if got := f.decide(t, b); got != "allow" {
 		t.Fatalf("unpaired user with unpaired = allow: %q", got)
 	}
@@ -527,7 +528,8 @@ func TestNotify(t *testing.T) {
 			}
 			t.Setenv("NOTIFY_SOCKET", addr)
 
-			f.startNoWait(t, nil)
+			// SIGHUP alone: the file watcher would notify too.
+			f.startNoWait(t, func(o *Options) { o.NoWatch = true })
 			m := next()
 			if !slices.Contains(m, "READY=1") || !slices.ContainsFunc(m, func(l string) bool { return strings.HasPrefix(l, "STATUS=serving") }) {
 				t.Fatalf("first notification %q, want READY=1 and STATUS", m)

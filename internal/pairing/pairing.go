@@ -172,6 +172,12 @@ func shortOperation(id string) string {
 	return id[:6] + "…"
 }
 
+// rootOnlyChange is the end of a self-service refusal to change or remove
+// name's pairing: why, and who can.
+func rootOnlyChange(name string) string {
+	return fmt.Sprintf("on this server only root can change or remove a pairing, so that someone who gets into your account cannot move its latch to their own phone; ask an administrator (latch-ssh unpair --user %s), or remove this server in the Latch app", name)
+}
+
 // Pair pairs the local user with the Latch account whose owner generated
 // token in the Latch app, and writes user = "account" into [users]. The
 // user must exist on this system and not be paired yet. It returns the
@@ -302,6 +308,9 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 		return "", err
 	}
 	if acc, ok := cfg.Account(name); ok {
+		if self {
+			return "", fail(nil, "%s is already paired (Latch account %s): %s", name, ShortAccount(acc), rootOnlyChange(name))
+		}
 		return "", fail(nil, "%s is already paired (Latch account %s); run latch-ssh unpair first", name, ShortAccount(acc))
 	}
 	lc, err := client(cfg)
@@ -361,6 +370,16 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 	if err := checkUser(name); err != nil {
 		return "", err
 	}
+	// Self-service never removes a pairing, whatever the policy: see
+	// SelfService. Refused before any edit or Latch call, so the attempt
+	// changes nothing anywhere; the file is read only to say "turned off"
+	// where self-service is.
+	if self {
+		if _, err := m.load(self); err != nil {
+			return "", err
+		}
+		return "", fail(nil, "unpairing needs an administrator: %s", rootOnlyChange(name))
+	}
 	done, err := m.begin(name)
 	if err != nil {
 		return "", err
@@ -373,13 +392,6 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 	account, ok := cfg.Account(name)
 	if !ok {
 		return "", fail(nil, "%s is not paired with Latch (no line in [users]): nothing to unpair", name)
-	}
-	// Self-service unpair where unpaired users are let in would let anyone
-	// who got a shell once (the latch open for a moment, a stolen key)
-	// remove the latch from every later login. The phone's owner can still
-	// unpair from the Latch app, and root here.
-	if self && cfg.Policy.Unpaired == users.UnpairedAllow {
-		return "", fail(nil, "unpairing yourself here would remove the latch from your logins: unpair from the Latch app, or ask an administrator")
 	}
 	if _, ok := cfg.UserOperations[name]; ok {
 		return "", configFailure(nil,

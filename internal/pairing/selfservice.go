@@ -14,6 +14,24 @@ import (
 // The user name is the one the daemon resolved from the socket's
 // SO_PEERCRED; nothing in the request can name another user.
 //
+// Self-service only ever adds a first pairing, for a user with no line in
+// [users]; it never changes or removes one (unpair is refused, and so is
+// pair for a user who has a line). Changing or removing a pairing needs
+// root, running the Manager directly, because anyone who once gets a
+// shell in the account (the latch open for a moment, a stolen key, a
+// session left open) could otherwise unpair the owner's phone at Latch and
+// pair their own, and from then on the account's latch would be theirs.
+// That holds under unpaired = "deny" as much as under "allow": the policy
+// decides who may log in while unpaired, not who owns the latch.
+//
+// "No line in [users]" is how the server knows the account was never
+// paired, or that root has decided it may be paired afresh: since
+// self-service cannot remove a line, a user loses theirs only through root
+// (latch-ssh unpair, or an edit of the file). A pairing the phone's owner
+// removed in the Latch app (Latch 201) keeps its line, so replacing it
+// needs root too. The phone's owner can always unpair in the app: that
+// loosens their own latch's hold, it never hands it to someone else.
+//
 // On top of the daemon's own check, every request re-reads the
 // configuration and is refused unless it says allow_self_pairing = true
 // now. Messages about the configuration file are replaced by a plain

@@ -49,6 +49,8 @@ func TestSelfServiceNeedsAllowSelfPairingInTheFile(t *testing.T) {
 // TestSelfUnpairRefusedWhenUnpairedAllowed: with unpaired = "allow", a
 // person who got a shell once could unpair and so remove the latch from
 // every later login. Only the phone's owner (in the app) or root may.
+// (Self-service unpair is refused under every policy: see
+// TestSecuritySelfServiceCannotMoveALatch.)
 func TestSelfUnpairRefusedWhenUnpairedAllowed(t *testing.T) {
 	f := newFixture(t, options{policy: "allow_self_pairing = true"})
 	ss := pairing.SelfService{Manager: f.m}
@@ -57,7 +59,7 @@ func TestSelfUnpairRefusedWhenUnpairedAllowed(t *testing.T) {
 		t.Fatalf("pair: %+v", resp)
 	}
 	resp := ss.Unpair(ctx, "alice")
-	if resp.OK || !strings.Contains(resp.Message, "unpair from the Latch app") {
+	if resp.OK || !strings.Contains(resp.Message, "remove this server in the Latch app") {
 		t.Fatalf("self-unpair with unpaired = allow: %+v", resp)
 	}
 	if len(f.srv.Accounts(appID)) != 1 {
@@ -81,12 +83,13 @@ func TestSelfService(t *testing.T) {
 	if resp.OK || !strings.Contains(resp.Message, "6 letters and digits") {
 		t.Errorf("bad token: %+v", resp)
 	}
+	// Only root removes a pairing (issue 12, item 2).
 	resp = ss.Unpair(ctx, "alice")
-	if !resp.OK || !strings.Contains(resp.Message, "unpaired alice") {
-		t.Errorf("unpair: %+v", resp)
+	if resp.OK || !strings.Contains(resp.Message, "ask an administrator (latch-ssh unpair --user alice)") {
+		t.Errorf("unpair: %+v, want refused", resp)
 	}
-	if len(f.srv.Accounts(appID)) != 0 {
-		t.Error("Latch still pairs the account")
+	if len(f.srv.Accounts(appID)) != 1 {
+		t.Error("Latch no longer pairs the account")
 	}
 }
 

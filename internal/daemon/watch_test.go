@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestWatcherFollowsSymlinkAndRenames: the watcher sees a save by rename
+// in the configuration's directory and, when the configuration is a
+// symbolic link, in the directory of the file it leads to; changes to
+// other files there are not reported.
+func TestWatcherFollowsSymlinkAndRenames(t *testing.T) {
+	top, other := t.TempDir(), t.TempDir()
+	real := filepath.Join(other, "real.toml")
+	if err := os.WriteFile(real, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(top, "latch.toml")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWatcher(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(ctx, 10*time.Millisecond, changed, func(msg string) { t.Log(msg) })
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	expect := func(what string, want bool) {
+		t.Helper()
+		// A change is reported after the delay; nothing is reported for
+		// others within many times that.
+		select {
+		case <-changed:
+			if !want {
+				t.Errorf("%s: reported as a change of the configuration", what)
+			}
+		case <-time.After(500 * time.Millisecond):
+			if want {
+				t.Errorf("%s: not reported", what)
+			}
+		}
+	}
+	replace := func(path string) {
+		t.Helper()
+		tmp := filepath.Join(filepath.Dir(path), ".tmp")
+		if err := os.WriteFile(tmp, []byte("b"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace(filepath.Join(other, "unrelated.toml"))
+	expect("a save of another file next to the target", false)
+	replace(real)
+	expect("a save of the symlink's target by rename", true)
+	if err := os.WriteFile(real, []byte("c"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect("a write in place", true)
+	if err := os.Chmod(real, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect("a chmod", true)
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(link, []byte("d"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect("the link replaced by a file", true)
+}

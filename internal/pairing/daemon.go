@@ -1,0 +1,97 @@
+package pairing
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+)
+
+// applyLimit bounds ApplyToDaemon when ctx has no deadline: the daemon
+// reads and checks one file and builds a client.
+const applyLimit = 30 * time.Second
+
+// ApplyToDaemon asks the daemon serving socket to put the configuration
+// file as it is now in force, and waits until it has: root's pair and
+// unpair edit the file directly, and their change must apply to every
+// front end the daemon serves (the ForceCommand gate, the embedded server,
+// rechecks) before the command returns. latch-check reads the file at each
+// login by itself.
+//
+// No daemon at socket (no socket file, or nobody listening) is not an
+// error: there is nothing to tell, and a daemon reads the file when it
+// starts. Any other failure is: the change may not be in force.
+func ApplyToDaemon(ctx context.Context, socket string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, applyLimit)
+		defer cancel()
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socket)
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot reach the latch-ssh daemon at %s to put the change in force (%w): reload it (systemctl reload latch-ssh)", socket, err)
+	}
+	conn := c.(*net.UnixConn)
+	defer conn.Close()
+	// As gate.AskDecision: the answer must come from root (or from this
+	// process's own user), not from whoever managed to bind the path.
+	if cred, err := gate.PeerCredOf(conn); err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
+		return fmt.Errorf("the socket %s is not served by root: the change was not put in force by a daemon; check latch-ssh.service", socket)
+	}
+	dl, _ := ctx.Deadline()
+	conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	resp, err := exchangeReload(conn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the latch-ssh daemon did not confirm that the change is in force (%w): reload it (systemctl reload latch-ssh)", err)
+	case !resp.OK:
+		msg := safetext.Clean(resp.Message)
+		if msg == "" || resp.Outcome == "deny" {
+			// An older daemon that does not know the op answers deny.
+			msg += " (a daemon older than this command: restart it, systemctl restart latch-ssh)"
+		}
+		return fmt.Errorf("the latch-ssh daemon did not put the change in force: %s", msg)
+	}
+	return nil
+}
+
+// exchangeReload sends the reload request on conn and reads the answer.
+func exchangeReload(conn *net.UnixConn) (gate.SocketResponse, error) {
+	b, err := json.Marshal(gate.SocketRequest{V: gate.ProtocolVersion, Op: gate.OpReload})
+	if err != nil {
+		return gate.SocketResponse{}, err
+	}
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return gate.SocketResponse{}, err
+	}
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 4096), gate.MaxMessageSize)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return gate.SocketResponse{}, err
+		}
+		return gate.SocketResponse{}, errors.New("the daemon closed the connection without answering")
+	}
+	var resp gate.SocketResponse
+	if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
+		return gate.SocketResponse{}, fmt.Errorf("malformed answer: %w", err)
+	}
+	if resp.V != gate.ProtocolVersion {
+		return gate.SocketResponse{}, fmt.Errorf("protocol version %d", resp.V)
+	}
+	return resp, nil
+}
