@@ -93,25 +93,29 @@ func Run(c Creds, fn func() error) error {
 		// Never unlocked once switched: the thread dies with this
 		// goroutine.
 		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread: held (so the retry cannot land on it)
-			// and given back untouched.
-			done <- Run(c, fn)
-			runtime.UnlockOSThread()
-			return
-		}
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("asuser: panic as uid %d: %v", c.UID, r)
-			}
-		}()
-		if err := become(c); err != nil {
-			done <- err
-			return
-		}
-		done <- fn()
+		done <- runLocked(c, fn)
 	}()
 	return <-done
+}
+
+// runLocked is Run's goroutine, locked to its thread. On the main thread it
+// hands over to another goroutine, holding this thread meanwhile so that
+// the other cannot land on it, and gives it back untouched.
+func runLocked(c Creds, fn func() error) (err error) {
+	if unix.Gettid() == unix.Getpid() {
+		err = Run(c, fn)
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("asuser: panic as uid %d: %v", c.UID, r)
+		}
+	}()
+	if err := become(c); err != nil {
+		return err
+	}
+	return fn()
 }
 
 // groups returns the group list to set.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,18 +139,33 @@ func ListenTCP(c Creds, addr netip.AddrPort) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("asuser: listen on %s as uid %d: %w", addr, c.UID, err)
 	}
-	f := os.NewFile(uintptr(fd), "tcp-listener")
-	defer f.Close()
-	ln, err := net.FileListener(f)
+	sa2, err := unix.Getsockname(fd)
 	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("asuser: listen on %s: getsockname: %w", addr, err)
+	}
+	// An *os.File, not net.FileListener: the net package's listeners do
+	// not offer a wait for readiness without accepting (their RawConn's
+	// Read is EINVAL), and the accept itself must run as the user. A
+	// non-blocking descriptor given to os.NewFile is in the poller.
+	f := os.NewFile(uintptr(fd), "tcp-listener")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("asuser: listen on %s: %w", addr, err)
 	}
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		ln.Close()
-		return nil, fmt.Errorf("asuser: listen on %s: not a TCP listener", addr)
+	return &listener{f: f, rc: rc, addr: tcpAddr(sa2), c: c}, nil
+}
+
+// tcpAddr converts a raw socket address.
+func tcpAddr(sa unix.Sockaddr) *net.TCPAddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
 	}
-	return &listener{TCPListener: tl, c: c}, nil
+	return &net.TCPAddr{}
 }
 
 // listen binds and listens, with the options net.Listen sets.
@@ -174,20 +190,28 @@ func listen(s, family int, sa unix.Sockaddr) error {
 // listener accepts as its user: the kernel gives an accepted socket the
 // credentials of the thread that calls accept, not the listener's.
 type listener struct {
-	*net.TCPListener
-	c Creds
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+	addr   *net.TCPAddr
+	c      Creds
+}
+
+// Addr returns the address listened on.
+func (l *listener) Addr() net.Addr { return l.addr }
+
+// Close closes the listener; a blocked Accept returns net.ErrClosed.
+func (l *listener) Close() error {
+	l.closed.Store(true)
+	return l.f.Close()
 }
 
 // Accept waits in the poller for a pending connection and accepts it on a
 // thread that is the user.
 func (l *listener) Accept() (net.Conn, error) {
-	rc, err := l.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("asuser: accept: %w", err)
-	}
 	nfd := -1
 	var aerr error
-	err = rc.Read(func(fd uintptr) bool {
+	err := l.rc.Read(func(fd uintptr) bool {
 		aerr = Run(l.c, func() error {
 			s, _, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 			if err != nil {
@@ -200,6 +224,10 @@ func (l *listener) Accept() (net.Conn, error) {
 		// gave up before we took it): wait again, as net.Listener does.
 		return !errors.Is(aerr, unix.EAGAIN) && !errors.Is(aerr, unix.ECONNABORTED)
 	})
+	if err != nil && l.closed.Load() {
+		// The poller's "use of closed file" is no os.ErrClosed.
+		return nil, net.ErrClosed
+	}
 	if err != nil {
 		return nil, fmt.Errorf("asuser: accept: %w", err)
 	}
