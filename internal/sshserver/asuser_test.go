@@ -209,3 +209,63 @@ func TestSecurityForwardingAsUser(t *testing.T) {
 		}
 	})
 }
+
+// TestSecurityForwardsArePerConnection (issue 12 item 10, a sibling found
+// while replacing gliderlabs' forwarding handler): its -R listeners were
+// kept in one table for the whole server, keyed by the requested address.
+// Any user could cancel another user's forward by naming its address, and
+// two forwards asking for port 0 shared a key, so one connection's end
+// closed the other's listener. Now each connection owns its forwards.
+func TestSecurityForwardsArePerConnection(t *testing.T) {
+	f := newFixture(t)
+	ua, _ := f.user(t, systest.UserOptions{})
+	ub, _ := f.user(t, systest.UserOptions{})
+	f.server = "allow_tcp_forwarding = true"
+	f.start(t, nil)
+	a, b := f.login(t, ua), f.login(t, ub)
+
+	listens := func(port int) bool {
+		for _, s := range systest.TCPSockets(t) {
+			if s.State == systest.TCPListen && s.Local == netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)) {
+				return true
+			}
+		}
+		return false
+	}
+	port := func(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+
+	// B forwards a fixed port; A cancels it by name.
+	fixed := systest.FreePort(t)
+	lnB, err := b.client.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lnB.Close()
+	cancel := gossh.Marshal(&struct {
+		Addr string
+		Port uint32
+	}{"127.0.0.1", uint32(fixed)})
+	if ok, _, err := a.client.SendRequest("cancel-tcpip-forward", true, cancel); err != nil || ok {
+		t.Errorf("A's cancel of B's forward: ok %v, err %v; want refused", ok, err)
+	}
+	if !listens(fixed) {
+		t.Error("A closed B's forward")
+	}
+
+	// Both ask for port 0; A's connection ends.
+	ln0A, err := a.client.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln0B, err := b.client.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln0B.Close()
+	pa, pb := port(ln0A), port(ln0B)
+	a.client.Close()
+	systest.WaitFor(t, "a forward to close after A left", waitLimit, func() bool { return !listens(pa) || !listens(pb) })
+	if !listens(pb) {
+		t.Error("A's leaving closed B's port-0 forward")
+	}
+}
