@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/latch-ssh/latch-ssh/internal/asuser"
 )
@@ -167,6 +168,9 @@ func load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
 	if err := c.checkFile(real, fi); err != nil {
 		return nil, nil, err
 	}
+	if err := checkFS(f, real); err != nil {
+		return nil, nil, err
+	}
 	return Parse(f, real)
 }
 
@@ -228,6 +232,23 @@ func (c checker) open(path string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("authorized keys file: %w", err)
 	}
 	return f, cur, nil
+}
+
+// checkFS refuses a file on /proc or /sys. Their files look regular and
+// root-owned, and some of /proc/self (maps, for one) are readable by any
+// thread of the daemon, even one acting as the user, because the kernel
+// lets a process's threads read each other's. A link there reads the
+// daemon's own state: no content ever reaches the log or the client, but
+// nothing there is a key file either.
+func checkFS(f *os.File, p string) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("%s: statfs: %w", p, err)
+	}
+	if st.Type == unix.PROC_SUPER_MAGIC || st.Type == unix.SYSFS_MAGIC {
+		return &PermissionError{p, "is on /proc or /sys, not a key file", "point authorized_keys at a real file"}
+	}
+	return nil
 }
 
 // checkFile checks the Stat of the open file.

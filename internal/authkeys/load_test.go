@@ -288,6 +288,17 @@ func TestSecurityLoadReadsAsUser(t *testing.T) {
 		t.Fatalf("link to a root-only file: %d keys, %v, %v; want permission denied", len(keys), skipped, err)
 	}
 
+	// /proc/self is the daemon, and some of it is readable by any of its
+	// threads: not a key file.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "/proc/self/maps", file)
+	var pe *PermissionError
+	if keys, _, err := Load(file, fakeCreds(), home); keys != nil || !errors.As(err, &pe) || !strings.Contains(pe.Problem, "/proc") {
+		t.Fatalf("link to /proc/self/maps: %d keys, %v; want refused", len(keys), err)
+	}
+
 	// The same key, in a file of the user's (through a link) is fine.
 	own := filepath.Join(home, "keys")
 	writeFile(t, own, keyLine+"\n", 0o600, fakeOwner)
