@@ -36,6 +36,14 @@
 //     goroutine lands on the main thread, it keeps that thread busy and
 //     starts another, which therefore runs elsewhere.
 //
+// What the user's thread still shares with the daemon: the kernel lets any
+// thread read what ptrace-style checks guard in its own process (for
+// example /proc/self/maps), whoever the thread is; callers that open paths
+// the user chose must refuse /proc (authkeys does). And a thread whose
+// effective uid is the user's may be reniced or pinned to CPUs by that
+// user while it lives (setpriority, sched_setaffinity compare effective
+// uids), which only slows that one short-lived thread.
+//
 // The function must do its credential-sensitive work synchronously on that
 // goroutine: anything handed to another goroutine (a DNS lookup, the net
 // package's dialer) runs on another thread, as root. That is why DialTCP,
