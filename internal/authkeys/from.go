@@ -1,6 +1,7 @@
 package authkeys
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -13,18 +14,20 @@ import (
 // error too (sshd would treat it as a host name pattern that never matches).
 func parseFrom(list string) ([]string, string) {
 	pats := strings.Split(list, ",")
-	for _, p := range pats {
+	// The reasons name the entry by its position, never by its text: they
+	// are logged, and the file's content is not (see the package doc).
+	for i, p := range pats {
 		p = strings.TrimPrefix(p, "!")
 		if p == "" {
-			return nil, "empty pattern in " + quote(list)
+			return nil, fmt.Sprintf("empty pattern (entry %d)", i+1)
 		}
 		if strings.Contains(p, "/") {
 			pfx, err := netip.ParsePrefix(p)
 			if err != nil || pfx.Addr().Zone() != "" {
-				return nil, "bad CIDR pattern " + quote(p)
+				return nil, fmt.Sprintf("bad CIDR pattern (entry %d)", i+1)
 			}
 			if pfx.Masked() != pfx {
-				return nil, "CIDR pattern " + quote(p) + " has bits set beyond its mask length (did you mean " + pfx.Masked().String() + "?)"
+				return nil, fmt.Sprintf("CIDR pattern (entry %d) has bits set beyond its mask length", i+1)
 			}
 		}
 	}

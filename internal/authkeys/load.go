@@ -10,6 +10,9 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/latch-ssh/latch-ssh/internal/asuser"
 )
 
 // Match returns the first key in keys equal to offered, comparing the wire
@@ -95,33 +98,63 @@ func (e *PermissionError) Error() string {
 // maxSymlinks bounds the symlink chain Load follows.
 const maxSymlinks = 8
 
-// Load checks and parses the authorized_keys file at path for the user with
-// uid owner and home directory home, with sshd's StrictModes rules made
-// stricter:
+// Load checks and parses the authorized_keys file at path for user (whose
+// uid owns the keys) with home directory home, with sshd's StrictModes
+// rules made stricter:
 //
-//   - the file must be a regular file owned by root or owner, not writable
-//     by group or others;
+//   - the file must be a regular file owned by root or the user, not
+//     writable by group or others;
 //   - every directory from the file up to / (the home included and every
-//     directory above it) must be owned by root or owner and not writable by
-//     group or others. Unlike users.CheckDirs there is no exception for
-//     sticky directories: a home or key file under /tmp is refused. (sshd
-//     stops at the home directory; we also check above it.)
+//     directory above it) must be owned by root or the user and not
+//     writable by group or others. Unlike users.CheckDirs there is no
+//     exception for sticky directories: a home or key file under /tmp is
+//     refused. (sshd stops at the home directory; we also check above it.)
+//
+// Everything, from the first lstat to the last read, is done with the
+// user's credentials (asuser.Run), as sshd does with temporarily_use_uid:
+// the daemon is root, and the user controls the path (a symbolic link in
+// their home can point anywhere). Read as root, a link to a root-only file
+// would let the user learn which keys it holds, or copy /etc/shadow into
+// the log through the parse errors. Read as the user, such a link fails
+// with "permission denied" like any other file the user cannot read, so
+// nothing leaves the user's control: a link is followed only as far as the
+// user could follow it themselves.
 //
 // A symlink is followed, as sshd does, but the directories holding the link
 // and those holding each target are all checked, at most 8 links deep; the
 // final file is opened with O_NOFOLLOW and checked with fstat on the open
-// descriptor, so what is read is what was checked. Only root and owner can
-// change anything along the checked paths, and owner may edit the file
-// anyway, so a race between the checks and the open gains nobody anything.
+// descriptor, so what is read is what was checked. Only root and the user
+// can change anything along the checked paths, and the user may edit the
+// file anyway, so a race between the checks and the open gains nobody
+// anything.
 //
 // Errors: a *PermissionError (with the path and the fix), an error wrapping
 // fs.ErrNotExist when the file (or a directory) does not exist (the server
-// treats that as "no keys"), or a Parse error. home is used to word the
-// fixes: inside it, "chown OWNER"; above it, "chown root".
-func Load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
+// treats that as "no keys"), an error wrapping fs.ErrPermission when the
+// user may not read it, or a Parse error (which never quotes the file's
+// content). home is used to word the fixes: inside it, "chown UID"; above
+// it, "chown root".
+func Load(path string, user asuser.Creds, home string) ([]Key, []Skipped, error) {
 	if !filepath.IsAbs(path) {
 		return nil, nil, fmt.Errorf("authorized keys file %q: not an absolute path", path)
 	}
+	var (
+		keys    []Key
+		skipped []Skipped
+	)
+	err := asuser.Run(user, func() error {
+		var err error
+		keys, skipped, err = load(path, user.UID, home)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, skipped, nil
+}
+
+// load is Load with the caller's credentials (already the user's).
+func load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
 	c := checker{owner: owner, home: filepath.Clean(home)}
 	f, real, err := c.open(filepath.Clean(path))
 	if err != nil {
@@ -133,6 +166,9 @@ func Load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
 		return nil, nil, fmt.Errorf("%s: %w", real, err)
 	}
 	if err := c.checkFile(real, fi); err != nil {
+		return nil, nil, err
+	}
+	if err := checkFS(f, real); err != nil {
 		return nil, nil, err
 	}
 	return Parse(f, real)
@@ -196,6 +232,23 @@ func (c checker) open(path string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("authorized keys file: %w", err)
 	}
 	return f, cur, nil
+}
+
+// checkFS refuses a file on /proc or /sys. Their files look regular and
+// root-owned, and some of /proc/self (maps, for one) are readable by any
+// thread of the daemon, even one acting as the user, because the kernel
+// lets a process's threads read each other's. A link there reads the
+// daemon's own state: no content ever reaches the log or the client, but
+// nothing there is a key file either.
+func checkFS(f *os.File, p string) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("%s: statfs: %w", p, err)
+	}
+	if st.Type == unix.PROC_SUPER_MAGIC || st.Type == unix.SYSFS_MAGIC {
+		return &PermissionError{p, "is on /proc or /sys, not a key file", "point authorized_keys at a real file"}
+	}
+	return nil
 }
 
 // checkFile checks the Stat of the open file.

@@ -9,12 +9,21 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/latch-ssh/latch-ssh/internal/asuser"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
 // fakeOwner is the uid that owns the fake homes (no such user is needed:
 // Load works on numbers).
 const fakeOwner = 4321
+
+// fakeCreds are the credentials of fakeOwner, who Load acts as.
+func fakeCreds() asuser.Creds { return asuser.Creds{UID: fakeOwner, GID: fakeOwner} }
+
+// userCreds are a real user's credentials.
+func userCreds(u *systest.User) asuser.Creds {
+	return asuser.Creds{UID: uint32(u.UID), GID: uint32(u.GID)}
+}
 
 // fakeHome builds base/home/.ssh/authorized_keys in a SecureDir, the layout
 // sshd accepts: home 0755 and .ssh 0700 owned by fakeOwner, the file 0600.
@@ -81,7 +90,8 @@ func TestLoad(t *testing.T) {
 			return ""
 		}, wantPath: "home/.ssh/authorized_keys", wantFix: "chmod go-w ", wantProblem: "writable by others"},
 		{name: "file owned by another user", setup: func(t *testing.T, e env) string {
-			chmodChown(t, e.file, 0o600, 65534)
+			// Readable by the user, so the ownership check is what refuses.
+			chmodChown(t, e.file, 0o644, 65534)
 			return ""
 		}, wantPath: "home/.ssh/authorized_keys", wantFix: "chown 4321 ", wantProblem: "owned by uid 65534"},
 		{name: "world-writable .ssh", setup: func(t *testing.T, e env) string {
@@ -169,7 +179,7 @@ func TestLoad(t *testing.T) {
 					path = p
 				}
 			}
-			keys, skipped, err := Load(path, fakeOwner, home)
+			keys, skipped, err := Load(path, fakeCreds(), home)
 			if tc.wantFix == "" {
 				if err != nil || len(keys) != 1 || len(skipped) != 0 {
 					t.Fatalf("Load = %d keys, %v, %v; want 1 key", len(keys), skipped, err)
@@ -207,24 +217,24 @@ func symlink(t *testing.T, target, link string) {
 func TestLoadErrors(t *testing.T) {
 	_, keyLine := testKey(t)
 	_, home, file := fakeHome(t, keyLine)
-	if _, _, err := Load(filepath.Join(home, ".ssh", "missing"), fakeOwner, home); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := Load(filepath.Join(home, ".ssh", "missing"), fakeCreds(), home); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
-	if _, _, err := Load(filepath.Join(home, "nodir", "authorized_keys"), fakeOwner, home); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := Load(filepath.Join(home, "nodir", "authorized_keys"), fakeCreds(), home); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing directory: %v, want fs.ErrNotExist", err)
 	}
-	if _, _, err := Load(".ssh/authorized_keys", fakeOwner, home); err == nil {
+	if _, _, err := Load(".ssh/authorized_keys", fakeCreds(), home); err == nil {
 		t.Error("relative path accepted")
 	}
 	// A limit error names the real file and line.
 	big := strings.Repeat(keyLine+"\n", MaxKeys+1)
 	writeFile(t, file, big, 0o600, fakeOwner)
-	if _, _, err := Load(file, fakeOwner, home); err == nil || !strings.Contains(err.Error(), file+":10001: more than") {
+	if _, _, err := Load(file, fakeCreds(), home); err == nil || !strings.Contains(err.Error(), file+":10001: more than") {
 		t.Errorf("limit: %v", err)
 	}
 	// Skipped lines come back with the keys.
 	writeFile(t, file, "junk\n"+keyLine+"\n", 0o600, fakeOwner)
-	keys, skipped, err := Load(file, fakeOwner, home)
+	keys, skipped, err := Load(file, fakeCreds(), home)
 	if err != nil || len(keys) != 1 || len(skipped) != 1 || skipped[0].Line != 1 {
 		t.Errorf("Load = %d keys, %v, %v", len(keys), skipped, err)
 	}
@@ -238,7 +248,7 @@ func TestLoadRealUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, skipped, err := Load(p, uint32(u.UID), u.Home)
+	keys, skipped, err := Load(p, userCreds(u), u.Home)
 	if err != nil || len(skipped) != 0 {
 		t.Fatalf("Load(%s) = %v, %v", p, skipped, err)
 	}
@@ -249,9 +259,54 @@ func TestLoadRealUser(t *testing.T) {
 	if !k.Options.AllowsFrom([]byte{127, 0, 0, 1}, "") || k.Options.AllowsFrom([]byte{127, 0, 0, 2}, "") {
 		t.Error("from=127.0.0.1 not applied")
 	}
-	// The same file is refused for another uid: the home is not theirs.
+	// The same file is refused for another uid: the home is not theirs
+	// (and, read with that uid's rights, maybe not even searchable).
 	var pe *PermissionError
-	if _, _, err := Load(p, uint32(u.UID)+1, u.Home); !errors.As(err, &pe) || pe.Path != u.Home {
-		t.Errorf("other uid: %v", err)
+	other := asuser.Creds{UID: uint32(u.UID) + 1, GID: uint32(u.GID) + 1}
+	keys, _, err = Load(p, other, u.Home)
+	if keys != nil || !(errors.As(err, &pe) && pe.Path == u.Home || errors.Is(err, fs.ErrPermission)) {
+		t.Errorf("other uid: %d keys, %v", len(keys), err)
+	}
+}
+
+// TestSecurityLoadReadsAsUser (issue 12 item 9): authorized_keys is read
+// with the user's rights. A link to a file only root may read (here one
+// holding a key) must not be read: as root, Load would follow it and the
+// server would accept that key for the user, telling them what a root-only
+// file holds. A link to a file the user may read still works.
+func TestSecurityLoadReadsAsUser(t *testing.T) {
+	_, keyLine := testKey(t)
+	base, home, file := fakeHome(t, keyLine)
+	secret := filepath.Join(base, "root-only")
+	writeFile(t, secret, keyLine+"\n", 0o600, 0)
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, secret, file)
+	keys, skipped, err := Load(file, fakeCreds(), home)
+	if keys != nil || skipped != nil || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("link to a root-only file: %d keys, %v, %v; want permission denied", len(keys), skipped, err)
+	}
+
+	// /proc/self is the daemon, and some of it is readable by any of its
+	// threads: not a key file.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "/proc/self/maps", file)
+	var pe *PermissionError
+	if keys, _, err := Load(file, fakeCreds(), home); keys != nil || !errors.As(err, &pe) || !strings.Contains(pe.Problem, "/proc") {
+		t.Fatalf("link to /proc/self/maps: %d keys, %v; want refused", len(keys), err)
+	}
+
+	// The same key, in a file of the user's (through a link) is fine.
+	own := filepath.Join(home, "keys")
+	writeFile(t, own, keyLine+"\n", 0o600, fakeOwner)
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "../keys", file)
+	if keys, _, err := Load(file, fakeCreds(), home); err != nil || len(keys) != 1 {
+		t.Fatalf("link to the user's own file: %d keys, %v", len(keys), err)
 	}
 }

@@ -5,9 +5,13 @@
 //
 // It is fail-closed: a line whose options we do not understand or cannot
 // enforce is skipped (reported in a Skipped with the reason), never accepted
-// with the option ignored. Comments, skip reasons and option values come
-// from a file the user controls: pass them through safetext.Clean before
-// printing or logging (reasons already are).
+// with the option ignored. Comments and option values come from a file the
+// user controls: pass them through safetext.Clean before printing, and do
+// not log them. Skip reasons and errors never quote the file's content
+// (only option names this package knows, key type names a parsed key
+// reports, and line numbers): the server logs them, and a file is not
+// always what it claims to be (a link to another file, read by mistake
+// with more rights than its owner, must not be copied into the log).
 package authkeys
 
 import (
@@ -197,8 +201,7 @@ func parseLine(line []byte) (Key, string) {
 	case looksLikeKeyType(line):
 		return Key{}, "bad key: " + strings.TrimPrefix(reason, "not a key: ")
 	case !knownOption(line) && !keyFollows(line):
-		return Key{}, "not a key line: " + strings.TrimPrefix(reason, "not a key: ") + ", and " +
-			quote(firstOption(line)) + " is no option"
+		return Key{}, "not a key line: " + strings.TrimPrefix(reason, "not a key: ") + ", and its first word is no option"
 	}
 	opts, rest, reason := parseOptions(line)
 	if reason != "" {
@@ -241,16 +244,17 @@ func parseKey(line []byte) (Key, string) {
 	}
 	blob, err := base64.StdEncoding.DecodeString(string(rest[:j]))
 	if err != nil {
-		return Key{}, "not a key: the field after " + quote(typ) + " is not base64"
+		return Key{}, "not a key: the field after the key type is not base64"
 	}
 	pub, err := ssh.ParsePublicKey(blob)
 	if err != nil {
-		return Key{}, "not a key: " + safetext.Clean(err.Error())
+		// err may quote the decoded data (an unknown algorithm name).
+		return Key{}, "not a key: the base64 data is not a public key"
 	}
 	if pub.Type() != typ {
 		// sshkey_read checks this too: a lone option such as "restrict"
 		// in the type field must not be dropped silently.
-		return Key{}, fmt.Sprintf("not a key: key type %s does not match the encoded type %s", quote(typ), quote(pub.Type()))
+		return Key{}, fmt.Sprintf("not a key: the key type field does not match the encoded type %s", quote(pub.Type()))
 	}
 	if _, ok := pub.(*ssh.Certificate); ok {
 		return Key{}, "certificates are not supported in authorized_keys (put the plain key)"
@@ -259,6 +263,15 @@ func parseKey(line []byte) (Key, string) {
 }
 
 func quote(s string) string { return `"` + safetext.Clean(s) + `"` }
+
+// optName quotes an option name if this package knows it, or says "an
+// option": an unknown name is the line's content.
+func optName(name string) string {
+	if isFlag(name) || name == "command" || name == "from" || unsupported(name) != "" {
+		return quote(name)
+	}
+	return "an option"
+}
 
 // unsupported explains why an sshd option we know but do not accept makes
 // the key unusable, or returns "" for the others.
@@ -307,7 +320,7 @@ func parseOptions(line []byte) (o Options, rest []byte, reason string) {
 		if hasValue {
 			var ok bool
 			if value, s, ok = dequote(s[1:]); !ok {
-				return o, nil, "option " + quote(name) + ": value must be in double quotes, with a closing quote"
+				return o, nil, "option " + optName(name) + ": value must be in double quotes, with a closing quote"
 			}
 		}
 		if r := unsupported(name); r != "" {
@@ -321,7 +334,7 @@ func parseOptions(line []byte) (o Options, rest []byte, reason string) {
 			if isFlag(name) {
 				return o, nil, "option " + quote(name) + " takes no value"
 			}
-			return o, nil, "unknown option " + quote(name)
+			return o, nil, "unknown option (not named here: the line's content is not logged)"
 		}
 		switch name {
 		case "command", "from":
@@ -355,7 +368,7 @@ func parseOptions(line []byte) (o Options, rest []byte, reason string) {
 		case "user-rc", "no-user-rc":
 			o.NoUserRC = name == "no-user-rc"
 		default:
-			return o, nil, "unknown option " + quote(name)
+			return o, nil, "unknown option (not named here: the line's content is not logged)"
 		}
 		switch {
 		case s == "":
@@ -363,7 +376,7 @@ func parseOptions(line []byte) (o Options, rest []byte, reason string) {
 		case isBlank(s[0]):
 			return o, []byte(s), ""
 		case s[0] != ',':
-			return o, nil, "option " + quote(name) + " is followed by " + quote(s[:1]) + " instead of a comma or a blank"
+			return o, nil, "option " + quote(name) + " is followed by another character instead of a comma or a blank"
 		}
 		s = s[1:]
 	}

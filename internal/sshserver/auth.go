@@ -174,7 +174,8 @@ func (s *Server) loadKeyring(user, pattern string) *keyring {
 			Msg("[server] authorized_keys cannot be expanded for this user")
 		return &keyring{err: err}
 	}
-	keys, skipped, err := authkeys.Load(path, acct.UID, acct.Home)
+	// Read with the user's rights, not root's (see authkeys.Load).
+	keys, skipped, err := authkeys.Load(path, credsOf(acct), acct.Home)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		log.Info().Str("event", "auth").Str("user", acct.Name).Str("file", path).Msg("no authorized_keys file")

@@ -121,7 +121,9 @@ func New(o Options) (*Server, error) {
 
 		unauthFrom: map[string]int{},
 	}
-	fwd := &glssh.ForwardedTCPHandler{}
+	// Forwarding is ours, not gliderlabs': its sockets must be the
+	// user's (see forward.go).
+	fwd := newForwarder(s)
 	s.gl = &glssh.Server{
 		// No version number: it would only help someone shopping for a
 		// known bug.
@@ -135,15 +137,13 @@ func New(o Options) (*Server, error) {
 		// "yes") are replaced, not extended.
 		ChannelHandlers: map[string]glssh.ChannelHandler{
 			"session":      s.sessionChannel,
-			"direct-tcpip": glssh.DirectTCPIPHandler,
+			"direct-tcpip": s.directTCPIP,
 		},
 		RequestHandlers: map[string]glssh.RequestHandler{
-			"tcpip-forward":        fwd.HandleSSHRequest,
-			"cancel-tcpip-forward": fwd.HandleSSHRequest,
+			"tcpip-forward":        fwd.handle,
+			"cancel-tcpip-forward": fwd.handle,
 		},
-		LocalPortForwardingCallback:   s.localForward,
-		ReversePortForwardingCallback: s.remoteForward,
-		SubsystemHandlers:             map[string]glssh.SubsystemHandler{},
+		SubsystemHandlers: map[string]glssh.SubsystemHandler{},
 	}
 	return s, nil
 }
