@@ -151,8 +151,46 @@ func (gs *Groups) setupCgroup() error {
 		_ = os.Remove(dir)
 		return fmt.Errorf("%s is not a cgroup v2 directory: %w", dir, err)
 	}
+	if err := probeClone(dir); err != nil {
+		_ = os.Remove(dir)
+		return err
+	}
 	_, kerr := os.Stat(filepath.Join(dir, "cgroup.kill"))
 	gs.dir, gs.cgpath, gs.killFile, gs.note = dir, filepath.Join(own, name), kerr == nil, note
+	return nil
+}
+
+// probeClone starts true(1) in a new cgroup below dir, the way sessions
+// will start, so that a place where the directory can be made but no
+// process put in it (a container's delegation rules, a seccomp filter on
+// clone3) selects the fallback at start rather than failing every session.
+// Without true(1) at its usual paths there is no probe.
+func probeClone(dir string) error {
+	var bin string
+	for _, p := range []string{"/bin/true", "/usr/bin/true"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		return nil
+	}
+	probe := filepath.Join(dir, "probe")
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return fmt.Errorf("cannot create a cgroup under %s: %w", dir, err)
+	}
+	defer func() { _ = os.Remove(probe) }()
+	fd, err := unix.Open(probe, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cannot open the cgroup %s: %w", probe, err)
+	}
+	defer unix.Close(fd)
+	cmd := &exec.Cmd{Path: bin, Args: []string{bin}, Env: []string{},
+		SysProcAttr: &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cannot start a process in a cgroup (%s): %w", probe, err)
+	}
 	return nil
 }
 
@@ -250,7 +288,9 @@ func sweepDeadInstances(parent string) string {
 				if _, err := os.Stat(filepath.Join(g.dir, "cgroup.kill")); err != nil {
 					g.killFile = false
 				}
-				_ = g.killAll(killWait)
+				if g.killAll(killWait) == nil {
+					_ = os.Remove(g.dir)
+				}
 			}
 		}
 		if os.Remove(dir) == nil {
@@ -314,24 +354,24 @@ func (gs *Groups) New(owner string) (*Group, error) {
 	return g, nil
 }
 
-// Owners returns the owners of groups that still have processes, after
-// removing the released groups that have none left.
+// Owners returns the owners of released groups (their session is over)
+// that still have processes, after removing those that have none left.
+// Groups of sessions still running are not looked at: their owner has a
+// connection.
 func (gs *Groups) Owners() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, g := range gs.snapshot("") {
-		if g.populated() {
-			if !seen[g.owner] {
-				seen[g.owner] = true
-				out = append(out, g.owner)
-			}
-			continue
-		}
 		g.mu.Lock()
 		rel := g.released
 		g.mu.Unlock()
-		if rel {
+		switch {
+		case !rel:
+		case !g.populated():
 			g.remove()
+		case !seen[g.owner]:
+			seen[g.owner] = true
+			out = append(out, g.owner)
 		}
 	}
 	return out

@@ -459,7 +459,10 @@ func (ss *session) notice(msg string) {
 
 // hangup ends the session's processes the way a terminal hangup does:
 // SIGHUP to the process group, SIGKILL after hangupGrace for what ignored
-// it. Nothing is sent once the process has been waited for.
+// it. Nothing is sent once the process has been waited for. This is how a
+// session that ends by itself (the client left) goes, as with sshd: what
+// ignores SIGHUP (nohup) and what left the group stays, in ss.group, until
+// a closed latch or a stop ends the whole group (spawn.Groups.End).
 func (ss *session) hangup() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
