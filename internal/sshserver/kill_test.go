@@ -22,6 +22,12 @@ import (
 const loops = `nohup sh -c 'while :; do sleep 1; done' >/dev/null 2>&1 </dev/null & echo "nohup $!"; ` +
 	`setsid sh -c 'while :; do sleep 1; done' >/dev/null 2>&1 </dev/null & echo "setsid $!"`
 
+// endBound is the most a closed latch may take to end a session's
+// processes with recheck = "1s": the interval, the notice's timeout,
+// SIGHUP's grace, and the time a SIGKILLed group gets to empty (5 s in
+// spawn).
+const endBound = time.Second + noticeTimeout + hangupGrace + 5*time.Second
+
 // loopPids runs loops (then tail) in a new session of client, and returns the
 // pids it printed.
 func loopPids(t *testing.T, client *gossh.Client, tail string) (nohup, setsid int) {
@@ -165,8 +171,7 @@ func TestSecurityClosedLatchEndsEveryProcess(t *testing.T) {
 	closed := time.Now()
 	f.latch.SetLatch(aliceAcc, appID, false)
 	f.latch.SetLatch(carolAcc, appID, false)
-	// Bound: the recheck interval, SIGHUP's grace, and slack.
-	bound := time.Second + hangupGrace + 4*time.Second
+	bound := endBound
 	for _, u := range []*systest.User{alice, carol} {
 		waitFor(t, u.Name+"'s session processes to end", func() bool {
 			return len(userPids(t, u, aliceOut, carolOut)) == 0
@@ -267,7 +272,7 @@ func TestSecurityClosedLatchEndsProcessGroupFallback(t *testing.T) {
 	closed := time.Now()
 	f.latch.SetLatch(aliceAcc, appID, false)
 	waitFor(t, "the nohup'd loops to end", func() bool { return !alive(leftN) && !alive(runN) })
-	if el, bound := time.Since(closed), time.Second+hangupGrace+4*time.Second; el > bound {
+	if el, bound := time.Since(closed), endBound; el > bound {
 		t.Errorf("the nohup'd loops ended %v after the latch closed, want within %v", el, bound)
 	}
 	if !alive(leftS) || !alive(runS) {
