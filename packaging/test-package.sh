@@ -333,7 +333,7 @@ else
 fi
 for want in 'Type=notify' 'ExecStartPre=/usr/bin/latch-ssh check-config --no-wiring' 'ExecStart=/usr/bin/latch-ssh serve' \
 	'ExecReload=/usr/bin/latch-ssh check-config --no-wiring' 'ExecReload=/bin/kill -HUP $MAINPID' \
-	'KillMode=process' 'Restart=on-failure' 'RuntimeDirectory=latch-ssh' 'RuntimeDirectoryMode=0755'; do
+	'KillMode=process' 'Delegate=yes' 'Restart=on-failure' 'RuntimeDirectory=latch-ssh' 'RuntimeDirectoryMode=0755'; do
 	grep -qxF -- "$want" "$unit" || fail "unit lacks $want"
 done
 # Sandboxing, a user or a capability bound: the embedded server's sessions

@@ -44,14 +44,21 @@ func (s *Server) recheckLoop(ctx context.Context) {
 		}
 		if _, set := s.settings(); set != nil && set.Recheck.Duration > 0 {
 			s.Recheck(ctx)
+		} else {
+			// Forget the groups of ended sessions whose processes are
+			// gone (a round does it too).
+			s.groups.Owners()
 		}
 	}
 }
 
 // Recheck runs one round of continuous authorization: one Latch status call
-// per user with an authenticated connection, however many connections that
-// user has, and every connection of a user whose latch is now closed ends
-// with ClosedNotice on its sessions' stderr. A call that fails keeps the
+// per user with an authenticated connection or with processes left running
+// by a session that ended (nohup, tmux), however many, and for a user whose
+// latch is now closed every connection ends with ClosedNotice on its
+// sessions' stderr and every process any of their sessions started ends
+// (SIGHUP, SIGKILL after hangupGrace; see spawn.Groups for what the
+// fallback without cgroups cannot reach). A call that fails keeps the
 // sessions (see gate.Core.Recheck) and is logged. Recheck returns when the
 // round is over.
 func (s *Server) Recheck(ctx context.Context) {
@@ -68,6 +75,11 @@ func (s *Server) Recheck(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
+	for _, u := range s.groups.Owners() {
+		if _, ok := byUser[u]; !ok {
+			byUser[u] = nil
+		}
+	}
 
 	sem := make(chan struct{}, maxParallelRechecks)
 	var wg sync.WaitGroup
@@ -103,6 +115,13 @@ func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, 
 			}()
 		}
 		wg.Wait()
+		// The connections are closed (their sessions got SIGHUP); now
+		// everything the user's sessions started, still running or left
+		// behind, ends.
+		if err := s.groups.End(user, hangupGrace); err != nil {
+			s.o.Log.Error().Str("event", "recheck").Str("user", user).Str("error", err.Error()).
+				Msg("some session processes could not be ended")
+		}
 		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
 			Str("reason", r.Reason).Msg("sessions ended")
 	default:

@@ -74,6 +74,10 @@ type Options struct {
 	// final ones, and AskOTP when a one-time code is asked (the demo
 	// shows them, and the code, as the phone would).
 	OnDecision func(user, remote string, d gate.Decision)
+	// ProcessGroupsOnly ends sessions through their process group and
+	// session even where a cgroup per session would work (see
+	// spawn.Groups); for tests of that fallback.
+	ProcessGroupsOnly bool
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,
@@ -100,6 +104,10 @@ type Server struct {
 	// Serve was given, closed by them.
 	stopped   bool
 	listeners []net.Listener
+
+	// groups holds every process each session starts, so that a closed
+	// latch or a stop ends them all.
+	groups *spawn.Groups
 }
 
 // New builds a server from o. It does not listen; call Serve.
@@ -120,6 +128,18 @@ func New(o Options) (*Server, error) {
 		live: map[string]map[*conn]struct{}{},
 
 		unauthFrom: map[string]int{},
+		groups:     spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
+	}
+	if s.groups.Mechanism() == spawn.MechanismCgroup {
+		ev := s.o.Log.Info().Str("event", "session-groups").Str("mechanism", spawn.MechanismCgroup).Str("dir", s.groups.Dir())
+		if n := s.groups.Note(); n != "" {
+			ev = ev.Str("note", n)
+		}
+		ev.Msg("each session runs in its own cgroup: ending it ends every process it started")
+	} else {
+		s.o.Log.Warn().Str("event", "session-groups").Str("mechanism", spawn.MechanismProcessGroup).
+			Str("reason", s.groups.Note()).
+			Msg("no cgroup per session: ending a session ends its process group and session, not processes that left it with setsid")
 	}
 	// Forwarding is ours, not gliderlabs': its sockets must be the
 	// user's (see forward.go).
@@ -218,14 +238,28 @@ func (s *Server) isStopped() bool {
 	return s.stopped
 }
 
-// Close closes the listener and every connection at once.
+// Close closes the listener and every connection at once, and kills
+// every process the sessions started.
 func (s *Server) Close() error {
 	s.stop()
-	return s.gl.Close()
+	err := s.gl.Close()
+	s.endAll(0)
+	return err
 }
 
-// Stop closes the listener, writes notice to every session's stderr, and
-// closes every connection. It returns when the connections are closed.
+// endAll ends every process any session started, the ones left running
+// after their session ended included (see spawn.Groups), giving them grace
+// after SIGHUP, and lets no new session start.
+func (s *Server) endAll(grace time.Duration) {
+	if err := s.groups.Shutdown(grace); err != nil {
+		s.o.Log.Error().Str("event", "stop").Str("error", err.Error()).Msg("some session processes could not be ended")
+	}
+}
+
+// Stop closes the listener, writes notice to every session's stderr,
+// closes every connection, and ends every process the sessions started
+// (SIGHUP, then SIGKILL after hangupGrace), the ones left running after
+// their session ended included. It returns when they are gone.
 func (s *Server) Stop(notice string) {
 	// Listeners first: no new connection arrives while the others end.
 	s.stop()
@@ -247,13 +281,19 @@ func (s *Server) Stop(notice string) {
 	}
 	wg.Wait()
 	_ = s.gl.Close()
+	s.endAll(hangupGrace)
 }
 
 // Shutdown closes the listener and waits, until ctx is done, for the open
-// connections to end by themselves.
+// connections to end by themselves; then it ends the processes the
+// sessions left (as Stop does).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
-	return s.gl.Shutdown(ctx)
+	err := s.gl.Shutdown(ctx)
+	if err == nil {
+		s.endAll(hangupGrace)
+	}
+	return err
 }
 
 // settings returns the [server] table in force, or nil when the core has

@@ -38,6 +38,9 @@ type session struct {
 	started bool
 	proc    *os.Process
 	ptmx    *os.File
+	// group holds every process the session starts (see spawn.Groups),
+	// so that ending the session ends them all.
+	group *spawn.Group
 	// exited is closed once the process has been waited for; after that
 	// its pid may belong to someone else and is never signalled.
 	exited chan struct{}
@@ -77,6 +80,7 @@ func (s *Server) sessionChannel(_ *glssh.Server, sc *gossh.ServerConn, nc gossh.
 		return
 	}
 	defer c.removeSession(ss)
+	defer ss.release()
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return
@@ -294,8 +298,15 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 	}
 	ev.Msg("session start")
 
+	group, err := ss.c.s.groups.New(ss.g.user)
+	if err != nil {
+		ss.log.Error().Str("event", "session").Str("error", safetext.Clean(err.Error())).Msg("cannot start the session process")
+		return false, nil
+	}
+	ss.group = group
 	run, err := ss.launch(cmd, warnings)
 	if err != nil {
+		_ = group.End(0)
 		ss.log.Error().Str("event", "session").Str("error", safetext.Clean(err.Error())).Msg("cannot start the session process")
 		return false, nil
 	}
@@ -307,7 +318,11 @@ func (ss *session) start(kind string, payload []byte) (bool, func()) {
 // loop.
 func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 	if ss.pty {
-		ptmx, err := spawn.StartPTY(cmd, ss.rows, ss.cols, ss.modes)
+		var ptmx *os.File
+		err := ss.group.Start(cmd, func() (err error) {
+			ptmx, err = spawn.StartPTY(cmd, ss.rows, ss.cols, ss.modes)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +348,7 @@ func (ss *session) launch(cmd *exec.Cmd, warnings []string) (func(), error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	err = spawn.Start(cmd)
+	err = ss.group.Start(cmd, func() error { return spawn.Start(cmd) })
 	// The child has its ends (or failed): ours go, so EOF and EPIPE reach
 	// the right side.
 	closeAll(inR, outW, errW)
@@ -453,7 +468,10 @@ func (ss *session) notice(msg string) {
 
 // hangup ends the session's processes the way a terminal hangup does:
 // SIGHUP to the process group, SIGKILL after hangupGrace for what ignored
-// it. Nothing is sent once the process has been waited for.
+// it. Nothing is sent once the process has been waited for. This is how a
+// session that ends by itself (the client left) goes, as with sshd: what
+// ignores SIGHUP (nohup) and what left the group stays, in ss.group, until
+// a closed latch or a stop ends the whole group (spawn.Groups.End).
 func (ss *session) hangup() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -485,6 +503,19 @@ func (ss *session) hangup() {
 			ss.mu.Unlock()
 		}
 	}()
+}
+
+// release tells the session's group that the session is over: processes
+// it left running (nohup, tmux) stay known, with their owner, so that a
+// recheck that finds the latch closed, or the server stopping, still ends
+// them.
+func (ss *session) release() {
+	ss.mu.Lock()
+	g := ss.group
+	ss.mu.Unlock()
+	if g != nil {
+		g.Release()
+	}
 }
 
 // sshEnv returns SSH_CLIENT and SSH_CONNECTION for a connection.
