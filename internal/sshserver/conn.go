@@ -135,13 +135,13 @@ func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.handshake.Stop()
 		c.grace.Stop()
+		c.penalise()
 		c.release()
 		c.cancel()
 		err = c.Conn.Close()
 
 		c.mu.Lock()
 		p, g := c.pending, c.grant
-		tried, timedOut := c.tried, c.timedOut
 		c.pending = nil
 		sessions := make([]*session, 0, len(c.sessions))
 		for ss := range c.sessions {
@@ -157,24 +157,34 @@ func (c *conn) Close() error {
 		if g != nil {
 			c.s.track(g.user, c, false)
 			c.s.o.Log.Info().Str("event", "logout").Str("user", g.user).Str("remote", c.remote).Msg("connection closed")
-		} else if !c.s.isStopped() {
-			// It ended without logging in: its source block pays for the
-			// slot it held (startups.go), unless the server is stopping
-			// and closed it.
-			kind := penaltyNoAuth
-			switch {
-			case timedOut:
-				kind = penaltyTimeout
-			case tried:
-				kind = penaltyAuthFail
-			}
-			logPenalty(c.s.o.Log, c.s.adm.penalise(c.src, kind, &c.set))
 		}
 		for _, ss := range sessions {
 			ss.hangup()
 		}
 	})
 	return err
+}
+
+// penalise charges the connection's source block, when it ends without
+// logging in, for the slot it held (startups.go): unless the server is
+// stopping and closed it. It runs before the socket is closed and the slot
+// given back, so that the client cannot come back before its penalty is
+// in force.
+func (c *conn) penalise() {
+	c.mu.Lock()
+	in, tried, timedOut := c.grant != nil, c.tried, c.timedOut
+	c.mu.Unlock()
+	if in || c.s.isStopped() {
+		return
+	}
+	kind := penaltyNoAuth
+	switch {
+	case timedOut:
+		kind = penaltyTimeout
+	case tried:
+		kind = penaltyAuthFail
+	}
+	logPenalty(c.s.o.Log, c.s.adm.penalise(c.src, kind, &c.set))
 }
 
 // closeWhy logs why the server is ending the connection and closes it.

@@ -169,6 +169,37 @@ func TestSecurityAdminGetsInWhenPoolFull(t *testing.T) {
 	}
 }
 
+// TestSecurityFailedLoginsPenalised (issue 12, item 7): a source that
+// fails to authenticate again and again (a key guesser) accrues
+// penalty_authfail per connection, and once past penalty_min its next
+// connections are closed at accept; the user's own logins from elsewhere
+// go on.
+func TestSecurityFailedLoginsPenalised(t *testing.T) {
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{})
+	f.start(t, nil)
+	guess := &systest.User{Name: u.Name, Signer: newSigner(t)}
+	// 5s each, penalty_min 15s: the fourth failure activates it.
+	for i := range 4 {
+		if err := loginFrom(t, f, guess, "127.0.0.7"); err == nil {
+			t.Fatal("a wrong key logged in")
+		} else if !strings.Contains(err.Error(), "unable to authenticate") {
+			t.Fatalf("failure %d: %v, want an authentication failure", i+1, err)
+		}
+	}
+	waitFor(t, "the penalty of 127.0.0.7", func() bool {
+		return strings.Contains(f.log.String(), `"source":"127.0.0.7","reason":"authentication failed or was refused","refused_for":"20s"`)
+	})
+	c := dialFrom(t, f, "127.0.0.7")
+	if answered(t, c) {
+		t.Error("a source with 20s of failed logins may connect at once")
+	}
+	c.Close()
+	if err := loginFrom(t, f, u, "127.0.0.8"); err != nil {
+		t.Fatalf("the user's login from elsewhere: %v", err)
+	}
+}
+
 // fakeClock is a clock tests move by hand.
 type fakeClock struct {
 	mu sync.Mutex
