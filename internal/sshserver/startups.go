@@ -39,6 +39,7 @@ package sshserver
 // so the work per connection is bounded whatever the clients do.
 
 import (
+	"container/heap"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -138,10 +139,38 @@ var penaltyReasons = [...]string{
 
 // penalty is the accrued penalty of one source block.
 type penalty struct {
+	block  string
 	until  time.Time
 	active bool
 	v6     bool
 	reason string
+	// index is its place in its family's heap.
+	index int
+}
+
+// penaltyHeap orders the penalties of one address family by their end, so
+// that the ones that ran out, and the one closest to its end, are found
+// in O(log n) whatever the size of the table: a flood against a full table
+// must not cost a walk of the table per connection.
+type penaltyHeap []*penalty
+
+func (h penaltyHeap) Len() int           { return len(h) }
+func (h penaltyHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h penaltyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *penaltyHeap) Push(x any) {
+	p := x.(*penalty)
+	p.index = len(*h)
+	*h = append(*h, p)
+}
+func (h *penaltyHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return p
 }
 
 // limitedLog is one kind of log line that is written at most once per
@@ -164,17 +193,16 @@ type startups struct {
 	// counts them per source block.
 	unauth int
 	from   map[string]int
-	// penalties holds the accrued penalties by block, and counts how many
-	// are IPv4 ([0]) and IPv6 ([1]).
+	// penalties holds the accrued penalties by block, and byEnd the same,
+	// IPv4 ([0]) and IPv6 ([1]) apart, by their end.
 	penalties map[string]*penalty
-	counts    [2]int
+	byEnd     [2]penaltyHeap
 	// trusted holds when each block last logged in.
 	trusted map[string]time.Time
-	// swept is when expire last walked the penalty table.
-	swept time.Time
-	// logs rate-limits the lines about refusals, by verdict, and about new
-	// penalties (index 0).
-	logs [refusedOverflow + 1]limitedLog
+	// refusals rate-limits the lines about refusals, by verdict, and
+	// penalised those about penalties.
+	refusals  [refusedOverflow + 1]limitedLog
+	penalised limitedLog
 }
 
 func newStartups() *startups {
@@ -203,14 +231,15 @@ func (st *startups) admit(src source, set *users.Server) int {
 	if !src.exempt {
 		if p := st.penalties[src.block]; p != nil {
 			if !now.Before(p.until) {
-				st.forget(src.block, p)
+				st.forget(p)
 			} else if p.active {
 				return refusedPenalty
 			}
 		}
-		if set.PenaltyOverflow == users.OverflowDenyAll && st.counts[family(src.v6())] >= set.PenaltyMaxSources {
-			st.expire(now)
-			if st.counts[family(src.v6())] >= set.PenaltyMaxSources {
+		if set.PenaltyOverflow == users.OverflowDenyAll {
+			fam := family(src.v6())
+			st.expire(fam, now)
+			if len(st.byEnd[fam]) >= set.PenaltyMaxSources {
 				return refusedOverflow
 			}
 		}
@@ -280,7 +309,7 @@ func (st *startups) loggedIn(src source) {
 	defer st.mu.Unlock()
 	now := st.now()
 	if p := st.penalties[src.block]; p != nil {
-		st.forget(src.block, p)
+		st.forget(p)
 	}
 	if _, ok := st.trusted[src.block]; !ok && len(st.trusted) >= maxTrusted {
 		oldest, first := "", true
@@ -311,27 +340,29 @@ func (st *startups) penalise(src source, kind int, set *users.Server) (note pena
 	fam := family(src.v6())
 	p := st.penalties[src.block]
 	if p != nil && !now.Before(p.until) {
-		st.forget(src.block, p)
+		st.forget(p)
 		p = nil
 	}
 	if p == nil {
-		if st.counts[fam] >= set.PenaltyMaxSources {
-			st.expire(now)
-		}
-		if st.counts[fam] >= set.PenaltyMaxSources {
+		st.expire(fam, now)
+		if len(st.byEnd[fam]) >= set.PenaltyMaxSources {
 			if set.PenaltyOverflow == users.OverflowDenyAll {
 				return st.noteLocked(now, penaltyNote{block: src.block, reason: "penalty table full; not recorded: " + penaltyReasons[kind]})
 			}
-			st.evictSoonest(src.v6())
+			// Permissive: the penalty closest to its end makes room.
+			for len(st.byEnd[fam]) >= set.PenaltyMaxSources {
+				st.forget(st.byEnd[fam][0])
+			}
 		}
-		p = &penalty{until: now, v6: src.v6()}
+		p = &penalty{block: src.block, until: now, v6: src.v6()}
 		st.penalties[src.block] = p
-		st.counts[fam]++
+		heap.Push(&st.byEnd[fam], p)
 	}
 	p.until = p.until.Add(d)
 	if limit := now.Add(set.PenaltyMax.Duration); p.until.After(limit) {
 		p.until = limit
 	}
+	heap.Fix(&st.byEnd[fam], p.index)
 	p.reason = penaltyReasons[kind]
 	if !p.active && p.until.Sub(now) > set.PenaltyMin.Duration {
 		p.active = true
@@ -351,7 +382,7 @@ type penaltyNote struct {
 
 // noteLocked passes n through the rate limit of penalty lines.
 func (st *startups) noteLocked(now time.Time, n penaltyNote) penaltyNote {
-	l := &st.logs[0]
+	l := &st.penalised
 	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
 		l.skipped++
 		return penaltyNote{}
@@ -366,7 +397,7 @@ func (st *startups) logRefusal(verdict int) (bool, int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := st.now()
-	l := &st.logs[verdict]
+	l := &st.refusals[verdict]
 	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
 		l.skipped++
 		return false, 0
@@ -376,38 +407,16 @@ func (st *startups) logRefusal(verdict int) (bool, int) {
 	return true, n
 }
 
-func (st *startups) forget(block string, p *penalty) {
-	delete(st.penalties, block)
-	st.counts[family(p.v6)]--
+// forget drops a penalty from the table.
+func (st *startups) forget(p *penalty) {
+	delete(st.penalties, p.block)
+	heap.Remove(&st.byEnd[family(p.v6)], p.index)
 }
 
-// expire forgets the penalties that ran out. It walks the whole table, so
-// it runs only when the table is full, and at most once a second: a flood
-// against a full table costs one walk a second, not one per connection.
-func (st *startups) expire(now time.Time) {
-	if now.Sub(st.swept) < time.Second {
-		return
-	}
-	st.swept = now
-	for b, p := range st.penalties {
-		if !now.Before(p.until) {
-			st.forget(b, p)
-		}
-	}
-}
-
-// evictSoonest forgets the penalty of the family that ends first, to make
-// room ("permissive" overflow).
-func (st *startups) evictSoonest(v6 bool) {
-	var soonest string
-	var at time.Time
-	for b, p := range st.penalties {
-		if p.v6 == v6 && (soonest == "" || p.until.Before(at)) {
-			soonest, at = b, p.until
-		}
-	}
-	if soonest != "" {
-		st.forget(soonest, st.penalties[soonest])
+// expire forgets the penalties of a family that ran out.
+func (st *startups) expire(fam int, now time.Time) {
+	for len(st.byEnd[fam]) > 0 && !now.Before(st.byEnd[fam][0].until) {
+		st.forget(st.byEnd[fam][0])
 	}
 }
 

@@ -377,8 +377,8 @@ func TestSecurityStartupsRules(t *testing.T) {
 				st.penalise(b, penaltyTimeout, set)
 			}
 			st.penalise(c, penaltyTimeout, set)
-			if st.counts[0] != 2 || len(st.penalties) != 2 {
-				t.Errorf("%s: %d penalties tracked (%d IPv4), want 2", mode, len(st.penalties), st.counts[0])
+			if len(st.byEnd[0]) != 2 || len(st.penalties) != 2 {
+				t.Errorf("%s: %d penalties tracked (%d IPv4), want 2", mode, len(st.penalties), len(st.byEnd[0]))
 			}
 			_, hasA := st.penalties[a.block]
 			_, hasC := st.penalties[c.block]
@@ -411,6 +411,34 @@ func TestSecurityStartupsRules(t *testing.T) {
 					t.Errorf("deny-all after the penalties ended: %d", v)
 				}
 			}
+		}
+	})
+
+	t.Run("bounded table", func(t *testing.T) {
+		set := serverSettings(t, "penalty_max_sources = 50")
+		st := newSt()
+		for i := range 2000 {
+			ip := fmt.Sprintf("10.%d.%d.%d", i%7, i/256, i%256)
+			st.penalise(src(t, ip, set), i%3, set)
+			if i%10 == 0 {
+				clock.add(time.Second)
+			}
+		}
+		if len(st.penalties) != len(st.byEnd[0]) || len(st.byEnd[0]) > 50 || len(st.byEnd[1]) != 0 {
+			t.Fatalf("%d penalties, heaps of %d and %d; want at most 50, all IPv4", len(st.penalties), len(st.byEnd[0]), len(st.byEnd[1]))
+		}
+		for i, p := range st.byEnd[0] {
+			if p.index != i || st.penalties[p.block] != p {
+				t.Fatalf("heap entry %d (%s) is out of step with the table", i, p.block)
+			}
+			if i > 0 && p.until.Before(st.byEnd[0][(i-1)/2].until) {
+				t.Fatalf("heap order broken at %d", i)
+			}
+		}
+		clock.add(time.Hour)
+		st.expire(0, clock.now())
+		if len(st.penalties) != 0 || len(st.byEnd[0]) != 0 {
+			t.Errorf("after every penalty ended: %d left", len(st.penalties))
 		}
 	})
 
