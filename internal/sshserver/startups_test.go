@@ -338,6 +338,12 @@ func TestSecurityStartupsRules(t *testing.T) {
 		if v := st.admit(src(t, "2001:db8:1:3::1", set), set); v != admitted {
 			t.Errorf("the next /64: %d", v)
 		}
+		// A listener on [::] sees IPv4 clients as IPv4-mapped addresses:
+		// they count, and match penalty_exempt, as IPv4.
+		mapped := serverSettings(t, `penalty_exempt = ["192.0.2.0/24"]`)
+		if m := src(t, "::ffff:192.0.2.5", mapped); !m.exempt || m.v6() || m.block != "192.0.2.5" {
+			t.Errorf("IPv4-mapped source: %+v, want IPv4 192.0.2.5, exempt", m)
+		}
 		admin := src(t, "2001:db8:9:1::1", set)
 		for range 10 {
 			st.penalise(admin, penaltyTimeout, set)
