@@ -318,10 +318,11 @@ func load(t *testing.T, w *world) []Row {
 
 	// A burst of n logins is n connections authenticating at once, and
 	// each waits for Latch: the cap on those (default 100, like sshd's
-	// MaxStartups) must be above n or the server rightly drops the rest.
-	// Recheck is off: its calls are per user per period, not per login.
+	// MaxStartups) must be above n or the server rightly drops the rest;
+	// they all come from 127.0.0.1, so the per-source cap is raised too,
+	// and random early drop is off. Recheck is off: its calls are per user per period, not per login.
 	text := w.config(w.socket, "127.0.0.1:0", filepath.Join(w.dir, "load_host_key"),
-		fmt.Sprintf("max_unauthenticated = %d\nrecheck = \"0\"\n", 2*(*loadFlag)))
+		fmt.Sprintf("max_unauthenticated = %d\nmax_unauthenticated_per_source = %[1]d\nearly_drop_start = %[1]d\nrecheck = \"0\"\n", 2*(*loadFlag)))
 	cfg, err := users.Parse("load.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)

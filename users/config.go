@@ -13,6 +13,7 @@ package users
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -115,10 +116,56 @@ type Server struct {
 	// MaxUnauthenticated caps connections that have not authenticated yet
 	// (1..100000).
 	MaxUnauthenticated int
-	HandshakeTimeout   Duration // 1s..10m
+	// MaxUnauthenticatedPerSource caps them per source block (an IPv4
+	// address or an IPv6 /64): 1..MaxUnauthenticated. Default 10, or a
+	// quarter of MaxUnauthenticated (at least 1) when that is smaller.
+	MaxUnauthenticatedPerSource int
+	// EarlyDropStart and EarlyDropRate are sshd's MaxStartups start and
+	// rate: from EarlyDropStart unauthenticated connections on, a new one
+	// is dropped with probability EarlyDropRate percent, rising linearly
+	// to 100 at MaxUnauthenticated. EarlyDropStart is 1..MaxUnauthenticated
+	// (equal: no early drop; default 10, or MaxUnauthenticated when that
+	// is smaller), EarlyDropRate 0..100 (default 30).
+	EarlyDropStart   int
+	EarlyDropRate    int
+	HandshakeTimeout Duration // 1s..10m
+	// Penalties, like sshd's PerSourcePenalties: a source block whose
+	// connection ended without logging in accrues PenaltyNoAuth (it never
+	// tried to authenticate), PenaltyAuthFail (it tried and failed) or
+	// PenaltyTimeout (handshake_timeout or login_grace_time closed it),
+	// each 0 (none) or 1s..1h. Accrued time adds up to PenaltyMax
+	// (1s..24h); once above PenaltyMin (0..1h) the block's new connections
+	// are refused at once until it runs out.
+	PenaltyNoAuth   Duration
+	PenaltyAuthFail Duration
+	PenaltyTimeout  Duration
+	PenaltyMin      Duration
+	PenaltyMax      Duration
+	// PenaltyMaxSources bounds the blocks tracked, per address family
+	// (1..1000000); PenaltyOverflow says what happens when they are all
+	// taken.
+	PenaltyMaxSources int
+	PenaltyOverflow   PenaltyOverflow
+	// PenaltyExempt lists networks that are never penalised nor dropped at
+	// random, and may use the slots kept beyond MaxUnauthenticated.
+	PenaltyExempt []netip.Prefix
 	// SFTPServer is an absolute path, or "" to find the system's later.
 	SFTPServer string
 }
+
+// PenaltyOverflow is what the embedded server does when the penalty table
+// of an address family is full (sshd's PerSourcePenalties overflow).
+type PenaltyOverflow string
+
+// The overflow modes.
+const (
+	// OverflowPermissive forgets the penalty closest to its end to make
+	// room for a new one.
+	OverflowPermissive PenaltyOverflow = "permissive"
+	// OverflowDenyAll refuses every new connection of that family, but
+	// from penalty_exempt, until a penalty ends.
+	OverflowDenyAll PenaltyOverflow = "deny-all"
+)
 
 // FailMode is what a decision gives when Latch cannot answer.
 type FailMode string

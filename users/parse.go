@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -324,10 +325,85 @@ func (c *checker) server(t *table, s *Server) {
 	s.LoginGraceTime = t.duration("login_grace_time", 2*time.Minute, time.Second, time.Hour, false)
 	s.MaxAuthTries = t.integer("max_auth_tries", 6, 1, 100)
 	s.MaxUnauthenticated = t.integer("max_unauthenticated", 100, 1, 100000)
+	c.startups(t, s)
 	s.HandshakeTimeout = t.duration("handshake_timeout", 20*time.Second, time.Second, 10*time.Minute, false)
+	c.penalties(t, s)
 	s.SFTPServer, _ = t.str("sftp_server", "")
 	c.checkAbs(t.key("sftp_server"), s.SFTPServer)
 	t.finish()
+}
+
+// startups reads the per-source cap and the random early drop of
+// unauthenticated connections. Their defaults follow max_unauthenticated
+// down when it is small, so that lowering it alone stays valid; a value
+// written above it is an error, since it could never apply.
+func (c *checker) startups(t *table, s *Server) {
+	n := s.MaxUnauthenticated
+	s.MaxUnauthenticatedPerSource = t.integer("max_unauthenticated_per_source", min(10, max(1, n/4)), 1, 100000)
+	if s.MaxUnauthenticatedPerSource > n {
+		t.report("max_unauthenticated_per_source", fmt.Sprintf("%d is above max_unauthenticated (%d)", s.MaxUnauthenticatedPerSource, n),
+			fmt.Sprintf("max_unauthenticated_per_source = %d (or less: a few sources must not fill the server)", max(1, n/4)))
+	}
+	s.EarlyDropStart = t.integer("early_drop_start", min(10, n), 1, 100000)
+	if s.EarlyDropStart > n {
+		t.report("early_drop_start", fmt.Sprintf("%d is above max_unauthenticated (%d)", s.EarlyDropStart, n),
+			fmt.Sprintf("early_drop_start = %d (equal to max_unauthenticated turns early drop off)", n))
+	}
+	s.EarlyDropRate = t.integer("early_drop_rate", 30, 0, 100)
+}
+
+// penalties reads the per-source penalties.
+func (c *checker) penalties(t *table, s *Server) {
+	s.PenaltyNoAuth = t.duration("penalty_noauth", time.Second, time.Second, time.Hour, true)
+	s.PenaltyAuthFail = t.duration("penalty_authfail", 5*time.Second, time.Second, time.Hour, true)
+	s.PenaltyTimeout = t.duration("penalty_timeout", 10*time.Second, time.Second, time.Hour, true)
+	s.PenaltyMin = t.duration("penalty_min", 15*time.Second, time.Second, time.Hour, true)
+	s.PenaltyMax = t.duration("penalty_max", 10*time.Minute, time.Second, 24*time.Hour, false)
+	if s.PenaltyMin.Duration >= s.PenaltyMax.Duration && t.has("penalty_min") {
+		t.report("penalty_min", fmt.Sprintf("%s is not below penalty_max (%s): no penalty could ever apply",
+			shortDuration(s.PenaltyMin.Duration), shortDuration(s.PenaltyMax.Duration)), `penalty_min = "15s"`)
+	} else if s.PenaltyMin.Duration >= s.PenaltyMax.Duration {
+		t.report("penalty_max", fmt.Sprintf("%s is not above penalty_min (%s): no penalty could ever apply",
+			shortDuration(s.PenaltyMax.Duration), shortDuration(s.PenaltyMin.Duration)), `penalty_max = "10m"`)
+	}
+	s.PenaltyMaxSources = t.integer("penalty_max_sources", 65536, 1, 1000000)
+	s.PenaltyOverflow = PenaltyOverflow(t.enum("penalty_overflow", string(OverflowPermissive), "",
+		string(OverflowPermissive), string(OverflowDenyAll)))
+	s.PenaltyExempt = []netip.Prefix{}
+	for _, e := range t.list("penalty_exempt", []string{}) {
+		p, err := parseNetwork(e)
+		if err != nil {
+			t.report("penalty_exempt", err.Error(), `penalty_exempt = ["192.0.2.10", "198.51.100.0/24", "2001:db8:1::/48"]`)
+			continue
+		}
+		s.PenaltyExempt = append(s.PenaltyExempt, p)
+	}
+}
+
+// parseNetwork reads an address (one host) or a network in CIDR notation.
+// A network with bits set past its mask is refused, as sshd refuses it:
+// "192.0.2.7/24" is a typo for one host or for the /24, and guessing which
+// would widen or narrow an exemption silently.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%s is not an IP address or network", show(s))
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%s is not an IP address or network (like 192.0.2.0/24)", show(s))
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%s: write IPv4 networks in IPv4 form", show(s))
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%s has bits set past its /%d mask; did you mean %s?", show(s), p.Bits(), p.Masked())
+	}
+	return p, nil
 }
 
 // checkPattern validates the authorized_keys path pattern.

@@ -423,7 +423,9 @@ func TestExample(t *testing.T) {
 		"fail_mode", "unpaired", "exempt_groups", "otp", "silent", "allow_self_pairing", "pair_common_name",
 		"[operations]", "[user_operations.", "[users]", "[daemon]", "socket", "rate_limit", "[server]", "listen", "host_key",
 		"authorized_keys", "recheck", "allow_tcp_forwarding", "login_grace_time", "max_auth_tries", "max_unauthenticated",
-		"handshake_timeout", "sftp_server"} {
+		"handshake_timeout", "sftp_server", "max_unauthenticated_per_source", "early_drop_start", "early_drop_rate",
+		"penalty_noauth", "penalty_authfail", "penalty_timeout", "penalty_min", "penalty_max", "penalty_max_sources",
+		"penalty_overflow", "penalty_exempt"} {
 		if !strings.Contains(string(data), k) {
 			t.Errorf("the example does not mention %s", k)
 		}

@@ -183,6 +183,25 @@ func checkServer(r *report, cfg *users.Config) {
 	if set.AllowTCPForwarding {
 		r.warnf("%s: [server] allow_tcp_forwarding = true: authenticated users can reach any address this host can (keys with restrict or no-port-forwarding excepted)", cfg.Path)
 	}
+	checkStartups(r, cfg)
+}
+
+// checkStartups warns about admission settings that give back what they
+// are for: sources that hold unauthenticated slots are never shut out, or
+// everyone is exempt.
+func checkStartups(r *report, cfg *users.Config) {
+	set := cfg.Server
+	if set.PenaltyNoAuth.Duration == 0 && set.PenaltyAuthFail.Duration == 0 && set.PenaltyTimeout.Duration == 0 {
+		r.warnf("%s: [server] penalty_noauth, penalty_authfail and penalty_timeout are all \"0\": a few hosts can hold the unauthenticated slots again and again", cfg.Path)
+	}
+	for _, p := range set.PenaltyExempt {
+		if p.Bits() == 0 {
+			r.warnf("%s: [server] penalty_exempt has %s: every address of that family is exempt from penalties and early drop", cfg.Path, p)
+		}
+	}
+	if len(set.PenaltyExempt) == 0 {
+		fmt.Fprintln(r.w, "note: [server] penalty_exempt is empty: when others fill max_unauthenticated, only sources that logged in within the last 24 hours have slots kept for them; list your admin hosts there")
+	}
 }
 
 // checkWiring inspects sshd and PAM, as root only: sshd -T needs root, and

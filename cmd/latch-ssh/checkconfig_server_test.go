@@ -33,7 +33,11 @@ func TestCheckServer(t *testing.T) {
 		{"bad keys", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q, %q]\nsftp_server = \"/nonexistent/sftp\"", loose, noDir), 3,
 			[]string{"chmod 600 " + loose, "mkdir -p -m 755 " + filepath.Dir(noDir), "sftp_server /nonexistent/sftp is not an executable"}},
 		{"warnings", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q]\nrecheck = \"0\"\nallow_tcp_forwarding = true", missing), 0,
-			[]string{`recheck = "0"`, "allow_tcp_forwarding = true"}},
+			[]string{`recheck = "0"`, "allow_tcp_forwarding = true", "penalty_exempt is empty"}},
+		// Issue 12, item 7: admission settings that undo themselves.
+		{"admission warnings", fmt.Sprintf("listen = \"127.0.0.1:2222\"\nhost_key = [%q]\npenalty_noauth = \"0\"\n"+
+			"penalty_authfail = \"0\"\npenalty_timeout = \"0\"\npenalty_exempt = [\"0.0.0.0/0\"]", missing), 0,
+			[]string{"are all \"0\": a few hosts can hold", "penalty_exempt has 0.0.0.0/0: every address"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +

@@ -314,7 +314,10 @@ func configText(d *demo, secret, caFile, hostKey string) string {
 	fmt.Fprintf(&b, "[latch]\napp_id = %s\nsecret = %s\napi_url = %s\nca_file = %s\ntimeout = \"3s\"\n\n",
 		tomlString(d.appID), tomlString(secret), tomlString(d.fake.URL()), tomlString(caFile))
 	b.WriteString("[policy]\nfail_mode = \"closed\"\nunpaired = \"deny\"\n\n")
-	fmt.Fprintf(&b, "[server]\nlisten = %s\nhost_key = [%s]\nrecheck = %s\n\n",
+	// The person trying the demo is refused on purpose, again and again,
+	// from loopback: the penalties for failed logins must not shut them
+	// out.
+	fmt.Fprintf(&b, "[server]\nlisten = %s\nhost_key = [%s]\nrecheck = %s\npenalty_exempt = [\"127.0.0.0/8\", \"::1\"]\n\n",
 		tomlString(d.addr.String()), tomlString(hostKey), tomlString(Recheck.String()))
 	fmt.Fprintf(&b, "[users]\n%s = %s\n", tomlString(d.acct.Name), tomlString(d.account))
 	return b.String()

@@ -27,6 +27,7 @@ import (
 	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 // TestMain fails the package when goroutines outlive its tests: every
@@ -101,14 +102,15 @@ func loginAndRun(t *testing.T, f *fixture, u *systest.User, cmd, want string) {
 // (max_unauthenticated) the host would hold every slot: every other login,
 // the administrator's included, would be dropped at once for as long as
 // the flood lasts. With them, the extras are dropped at once (no version
-// line), the host holds at most three quarters of the slots, a real login
-// from elsewhere succeeds meanwhile, and memory and goroutines stay bounded
+// line), the host holds at most max_unauthenticated_per_source slots (see
+// also TestSecurityFewSourcesCannotLockOut), a real login from elsewhere
+// succeeds meanwhile, and memory and goroutines stay bounded
 // and come back when the connections go.
 func TestAttackUnauthenticatedFlood(t *testing.T) {
 	f := newFixture(t)
 	u, _ := f.user(t, systest.UserOptions{})
 	f.start(t, nil)
-	limit := f.core.Load().Config.Server.MaxUnauthenticated // the default, 100
+	perSource := f.core.Load().Config.Server.MaxUnauthenticatedPerSource // the default, 10
 	// A first login opens the kept-alive connection to Latch, which stays.
 	loginAndRun(t, f, u, "true", "")
 	baseG, baseHeap := runtime.NumGoroutine(), heapInUse()
@@ -141,11 +143,11 @@ func TestAttackUnauthenticatedFlood(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("classifying %d connections took %v: extras are not dropped at once", flood, took)
 	}
-	if want := perSourceSlots(limit); held != want || dropped != flood-want {
-		t.Fatalf("held %d, dropped %d; want %d held (three quarters of max_unauthenticated = %d), the rest dropped",
-			held, dropped, want, limit)
+	if held != perSource || dropped != flood-perSource {
+		t.Fatalf("held %d, dropped %d; want %d held (max_unauthenticated_per_source), the rest dropped",
+			held, dropped, perSource)
 	}
-	if !strings.Contains(f.log.String(), "too many connections still authenticating from this address") {
+	if !strings.Contains(f.log.String(), "too many connections still authenticating from this source") {
 		t.Error("the drops are not logged")
 	}
 
@@ -911,26 +913,33 @@ func TestAttackFloodFromRotatingIPv6Addresses(t *testing.T) {
 	if key("::ffff:192.0.2.1") != key("192.0.2.1") || key("192.0.2.1") == key("192.0.2.2") {
 		t.Errorf("IPv4: %q %q %q", key("::ffff:192.0.2.1"), key("192.0.2.1"), key("192.0.2.2"))
 	}
-	// The cap, by key: three quarters of 8 from the /64, then the rest
-	// from elsewhere, then nothing.
-	s := &Server{unauthFrom: map[string]int{}}
-	for i := range 8 {
+	// The cap, by source block: 2 of 8 from the /64, then the rest from
+	// elsewhere, then nothing.
+	set := &users.Server{MaxUnauthenticated: 8, MaxUnauthenticatedPerSource: 2, EarlyDropStart: 8,
+		PenaltyMax: users.Duration{Duration: time.Minute}, PenaltyMaxSources: 10}
+	st := newStartups()
+	from := func(ip string) source { return sourceOf(&net.TCPAddr{IP: net.ParseIP(ip), Port: 4242}, set) }
+	for i := range 4 {
 		ip := fmt.Sprintf("2001:db8:1:2::%x", i+1)
-		want := slotTaken
-		if i >= perSourceSlots(8) {
-			want = sourceFull
+		want := admitted
+		if i >= 2 {
+			want = refusedSource
 		}
-		if got := s.takeSlot(key(ip), 8); got != want {
+		if got := st.admit(from(ip), set); got != want {
 			t.Errorf("connection %d from %s: %d, want %d", i, ip, got, want)
 		}
 	}
-	for i, want := range []int{slotTaken, slotTaken, slotsFull} {
-		if got := s.takeSlot(key(fmt.Sprintf("198.51.100.%d", i+1)), 8); got != want {
+	for i := range 7 {
+		want := admitted
+		if i == 6 {
+			want = refusedFull
+		}
+		if got := st.admit(from(fmt.Sprintf("198.51.100.%d", i+1)), set); got != want {
 			t.Errorf("IPv4 connection %d: %d, want %d", i, got, want)
 		}
 	}
-	s.releaseSlot(key(same[0]))
-	if got := s.takeSlot(key("2001:db8:1:2::99"), 8); got != slotTaken {
+	st.release(key(same[0]))
+	if got := st.admit(from("2001:db8:1:2::99"), set); got != admitted {
 		t.Errorf("after one slot of the /64 came back: %d", got)
 	}
 }

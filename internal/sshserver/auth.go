@@ -281,6 +281,7 @@ func (c *conn) allow(login string, acct spawn.Account, k authkeys.Key, key gossh
 	c.mu.Unlock()
 	c.grace.Stop()
 	c.release()
+	c.s.adm.loggedIn(c.src)
 	c.s.track(acct.Name, c, true)
 	c.s.o.Log.Info().Str("event", "login").Str("user", acct.Name).Str("remote", c.remote).
 		Str("key", g.fingerprint).Int("line", k.Line).Msg("authenticated")
@@ -318,6 +319,7 @@ func (c *conn) grantFor(sc *gossh.ServerConn) *grant {
 
 // authLog is AuthLogCallback: one line per authentication request.
 func (c *conn) authLog(meta gossh.ConnMetadata, method string, err error) {
+	c.attempted(method)
 	ev := c.s.o.Log.Info()
 	result := "accepted"
 	var ps *gossh.PartialSuccessError

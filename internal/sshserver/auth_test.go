@@ -316,23 +316,22 @@ func TestLimits(t *testing.T) {
 	f.start(t, nil)
 
 	// A client that never speaks is closed after the handshake timeout.
-	idle := func() (net.Conn, string) {
-		c, err := net.Dial("tcp", f.target.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	// Each comes from its own address: one address may hold only one slot
+	// of 2 (max_unauthenticated_per_source, a quarter, at least 1).
+	idle := func(ip string) (net.Conn, string) {
+		c := dialFrom(t, f, ip)
 		line := make([]byte, 64)
 		_ = c.SetReadDeadline(time.Now().Add(waitLimit))
 		n, _ := c.Read(line)
 		return c, string(line[:n])
 	}
-	c1, v1 := idle()
-	c2, v2 := idle()
+	c1, v1 := idle("127.0.0.2")
+	c2, v2 := idle("127.0.0.3")
 	if !strings.HasPrefix(v1, "SSH-2.0-latch-ssh") || !strings.HasPrefix(v2, "SSH-2.0-latch-ssh") {
 		t.Fatalf("server versions %q %q", v1, v2)
 	}
 	// Two are waiting: a third is dropped at once, without a version line.
-	c3, v3 := idle()
+	c3, v3 := idle("127.0.0.4")
 	c3.Close()
 	if v3 != "" {
 		t.Errorf("third unauthenticated connection got %q, want it dropped", v3)

@@ -25,8 +25,9 @@ type conn struct {
 	net.Conn
 	s      *Server
 	remote string
-	// source is the client address its unauthenticated slot counts under.
-	source string
+	// src is where the connection comes from: its unauthenticated slot
+	// and any penalty count under src.block.
+	src source
 	// set is the [server] table when the connection arrived; it stays the
 	// same for the life of the connection.
 	set users.Server
@@ -54,6 +55,11 @@ type conn struct {
 	sessions map[*session]struct{}
 	// ended is why the server ended the connection, for the sessions.
 	ended string
+	// tried is set by the first authentication request other than
+	// "none", timedOut when handshake_timeout or login_grace_time closed
+	// the connection: together they say which penalty a connection that
+	// ends without logging in earns.
+	tried, timedOut bool
 }
 
 // keyring is what one user name resolved to on a connection.
@@ -113,10 +119,10 @@ func newConn(s *Server, nc net.Conn, set *users.Server) *conn {
 	// LoginGraceTime): a client that stalls holds one of the
 	// max_unauthenticated slots, so stalling must not be free.
 	c.handshake = time.AfterFunc(set.HandshakeTimeout.Duration, func() {
-		c.closeWhy("handshake not finished within " + set.HandshakeTimeout.Duration.String())
+		c.timeout("handshake not finished within " + set.HandshakeTimeout.Duration.String())
 	})
 	c.grace = time.AfterFunc(set.LoginGraceTime.Duration, func() {
-		c.closeWhy("not authenticated within login_grace_time " + set.LoginGraceTime.Duration.String())
+		c.timeout("not authenticated within login_grace_time " + set.LoginGraceTime.Duration.String())
 	})
 	return c
 }
@@ -129,6 +135,7 @@ func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.handshake.Stop()
 		c.grace.Stop()
+		c.penalise()
 		c.release()
 		c.cancel()
 		err = c.Conn.Close()
@@ -158,6 +165,28 @@ func (c *conn) Close() error {
 	return err
 }
 
+// penalise charges the connection's source block, when it ends without
+// logging in, for the slot it held (startups.go): unless the server is
+// stopping and closed it. It runs before the socket is closed and the slot
+// given back, so that the client cannot come back before its penalty is
+// in force.
+func (c *conn) penalise() {
+	c.mu.Lock()
+	in, tried, timedOut := c.grant != nil, c.tried, c.timedOut
+	c.mu.Unlock()
+	if in || c.s.isStopped() {
+		return
+	}
+	kind := penaltyNoAuth
+	switch {
+	case timedOut:
+		kind = penaltyTimeout
+	case tried:
+		kind = penaltyAuthFail
+	}
+	logPenalty(c.s.o.Log, c.s.adm.penalise(c.src, kind, &c.set))
+}
+
 // closeWhy logs why the server is ending the connection and closes it.
 func (c *conn) closeWhy(why string) {
 	c.mu.Lock()
@@ -169,9 +198,28 @@ func (c *conn) closeWhy(why string) {
 	_ = c.Close()
 }
 
+// timeout closes the connection for a handshake_timeout or
+// login_grace_time that ran out.
+func (c *conn) timeout(why string) {
+	c.mu.Lock()
+	c.timedOut = true
+	c.mu.Unlock()
+	c.closeWhy(why)
+}
+
+// attempted records an authentication request of method.
+func (c *conn) attempted(method string) {
+	if method == "none" {
+		return
+	}
+	c.mu.Lock()
+	c.tried = true
+	c.mu.Unlock()
+}
+
 // release gives back the unauthenticated slot, once.
 func (c *conn) release() {
-	c.releaseOnce.Do(func() { c.s.releaseSlot(c.source) })
+	c.releaseOnce.Do(func() { c.s.adm.release(c.src.block) })
 }
 
 // kexDone is PreAuthConnCallback: the key exchange is over and the

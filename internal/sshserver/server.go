@@ -78,6 +78,11 @@ type Options struct {
 	// session even where a cgroup per session would work (see
 	// spawn.Groups); for tests of that fallback.
 	ProcessGroupsOnly bool
+
+	// now and intn, when set, replace the clock and the randomness of
+	// admission (startups.go), so that tests can be deterministic.
+	now  func() time.Time
+	intn func(n int) int
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,
@@ -90,12 +95,8 @@ type Server struct {
 	// credentials.
 	root bool
 	self uint32
-	// unauth counts connections that have not authenticated yet, and
-	// unauthFrom counts them per client address (sourceKey), under
-	// slotsMu.
-	slotsMu    sync.Mutex
-	unauth     int
-	unauthFrom map[string]int
+	// adm decides which new connections may start (startups.go).
+	adm *startups
 
 	mu sync.Mutex
 	// live holds the authenticated connections by user, for recheck.
@@ -122,13 +123,18 @@ func New(o Options) (*Server, error) {
 		o.Lookup = spawn.Lookup
 	}
 	s := &Server{
-		o:    o,
-		root: os.Geteuid() == 0,
-		self: uint32(os.Geteuid()),
-		live: map[string]map[*conn]struct{}{},
-
-		unauthFrom: map[string]int{},
-		groups:     spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
+		o:      o,
+		root:   os.Geteuid() == 0,
+		self:   uint32(os.Geteuid()),
+		live:   map[string]map[*conn]struct{}{},
+		groups: spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
+		adm:    newStartups(),
+	}
+	if o.now != nil {
+		s.adm.now = o.now
+	}
+	if o.intn != nil {
+		s.adm.intn = o.intn
 	}
 	if s.groups.Mechanism() == spawn.MechanismCgroup {
 		ev := s.o.Log.Info().Str("event", "session-groups").Str("mechanism", spawn.MechanismCgroup).Str("dir", s.groups.Dir())
@@ -307,8 +313,10 @@ func (s *Server) settings() (*gate.Core, *users.Server) {
 }
 
 // accept is gliderlabs' ConnCallback: the first thing a new TCP connection
-// meets. It applies the cap on unauthenticated connections and arms the
-// handshake and login-grace timers.
+// meets. It applies the admission rules (startups.go: penalties, the caps
+// on unauthenticated connections, random early drop) and arms the
+// handshake and login-grace timers. A refused connection is closed at once,
+// before the SSH version line, and holds nothing.
 func (s *Server) accept(ctx glssh.Context, nc net.Conn) net.Conn {
 	_, set := s.settings()
 	remote := nc.RemoteAddr().String()
@@ -316,89 +324,49 @@ func (s *Server) accept(ctx glssh.Context, nc net.Conn) net.Conn {
 		s.o.Log.Error().Str("event", "refused").Str("remote", remote).Msg("no valid configuration: refusing connections")
 		return nil
 	}
-	source := sourceKey(nc.RemoteAddr())
-	switch s.takeSlot(source, set.MaxUnauthenticated) {
-	case slotsFull:
-		s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Int("max_unauthenticated", set.MaxUnauthenticated).
-			Msg("too many connections still authenticating; dropped this one")
-		return nil
-	case sourceFull:
-		s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Int("max_unauthenticated", set.MaxUnauthenticated).
-			Int("max_per_address", perSourceSlots(set.MaxUnauthenticated)).
-			Msg("too many connections still authenticating from this address; dropped this one")
+	src := sourceOf(nc.RemoteAddr(), set)
+	if v := s.adm.admit(src, set); v != admitted {
+		s.refused(v, remote, src, set)
 		return nil
 	}
 	c := newConn(s, nc, set)
-	c.source = source
+	c.src = src
 	ctx.SetValue(connKey{}, c)
 	s.o.Log.Info().Str("event", "connect").Str("remote", remote).Msg("connection")
 	return c
 }
 
-// Results of takeSlot.
-const (
-	slotTaken = iota
-	slotsFull
-	sourceFull
-)
-
-// perSourceSlots is how many of limit unauthenticated slots one client
-// address may hold: three quarters, rounded up. A single host that opens
-// connections and never finishes them (they cost it nothing but a TCP
-// connection, re-opened every handshake_timeout) would otherwise hold every
-// slot and keep everyone else out, the administrator included; this way at
-// least a quarter of the slots stay for other addresses. (sshd's
-// PerSourceMaxStartups serves the same purpose.) Many hosts acting together
-// can still fill the server; the slots come back as their connections time
-// out.
-func perSourceSlots(limit int) int { return limit - limit/4 }
-
-// takeSlot counts a new unauthenticated connection from source, unless the
-// server or that address is at its cap.
-func (s *Server) takeSlot(source string, limit int) int {
-	s.slotsMu.Lock()
-	defer s.slotsMu.Unlock()
-	switch {
-	case s.unauth >= limit:
-		return slotsFull
-	case s.unauthFrom[source] >= perSourceSlots(limit):
-		return sourceFull
+// refused logs a refusal at accept, at most once per logEvery for each
+// kind: a flood must not become a flood of log lines.
+func (s *Server) refused(v int, remote string, src source, set *users.Server) {
+	ok, skipped := s.adm.logRefusal(v)
+	if !ok {
+		return
 	}
-	s.unauth++
-	s.unauthFrom[source]++
-	return slotTaken
-}
-
-// releaseSlot gives back a slot taken by takeSlot.
-func (s *Server) releaseSlot(source string) {
-	s.slotsMu.Lock()
-	defer s.slotsMu.Unlock()
-	s.unauth--
-	if s.unauthFrom[source]--; s.unauthFrom[source] <= 0 {
-		delete(s.unauthFrom, source)
+	ev := s.o.Log.Warn().Str("event", "refused").Str("remote", remote).Str("source", src.block)
+	if skipped > 0 {
+		ev = ev.Int("more_not_logged", skipped)
+	}
+	switch v {
+	case refusedPenalty:
+		ev.Msg("source under penalty (it held connections without logging in, or failed): dropped this one")
+	case refusedOverflow:
+		ev.Int("penalty_max_sources", set.PenaltyMaxSources).
+			Msg(`penalty table full and penalty_overflow = "deny-all": dropped this one`)
+	case refusedSource:
+		ev.Int("max_unauthenticated_per_source", set.MaxUnauthenticatedPerSource).
+			Msg("too many connections still authenticating from this source; dropped this one")
+	case refusedEarly:
+		ev.Int("early_drop_start", set.EarlyDropStart).Int("max_unauthenticated", set.MaxUnauthenticated).
+			Msg("many connections still authenticating: dropped this one at random (early drop)")
+	default:
+		ev.Int("max_unauthenticated", set.MaxUnauthenticated).
+			Msg("too many connections still authenticating; dropped this one")
 	}
 }
 
 // unauthenticated returns the number of connections still authenticating.
-func (s *Server) unauthenticated() int {
-	s.slotsMu.Lock()
-	defer s.slotsMu.Unlock()
-	return s.unauth
-}
-
-// sourceKey is the client address a connection's slot is counted under:
-// the IPv4 address, or the /64 of an IPv6 one (one host or site usually
-// holds a whole /64).
-func sourceKey(a net.Addr) string {
-	ip := remoteIP(a)
-	if ip == nil {
-		return a.String()
-	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
+func (s *Server) unauthenticated() int { return s.adm.unauthenticated() }
 
 // failed is gliderlabs' ConnectionFailedCallback: the handshake or the
 // authentication did not succeed.
