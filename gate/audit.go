@@ -37,8 +37,15 @@ func NewSyslogAudit() *AuditLog {
 // Record implements Auditor: one line with user, service, remote address,
 // operation, outcome, reason, latency in ms and whether the fail mode was
 // applied. Fail-open allows and exemptions are warnings; configuration
-// problems are errors carrying the fix.
+// problems are errors carrying the fix. What an unprivileged caller merely
+// said (Request.Claimed) is logged under claimed_remote, claimed_command
+// and claimed_service, so that nothing reading the log takes it for a
+// fact.
 func (a *AuditLog) Record(req Request, d Decision) {
+	remote, command := "remote", "command"
+	if req.Claimed {
+		remote, command = "claimed_remote", "claimed_command"
+	}
 	var ev *zerolog.Event
 	switch d.Severity {
 	case Error:
@@ -51,14 +58,17 @@ func (a *AuditLog) Record(req Request, d Decision) {
 	ev = ev.Str("event", "decision").
 		Str("user", safetext.Clean(req.User)).
 		Str("service", safetext.Clean(req.Service)).
-		Str("remote", safetext.Clean(req.RemoteAddr)).
+		Str(remote, safetext.Clean(req.RemoteAddr)).
 		Str("operation", d.Operation).
 		Str("outcome", d.Outcome.String()).
 		Str("reason", d.Reason).
 		Int64("latency_ms", d.Latency.Milliseconds()).
 		Bool("fail_mode_applied", d.FailModeApplied)
 	if req.Command != "" {
-		ev = ev.Str("command", safetext.Clean(req.Command))
+		ev = ev.Str(command, safetext.Clean(req.Command))
+	}
+	if req.ClaimedService != "" {
+		ev = ev.Str("claimed_service", safetext.Clean(req.ClaimedService))
 	}
 	if d.Fix != "" {
 		ev = ev.Str("fix", d.Fix)

@@ -65,8 +65,9 @@ const (
 type Request struct {
 	// User is the local account name (PAM_USER, getuid, SO_PEERCRED).
 	User string
-	// Service is the PAM service or front end: "sshd", "sudo", "latch-ssh",
-	// "server". It selects the operation in [operations].
+	// Service is the PAM service or front end: "sshd" (the PAM hook in
+	// sshd's stack, and the ForceCommand gate), "sudo", "server". It
+	// selects the operation in [operations].
 	Service string
 	// RemoteAddr is the client's address, for the log only.
 	RemoteAddr string
@@ -75,6 +76,14 @@ type Request struct {
 	Interactive bool
 	// Command is the command asked for, if any, for the log only.
 	Command string
+	// Claimed is true when RemoteAddr and Command are only what an
+	// unprivileged caller of the gate socket said (the ForceCommand gate,
+	// or anyone talking to the socket by hand): nothing checked them, so
+	// the audit log records them as claimed_remote and claimed_command.
+	Claimed bool
+	// ClaimedService is the service an unprivileged caller asked for when
+	// it is not the one decided for (Service), for the log only.
+	ClaimedService string
 }
 
 // Decision is the answer to a Request.

@@ -14,9 +14,22 @@ package gate
 // No message carries a user name: a caller can only ever ask about itself,
 // so there is nothing to spoof.
 //
+// What else a caller says counts only as far as its privilege goes (issue
+// 12, item 11; see decisionRequest): a caller other than root is decided
+// for ForceCommandService whatever "service" it sends, and its "remote"
+// and "command" are logged as claimed_remote and claimed_command. Only root
+// (the PAM hook) chooses the service.
+//
+// Connections: a uid may have DefaultMaxConnsPerUID exchanges open; past
+// that, its connections get a deny at once. Decisions and self-service
+// requests share the uid's rate limit ([daemon] rate_limit). Root has
+// neither limit. A connect(2) that fails with
+// EAGAIN (the listen backlog is full) is retried by the clients within their
+// deadline.
+//
 // A login (op "decide"):
 //
-//	gate   -> {"v":1,"op":"decide","service":"latch-ssh","interactive":true,"command":"...","remote":"192.0.2.1"}
+//	gate   -> {"v":1,"op":"decide","service":"sshd","interactive":true,"command":"...","remote":"192.0.2.1"}
 //	daemon -> {"v":1,"outcome":"ask-otp","prompt":"Latch one-time code: "}   only when interactive and Latch sent a code
 //	gate   -> {"v":1,"op":"otp","code":"g2sEXg"}                              "" if the person gave none
 //	daemon -> {"v":1,"outcome":"allow"}  or  {"v":1,"outcome":"deny","message":"latch-ssh: access denied: ..."}
@@ -54,6 +67,12 @@ const (
 	// OTPTimeout is how long a person has to type a one-time code.
 	OTPTimeout = 60 * time.Second
 )
+
+// ForceCommandService is the service the ForceCommand gate decides for,
+// and so the key of its operation in [operations]: "sshd", like the PAM
+// hook in sshd's stack, since both gate the same SSH logins. The daemon
+// decides every caller but root for it, whatever the caller sends.
+const ForceCommandService = "sshd"
 
 // Operations of the gate socket.
 const (

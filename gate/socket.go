@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
@@ -68,22 +70,31 @@ type SocketServer struct {
 	// current content in force and returns once it is, or why it is not.
 	// nil refuses the op.
 	Reload func(ctx context.Context) error
-	// Limiter, if set, bounds decisions per uid.
+	// Limiter, if set, bounds decisions per uid (root excepted, see
+	// enter).
 	Limiter *RateLimiter
 	// LookupUser maps a uid to a user name through NSS; default
 	// os/user.LookupId.
 	LookupUser func(uid uint32) (string, error)
 	// Logf reports problems that are not decisions (bad messages, peers
-	// that cannot be identified); nil discards them.
+	// that cannot be identified, refused connections); nil discards them.
+	// Repeats of a uid's problems are folded into one line per
+	// QuietInterval with their count.
 	Logf func(format string, args ...any)
-	// MaxConnsPerUID caps the exchanges one uid may have open at once
-	// (0: DefaultMaxConnsPerUID), so one local user holding connections
-	// cannot use up the daemon's descriptors and lock everyone out.
+	// QuietInterval is the window over which a uid's repeated problems
+	// are counted rather than logged (0: DefaultQuietInterval).
+	QuietInterval time.Duration
+	// MaxConnsPerUID caps the exchanges one uid other than root may have
+	// open at once (0: DefaultMaxConnsPerUID), so one local user holding
+	// connections cannot use up the daemon's descriptors and lock everyone
+	// out.
 	MaxConnsPerUID int
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	active map[uint32]int
+	// quiet is set by Serve before any exchange starts.
+	quiet *quietLog
 }
 
 // DefaultMaxConnsPerUID is SocketServer.MaxConnsPerUID's default: a
@@ -91,6 +102,10 @@ type SocketServer struct {
 const DefaultMaxConnsPerUID = 16
 
 // enter counts an exchange for uid, reporting false when uid is at its cap.
+// Root has none: its callers are the PAM hook and root's own gate, which
+// ask for every login of every user at once (a cap, or a rate limit,
+// keyed on uid 0 would make everybody's logins share one), and root needs
+// no socket to exhaust the daemon anyway.
 func (s *SocketServer) enter(uid uint32) bool {
 	max := s.MaxConnsPerUID
 	if max <= 0 {
@@ -101,7 +116,7 @@ func (s *SocketServer) enter(uid uint32) bool {
 	if s.active == nil {
 		s.active = map[uint32]int{}
 	}
-	if s.active[uid] >= max {
+	if uid != 0 && s.active[uid] >= max {
 		return false
 	}
 	s.active[uid]++
@@ -116,14 +131,40 @@ func (s *SocketServer) leave(uid uint32) {
 	}
 }
 
+// busyAnswer is what a uid over its connection cap gets, written by the
+// accept loop itself.
+var busyAnswer = []byte(`{"v":1,"outcome":"deny","message":"latch-ssh: access denied: too many connections"}` + "\n")
+
 // Serve accepts connections on ln until ctx is done or ln fails, then
 // waits for the exchanges in progress (drain) before returning.
+//
+// The accept loop is the one thing every local user shares, so it does as
+// little as it can per connection (issue 12, item 6): it reads the peer's
+// uid (SO_PEERCRED) and, when that uid already has MaxConnsPerUID
+// exchanges open, answers deny and closes the connection at once, with a
+// non-blocking write and no goroutine, no log line (the refusal is
+// counted, see quietLog) and, while connections keep coming, not even a
+// net.Conn (see drain). A flooder thus cannot make the loop slow enough to
+// keep the listen backlog full for everybody else, and what backlog it
+// does fill the gate rides out by retrying (see dial).
 func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	s.quiet = newQuietLog(s.QuietInterval, s.logf)
+	quietStop, quietDone := make(chan struct{}), make(chan struct{})
+	go func() { s.quiet.run(quietStop); close(quietDone) }()
+	// Runs after the drain below, so that the last counts are logged.
+	defer func() { close(quietStop); <-quietDone }()
 	defer s.wg.Wait()
+	rawLn, err := ln.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("gate socket: %w", err)
+	}
 	var backoff time.Duration
 	for {
+		// AcceptUnix waits (in the netpoller) for a connection; then the
+		// queue is drained with bare accept4(2) calls while it is not
+		// empty, which is when a flood is on.
 		conn, err := ln.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -135,7 +176,9 @@ func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
 				// the daemon for everyone. Wait for descriptors to free up
 				// instead (as net/http does), without spinning.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.logf("gate socket: accept: %v; retrying in %v", err, backoff)
+				if s.quiet.first("accept", "accept errors") {
+					s.logf("gate socket: accept: %v; retrying in %v", err, backoff)
+				}
 				t := time.NewTimer(backoff)
 				select {
 				case <-t.C:
@@ -148,14 +191,102 @@ func (s *SocketServer) Serve(ctx context.Context, ln *net.UnixListener) error {
 			return fmt.Errorf("gate socket: %w", err)
 		}
 		backoff = 0
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer conn.Close()
-			s.handle(ctx, conn)
-		}()
+		if cred, err := PeerCredOf(conn); err != nil {
+			s.unidentified(err)
+			conn.Close()
+		} else if !s.enter(cred.UID) {
+			s.refuseBusy(cred)
+			if raw, err := conn.SyscallConn(); err == nil {
+				raw.Write(func(fd uintptr) bool {
+					unix.Write(int(fd), busyAnswer)
+					return true
+				})
+			}
+			conn.Close()
+		} else {
+			s.start(ctx, conn, cred)
+		}
+		rawLn.Control(func(fd uintptr) { s.drain(ctx, int(fd)) })
 	}
 }
+
+// drainBatch bounds one drain, so that closing the listener (which waits
+// for drain to return) is never held up for long by a flood.
+const drainBatch = 256
+
+// drain accepts the connections waiting on the listening descriptor lfd
+// with bare accept4(2) calls, at most drainBatch of them, until the queue
+// is empty or accept fails (Serve's AcceptUnix then sees the failure
+// again and deals with it). The refusal path costs four system calls
+// (accept4, getsockopt, write, close): no poller registration, no
+// allocation, no goroutine; only a connection that is served becomes a
+// (pollable) *os.File.
+func (s *SocketServer) drain(ctx context.Context, lfd int) {
+	for range drainBatch {
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return
+		}
+		fd := int(r)
+		ucred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			s.unidentified(err)
+			unix.Close(fd)
+			continue
+		}
+		cred := PeerCred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid}
+		if !s.enter(cred.UID) {
+			s.refuseBusy(cred)
+			// The descriptor is non-blocking and its buffer empty: the
+			// answer fits, and if it did not the peer would read only the
+			// close, a deny too.
+			unix.Write(fd, busyAnswer)
+			unix.Close(fd)
+			continue
+		}
+		// The descriptor itself, made pollable (it is non-blocking): a
+		// net.Conn would need a duplicate, which can fail for want of
+		// descriptors and lose a connection already admitted.
+		conn := os.NewFile(uintptr(fd), "gate socket connection")
+		s.start(ctx, conn, cred)
+	}
+}
+
+// start runs the exchange on conn, counted against cred.UID by enter.
+// exchangeConn is one accepted connection: a *net.UnixConn, or a pollable
+// *os.File when drain accepted it.
+type exchangeConn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func (s *SocketServer) start(ctx context.Context, conn exchangeConn, cred PeerCred) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.leave(cred.UID)
+		defer conn.Close()
+		s.handle(ctx, conn, cred)
+	}()
+}
+
+func (s *SocketServer) unidentified(err error) {
+	if s.quiet.first("unidentified peers", "connections refused (no peer credentials)") {
+		s.logf("gate socket: peer credentials: %v", err)
+	}
+}
+
+func (s *SocketServer) refuseBusy(cred PeerCred) {
+	if s.quiet.first(uidKey(cred.UID), "connections refused (too many open)") {
+		s.logf("gate socket: uid %d (pid %d) has too many connections open; refused", cred.UID, cred.PID)
+	}
+}
+
+func uidKey(uid uint32) string { return "uid " + strconv.FormatUint(uint64(uid), 10) }
 
 // transientAcceptError reports whether an accept error says nothing about
 // the listener itself: a timeout, or resources (descriptors, memory) that
@@ -185,22 +316,13 @@ const firstMessageTimeout = 10 * time.Second
 
 var serviceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-// handle runs one exchange. Every path that is not a clear allow from the
-// core answers deny (or closes the connection, which the gate reads as
-// deny).
-func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
-	cred, err := PeerCredOf(conn)
-	if err != nil {
-		s.logf("gate socket: %v", err)
-		return
+// handle runs one exchange with the peer cred (counted against its uid's
+// cap by Serve). Every path that is not a clear allow from the core
+// answers deny (or closes the connection, which the gate reads as deny).
+func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerCred) {
+	deny := func() {
+		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
 	}
-	if !s.enter(cred.UID) {
-		s.logf("gate socket: uid %d (pid %d) has too many connections open; refused", cred.UID, cred.PID)
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied: too many connections"})
-		return
-	}
-	defer s.leave(cred.UID)
 	// The first message must come quickly: a local user holding idle
 	// connections must not be able to tie up the daemon's descriptors for
 	// long. The whole exchange, a person typing a code included, is bounded.
@@ -208,11 +330,13 @@ func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
 	conn.SetWriteDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
 	r := bufio.NewReaderSize(conn, 4096)
 	var req SocketRequest
-	err = readMessage(r, &req)
+	err := readMessage(r, &req)
 	conn.SetReadDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
 	if err != nil || req.V != ProtocolVersion {
-		s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
-		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+		if s.quiet.first(uidKey(cred.UID), "bad requests") {
+			s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
+		}
+		deny()
 		return
 	}
 	lookup := s.LookupUser
@@ -221,40 +345,100 @@ func (s *SocketServer) handle(ctx context.Context, conn *net.UnixConn) {
 	}
 	name, err := lookup(cred.UID)
 	if err != nil {
-		s.logf("gate socket: uid %d (pid %d) has no user name: %v", cred.UID, cred.PID, err)
-		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+		if s.quiet.first(uidKey(cred.UID), "requests refused (no user name)") {
+			s.logf("gate socket: uid %d (pid %d) has no user name: %v", cred.UID, cred.PID, err)
+		}
+		deny()
 		return
 	}
 	switch req.Op {
 	case OpDecide:
 		s.decide(ctx, conn, r, cred, name, req)
 	case OpPair, OpUnpair, OpStatus:
+		// Each of these can cost Latch calls, and Latch limits the whole
+		// application: one user asking for their status in a loop must
+		// not use up everybody's quota. They share the uid's budget with
+		// its decisions.
+		if s.Limiter != nil && cred.UID != 0 && !s.Limiter.Allow(cred.UID) {
+			if s.quiet.first(uidKey(cred.UID), "self-service requests refused by the rate limit") {
+				s.logf("gate socket: uid %d (pid %d): %s refused by the rate limit", cred.UID, cred.PID, req.Op)
+			}
+			writeMessage(conn, SocketResponse{V: ProtocolVersion, Message: "latch-ssh: too many requests, wait a minute"})
+			return
+		}
 		writeMessage(conn, s.selfService(ctx, name, req))
 	case OpReload:
 		writeMessage(conn, s.reload(ctx, cred))
 	default:
-		s.logf("gate socket: unknown op %q from uid %d", safetext.Clean(req.Op), cred.UID)
-		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: "latch-ssh: access denied"})
+		if s.quiet.first(uidKey(cred.UID), "unknown ops") {
+			s.logf("gate socket: unknown op %q from uid %d", safetext.Clean(req.Op), cred.UID)
+		}
+		deny()
 	}
 }
 
-func (s *SocketServer) decide(ctx context.Context, conn *net.UnixConn, r *bufio.Reader, cred PeerCred, name string, req SocketRequest) {
+// decisionRequest turns what a caller sent into the Request the core
+// decides (issue 12, item 11). The kernel tells who the caller is; the
+// caller's own word is trusted only as far as its privilege goes:
+//
+//   - root (the PAM hook, or root's own ForceCommand gate) runs with the
+//     secret in reach anyway, and is the one front end that asks for
+//     another service (sudo, su, ...): its service is honoured, and its
+//     remote address and command are recorded as facts.
+//   - any other uid is, at best, the ForceCommand gate, which decides for
+//     ForceCommandService only; at worst it is the user talking to the
+//     socket by hand. So the service is ForceCommandService whatever it
+//     sent (asking as "sudo" must not pick sudo's operation when the SSH
+//     one is closed), the service it asked for is recorded as
+//     claimed_service when it differs, and its remote address and command
+//     are recorded as claimed_remote and claimed_command, never as the
+//     remote and command of a login.
+//
+// The interactive flag stays the caller's choice: the gate sets it from
+// its terminals and the absence of a command, both of which the SSH client
+// chooses anyway (ssh -t host), so claiming it gets nothing the gate would
+// not do (Latch may then ask for a one-time code, which the person must
+// type; without it Latch is asked with /nootp).
+func decisionRequest(cred PeerCred, name string, req SocketRequest) Request {
+	r := Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+	if cred.UID == 0 {
+		if r.Service == "" {
+			r.Service = ForceCommandService
+		}
+		return r
+	}
+	if r.Service != "" && r.Service != ForceCommandService {
+		r.ClaimedService = safetext.Clean(truncate(r.Service, 64))
+	}
+	r.Service = ForceCommandService
+	r.Claimed = true
+	return r
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func (s *SocketServer) decide(ctx context.Context, conn exchangeConn, r *bufio.Reader, cred PeerCred, name string, req SocketRequest) {
 	deny := func(msg string) {
 		writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "deny", Message: msg})
 	}
-	service := req.Service
-	if service == "" {
-		service = "sshd"
-	}
-	greq := Request{User: name, Service: service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+	greq := decisionRequest(cred, name, req)
 	core := s.Core()
-	if !serviceName.MatchString(service) {
+	if !serviceName.MatchString(greq.Service) {
 		core.record(greq, Decision{Outcome: Deny, Reason: "invalid service name from the gate", Severity: Warning})
 		deny("latch-ssh: access denied")
 		return
 	}
-	if s.Limiter != nil && !s.Limiter.Allow(cred.UID) {
-		core.record(greq, Decision{Outcome: Deny, Reason: "rate limit: too many logins for this user", Severity: Warning})
+	if s.Limiter != nil && cred.UID != 0 && !s.Limiter.Allow(cred.UID) { // root: see enter
+		// One line per uid per interval: a user hammering the socket must
+		// not fill the log with refusals.
+		if s.quiet.first(uidKey(cred.UID), "decisions refused by the rate limit") {
+			core.record(greq, Decision{Outcome: Deny, Reason: "rate limit: too many logins for this user", Severity: Warning})
+		}
 		deny("latch-ssh: access denied: too many attempts, wait a minute")
 		return
 	}
@@ -303,7 +487,9 @@ func (s *SocketServer) selfService(ctx context.Context, name string, req SocketR
 // drop its warm Latch connections as often as they like.
 func (s *SocketServer) reload(ctx context.Context, cred PeerCred) SocketResponse {
 	if s.Reload == nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
-		s.logf("gate socket: reload refused for uid %d (pid %d)", cred.UID, cred.PID)
+		if s.quiet.first(uidKey(cred.UID), "reload requests refused") {
+			s.logf("gate socket: reload refused for uid %d (pid %d)", cred.UID, cred.PID)
+		}
 		return SocketResponse{V: ProtocolVersion, Message: "latch-ssh: only root can make the daemon reload its configuration"}
 	}
 	if err := s.Reload(ctx); err != nil {
@@ -341,7 +527,7 @@ func readMessage(r *bufio.Reader, v any) error {
 }
 
 // writeMessage writes v as one protocol line.
-func writeMessage(conn net.Conn, v any) error {
+func writeMessage(conn io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -375,17 +561,54 @@ func ListenSocket(path string) (*net.UnixListener, error) {
 		}
 		os.Remove(path)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// Built by hand rather than with net.ListenUnix, for two reasons. The
+	// backlog: net takes it from /proc/sys/net/core/somaxconn, or 128 when
+	// it cannot read that; a backlog is what a connect flood fills (issue
+	// 12, item 6), so ask for the most the kernel gives (it caps the value
+	// at somaxconn) whatever /proc shows. And the order: the socket is
+	// made reachable by everyone (0666) after bind and before listen, so
+	// no gate ever finds it listening with the umask's mode and is denied
+	// EACCES; between bind and listen a gate gets ECONNREFUSED, which it
+	// retries.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("gate socket: %w", err)
 	}
-	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("gate socket: %w", err)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("gate socket: bind %s: %w", path, err)
 	}
+	fail := func(what string, err error) (*net.UnixListener, error) {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, fmt.Errorf("gate socket: %s %s: %w", what, path, err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		return fail("chmod", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	l, err := net.FileListener(f) // a duplicate of fd
+	f.Close()
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("gate socket: %s: %w", path, err)
+	}
+	ln, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("gate socket: %s: not a Unix listener", path)
+	}
+	ln.SetUnlinkOnClose(true)
 	return ln, nil
 }
+
+// listenBacklog is the backlog the gate socket asks for; Linux caps it at
+// net.core.somaxconn (4096 by default since 5.4).
+const listenBacklog = 1<<16 - 1
 
 // ErrDaemon wraps every failure to get a clear answer from the daemon: not
 // running, a broken connection, a malformed answer. The gate denies on it.
@@ -445,11 +668,42 @@ func CallSelfService(ctx context.Context, socket string, req SocketRequest) (Soc
 	return resp, nil
 }
 
+// connectRefusedGrace is how long dial retries ECONNREFUSED. The socket
+// file exists but nothing listens on it: a daemon starting (between its
+// bind and its listen) or one that died (a stale file). Retrying briefly
+// rides out the first; the second must still deny quickly.
+const connectRefusedGrace = time.Second
+
+// dial connects to the daemon, retrying within ctx's deadline (30s
+// without one) while the listen backlog is full (EAGAIN): a burst of
+// logins, or a local user flooding the socket (issue 12, item 6), must
+// delay a login, not deny it. The waits are short and jittered, so many
+// gates do not retry in step.
 func dial(ctx context.Context, socket string) (*net.UnixConn, *bufio.Reader, error) {
+	deadline := deadlineOf(ctx, 30*time.Second)
+	refusedUntil := time.Now().Add(connectRefusedGrace)
+	backoff := time.Millisecond
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+	var c net.Conn
+	for {
+		var err error
+		c, err = d.DialContext(ctx, "unix", socket)
+		if err == nil {
+			break
+		}
+		retry := errors.Is(err, syscall.EAGAIN) || (errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(refusedUntil))
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if !retry || time.Now().Add(wait).After(deadline) {
+			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+		}
+		backoff = min(2*backoff, 20*time.Millisecond)
 	}
 	conn := c.(*net.UnixConn)
 	// Defence in depth: the socket's directory is root's, but make sure

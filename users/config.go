@@ -41,7 +41,7 @@ type Config struct {
 	Latch  Latch
 	Policy Policy
 	// Operations maps a service name (PAM service or front end: "sshd",
-	// "sudo", "latch-ssh", "server") to a Latch operation id. Use
+	// also the ForceCommand gate's, "sudo", "server") to a Latch operation id. Use
 	// Operation, which applies the per-user overrides.
 	Operations map[string]string
 	// UserOperations maps a user to per-service operation ids that win

@@ -256,7 +256,7 @@ func (c *checker) serviceMap(t *table) map[string]string {
 	for _, svc := range slices.Sorted(maps.Keys(t.m)) {
 		if !servicePattern.MatchString(svc) {
 			t.report(svc, fmt.Sprintf("%s is not a valid service name", show(svc)),
-				`use the PAM service name ("sshd", "sudo") or a front end ("latch-ssh", "server")`)
+				`use the PAM service name ("sshd", "sudo"; the ForceCommand gate decides as "sshd") or "server" for the embedded server`)
 		}
 		if op, ok := t.str(svc, ""); ok && c.checkID(t.key(svc), op, operationKind) {
 			ops[svc] = op

@@ -134,6 +134,7 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN)", cfg.Path)
 	}
 	checkServer(r, cfg)
+	checkOperations(r, cfg)
 	client, err := gate.NewLatchClient(cfg)
 	if err != nil {
 		r.errorf("%s: [latch]: %v", cfg.Path, err)

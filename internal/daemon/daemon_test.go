@@ -107,10 +107,17 @@ func TestDecide(t *testing.T) {
 	if len(ds) != 2 {
 		t.Fatalf("%d decision lines, want 2:\n%s", len(ds), f.log)
 	}
-	want := map[string]string{"user": u.Name, "service": "latch-ssh", "command": "ls -l", "remote": "192.0.2.1", "outcome": "allow"}
+	// What a user's process sends is logged as its claim, and the service
+	// is the ForceCommand gate's whatever it asked for (issue 12, item 11).
+	want := map[string]string{"user": u.Name, "service": "sshd", "claimed_service": "latch-ssh", "claimed_command": "ls -l", "claimed_remote": "192.0.2.1", "outcome": "allow"}
 	for k, v := range want {
 		if ds[0].str(k) != v {
 			t.Errorf("first decision: %s = %q, want %q", k, ds[0].str(k), v)
+		}
+	}
+	for _, k := range []string{"remote", "command"} {
+		if _, ok := ds[0][k]; ok {
+			t.Errorf("first decision: %s = %v logged as a fact; it is only what the caller said", k, ds[0][k])
 		}
 	}
 	if ds[1].str("outcome") != "deny" || ds[1].str("reason") != "latch closed" || ds[1].str("service") != "sshd" {

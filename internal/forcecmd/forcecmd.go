@@ -52,8 +52,9 @@ import (
 const (
 	// service is the PAM-style service the gate decides for: "sshd", like
 	// the PAM hook for sshd logins, so [operations] sshd = "..." applies to
-	// both front ends.
-	service = "sshd"
+	// both front ends. The daemon decides every caller but root for it
+	// whatever the request says (see gate.ForceCommandService).
+	service = gate.ForceCommandService
 	// decisionTimeout bounds the wait for the daemon's answer (the daemon
 	// bounds its Latch call by [latch] timeout, a few seconds). When a
 	// one-time code is asked, the person has gate.OTPTimeout more.

@@ -195,7 +195,7 @@ func latchTOML() page {
 			item(`**pair_common_name** = __bool__`, `Send user@host as the pairing's name, so the Latch app shows which account on which server the latch guards. Default: true.`),
 		}},
 		{"[operations]", []block{
-			p(`__service__ = __operation id__: a Latch operation per service, so the app shows separate switches. Keys are PAM service names ("sshd", "sudo", "su") or front ends ("latch-ssh" for the ForceCommand gate, "server" for the embedded SSH server); values are 20-letter-and-digit operation ids. A service with none checks the application's latch.`),
+			p(`__service__ = __operation id__: a Latch operation per service, so the app shows separate switches. Keys are PAM service names ("sshd", "sudo", "su"; the ForceCommand gate decides as "sshd", like the PAM hook in sshd's stack) or "server" for the embedded SSH server; values are 20-letter-and-digit operation ids. A service with none checks the application's latch.`),
 		}},
 		{"[user_operations.USER]", []block{
 			p(`__service__ = __operation id__, for one user, overriding __[operations]__. USER must be in __[users]__.`),
@@ -205,7 +205,7 @@ func latchTOML() page {
 		}},
 		{"[daemon]", []block{
 			item(`**socket** = __path__`, `The gate socket's absolute path. Default: "/run/latch-ssh/gate.sock" (the ForceCommand gate uses the path compiled into it).`),
-			item(`**rate_limit** = __integer__`, `Decisions per user per minute through the socket, 1 to 10000. Default: 10.`),
+			item(`**rate_limit** = __integer__`, `Decisions and self-service requests (pair, unpair, status) per user per minute through the socket, 1 to 10000 (root, the PAM hook's identity, is not limited). Default: 10. A user also has at most 16 connections open; past that the daemon refuses theirs at once, and logs repeated refusals and bad requests as one line per user per 10 seconds with their count. A caller other than root is decided as the ForceCommand gate ([operations] sshd) whatever service it names, and the address and command it sends are logged as claimed_remote and claimed_command.`),
 		}},
 		{"[server]", []block{
 			p(`The embedded SSH server of **latch-ssh serve**; see "EMBEDDED SSH SERVER" in **latch-ssh**(8). Its sessions run inside the daemon, so restarting the daemon ends them. __/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__ is this table, commented, with __listen__ set.`),

@@ -2,8 +2,9 @@
 // internal/daemon. The tests run it as a test user, so that the daemon sees
 // that user's uid through SO_PEERCRED.
 //
-//	askgate decide [-interactive] [-n N] [-service S] [-command C] [-remote R] SOCKET
-//	    asks gate.AskDecision N times and prints one line per answer:
+//	askgate decide [-interactive] [-n N] [-timeout D] [-service S] [-command C] [-remote R] SOCKET
+//	    asks gate.AskDecision N times, each within D (default 2m), and
+//	    prints one line per answer:
 //	    "allow", "deny MESSAGE", or "error daemon ..." / "error other ...".
 //	    When asked for a one-time code it prints "PROMPT <prompt>" and reads
 //	    the code from one line of stdin.
@@ -49,6 +50,7 @@ func decide(args []string) {
 	service := fs.String("service", "", "service")
 	command := fs.String("command", "", "command")
 	remote := fs.String("remote", "", "client address")
+	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of each decision")
 	fs.Parse(args)
 	if fs.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: askgate decide [flags] SOCKET")
@@ -61,7 +63,7 @@ func decide(args []string) {
 		return strings.TrimSuffix(line, "\n"), err
 	}
 	for range *n {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		resp, err := gate.AskDecision(ctx, fs.Arg(0), gate.SocketRequest{
 			Service: *service, Interactive: *interactive, Command: *command, Remote: *remote,
 		}, otp)
