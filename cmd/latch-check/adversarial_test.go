@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
-	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
@@ -136,16 +135,11 @@ func TestAttackCaseInsensitiveNSSUser(t *testing.T) {
 	f.srv.SetLatch(acc, appID, false)
 	typed := strings.ToUpper(alice.Name)
 	// NSS as a case-insensitive back end answers.
-	lookupAccount := func(name string) (spawn.Account, error) {
-		if strings.EqualFold(name, alice.Name) {
-			return spawn.Lookup(alice.Name)
-		}
-		return spawn.Lookup(name)
-	}
+	lookupAccount := caseInsensitive{alice.Name}
 	a := &recordingAudit{}
 	var out, errb bytes.Buffer
 	env := []string{"PAM_TYPE=account", "PAM_SERVICE=sshd", "PAM_USER=" + typed}
-	if code := runWith(lookupAccount, []string{"-c", cfg}, env, 0, &out, &errb, a); code != exitDeny || !strings.Contains(out.String(), "your latch is closed") {
+	if code := runWith(hooks{accounts: lookupAccount}, []string{"-c", cfg}, env, 0, &out, &errb, a); code != exitDeny || !strings.Contains(out.String(), "your latch is closed") {
 		t.Fatalf("PAM_USER=%s, alice's latch closed: exit %d, %q", typed, code, out.String())
 	}
 	if len(a.reqs) != 1 || a.reqs[0].User != alice.Name {
@@ -153,9 +147,19 @@ func TestAttackCaseInsensitiveNSSUser(t *testing.T) {
 	}
 	// By hand too.
 	out.Reset()
-	if code := runWith(lookupAccount, []string{"-c", cfg, typed}, nil, 0, &out, &errb, a); code != exitDeny {
+	if code := runWith(hooks{accounts: lookupAccount}, []string{"-c", cfg, typed}, nil, 0, &out, &errb, a); code != exitDeny {
 		t.Fatalf("latch-check %s by hand: exit %d, %s", typed, code, errb.String())
 	}
+}
+
+// caseInsensitive is NSS as a case-insensitive back end answers for name.
+type caseInsensitive struct{ name string }
+
+func (c caseInsensitive) LookupAccount(name string) (gate.UserAccount, error) {
+	if strings.EqualFold(name, c.name) {
+		name = c.name
+	}
+	return gate.NSSAccounts{}.LookupAccount(name)
 }
 
 // recordingAudit keeps the requests of every decision.
