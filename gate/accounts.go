@@ -155,11 +155,12 @@ func (c *Core) resolve(login, service string) (subject, *Decision) {
 	return s, nil
 }
 
-// SharedUIDs reports the [users] names of cfg whose accounts share a uid
-// with another account, for check-config: uid -> every name NSS knows for
-// it that is in [users], plus the names given in others (extra local
-// account names to compare, e.g. every passwd entry). Names NSS cannot
-// resolve are skipped.
+// SharedUIDs finds the uids of [users] names that other names share, for
+// check-config: uid -> every name found for it, sorted: the [users] names
+// of cfg, and those of others (more local account names to compare, such
+// as every entry of /etc/passwd; NSS back ends such as LDAP cannot always
+// be listed). Names NSS cannot resolve are skipped. look nil means
+// NSSAccounts.
 func SharedUIDs(cfg *users.Config, look AccountLookup, others []string) map[uint32][]string {
 	if look == nil {
 		look = NSSAccounts{}
@@ -171,25 +172,24 @@ func SharedUIDs(cfg *users.Config, look AccountLookup, others []string) map[uint
 			return
 		}
 		seen[name] = true
-		a, err := look.LookupAccount(name)
-		if err != nil {
-			return
+		if a, err := look.LookupAccount(name); err == nil {
+			byUID[a.UID] = append(byUID[a.UID], name)
 		}
-		byUID[a.UID] = append(byUID[a.UID], name)
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Users)) {
 		add(name)
 	}
-	mappedUIDs := map[uint32]bool{}
+	mapped := map[uint32]bool{}
 	for uid := range byUID {
-		mappedUIDs[uid] = true
+		mapped[uid] = true
 	}
 	for _, name := range others {
 		add(name)
 	}
 	out := map[uint32][]string{}
 	for uid, names := range byUID {
-		if mappedUIDs[uid] && len(names) > 1 {
+		if mapped[uid] && len(names) > 1 {
+			slices.Sort(names)
 			out[uid] = names
 		}
 	}
