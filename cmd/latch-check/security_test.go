@@ -198,6 +198,7 @@ func TestSecurityTamperChecks(t *testing.T) {
 		{name: "status without TracerPid", tamper: func(w *tamperWatch) {
 			w.status = func() ([]byte, error) { return []byte("Name:\tx\n"), nil }
 		}, why: "cannot tell"},
+		{name: "started niced", tamper: func(w *tamperWatch) { w.handicap = "the hook started with nice 19" }, why: "nice 19"},
 		{name: "held past the deadline", tamper: func(w *tamperWatch) {
 			w.now = func() time.Time { return start.Add(timeout + deadlineSlack + time.Millisecond) }
 		}, why: "held back"},
@@ -247,6 +248,99 @@ func TestSecuritySharedUIDAlias(t *testing.T) {
 			code, out := systest.PAMTester(t, service, tc.user, "acct_mgmt")
 			if (code == 0) != (tc.want == 0) {
 				t.Fatalf("pamtester %s: exit %d, want success=%v\n%s", tc.user, code, tc.want == 0, out)
+			}
+		})
+	}
+}
+
+// TestSecurityStartHandicap (issue 12, item 4, a sibling): su passes the
+// caller's nice value, scheduling policy and resource limits on, so a
+// caller can starve the hook or deny it sockets to make the Latch call fail
+// and fail open. The start conditions are read from /proc/self/stat.
+func TestSecurityStartHandicap(t *testing.T) {
+	// A stat line as the kernel writes it, the command name with a space
+	// and a ')' in it; fields 19 (nice) and 41 (policy) are filled in.
+	stat := func(nice, policy int) []byte {
+		f := make([]string, 52-2)
+		for i := range f {
+			f[i] = "0"
+		}
+		f[19-3], f[41-3] = strconv.Itoa(nice), strconv.Itoa(policy)
+		return []byte("4242 (latch (check)) " + strings.Join(f, " ") + "\n")
+	}
+	for _, tc := range []struct {
+		name   string
+		stat   []byte
+		nofile uint64
+		why    string
+	}{
+		{"normal", stat(0, 0), 1024, ""},
+		{"higher priority", stat(-5, 0), 1024, ""},
+		{"niced", stat(19, 0), 1024, "nice 19"},
+		{"SCHED_IDLE", stat(0, 5), 1024, "SCHED_IDLE"},
+		{"SCHED_BATCH", stat(0, 3), 1024, "SCHED_BATCH"},
+		{"few file descriptors", stat(0, 0), 8, "limit of 8 open files"},
+		{"unreadable", nil, 1024, "cannot read"},
+		{"truncated", []byte("1 (x) S 0 0"), 1024, "cannot read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			why := startHandicap(tc.stat, tc.nofile)
+			if (why == "") != (tc.why == "") || !strings.Contains(why, tc.why) {
+				t.Fatalf("startHandicap: %q, want %q", why, tc.why)
+			}
+		})
+	}
+	// This very process: not handicapped (go test is not niced here).
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := startHandicap(data, 1024); why != "" && !strings.Contains(why, "nice") {
+		t.Fatalf("this process: %q", why)
+	}
+}
+
+// TestSecurityStarvedHookCannotFailOpen (issue 12, item 4, a sibling): the
+// caller of a setuid su or sudo chooses the resource limits and nice value
+// its PAM hook inherits. With `ulimit -Hn` low, the hook might not open
+// its connection to a working Latch, and fail_mode = "open" let the caller
+// in while the target's latch was closed; `nice -n 19` (or `chrt --idle`)
+// and a busy CPU could starve it past its deadline.
+func TestSecurityStarvedHookCannotFailOpen(t *testing.T) {
+	tools := systest.Require(t, "pamtester", "useradd", "prlimit", "nice")
+	f := newFixture(t)
+	acc := f.pair(t)
+	caller := systest.CreateUser(t, systest.UserOptions{})
+	target := systest.CreateUser(t, systest.UserOptions{})
+	suid := setuidPAMTester(t)
+	cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc}, "")
+	service := "latch-starvetest-" + target.Name
+	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "su", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	for _, tc := range []struct {
+		name  string
+		hang  bool // Latch hangs (a real outage: only the start conditions differ)
+		argv  []string
+		allow bool
+	}{
+		{name: "control: closed latch", argv: []string{suid}},
+		{name: "control: outage, fail-open", hang: true, argv: []string{suid}, allow: true},
+		// (Old code denied this one too: the hook failed before its Latch
+		// call. Kept, with the unit test of startHandicap, as the floor.)
+		{name: "few file descriptors", argv: []string{tools["prlimit"], "--nofile=16:16", suid}},
+		// The guard during a real outage; under load the same start makes
+		// a working Latch time out.
+		{name: "niced, outage", hang: true, argv: []string{tools["nice"], "-n", "19", suid}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.srv.ClearFaults()
+			f.srv.SetLatch(acc, appID, false)
+			if tc.hang {
+				f.srv.SetFault(acc, latchtest.Fault{Hang: true})
+			}
+			argv := append(append([]string{}, tc.argv...), service, target.Name, "acct_mgmt")
+			stdout, stderr, code := systest.Run(t, caller.Command(argv[0], argv[1:]...))
+			if (code == 0) != tc.allow {
+				t.Fatalf("exit %d, want allowed=%v (the latch is closed, fail_mode = open)\n%s%s", code, tc.allow, stdout, stderr)
 			}
 		})
 	}
