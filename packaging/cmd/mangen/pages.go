@@ -142,7 +142,7 @@ func latchCheck() page {
 			item(`latch closed`, `deny.`),
 			item(`user not in [users], or unpaired from the phone`, `the __unpaired__ policy.`),
 			item(`user in an exempt group`, `allow, logged as a warning.`),
-			item(`Latch unreachable, slow, 5xx, 429, malformed answer, error code`, `the __fail_mode__ policy (fail-open is logged as a warning FAIL-OPEN). A fail-open is refused (denied, logged as an error "fail-open REFUSED" with the reason) when latch-check was stopped and continued (SIGCONT), is traced, took longer than the Latch deadline plus 2 seconds, or runs with a real uid other than root (pam_exec without __seteuid__ under su or sudo). latch-check ignores SIGTSTP, SIGTTIN and SIGTTOU, so Ctrl-Z at the terminal does not stop it.`),
+			item(`Latch unreachable, slow, 5xx, 429, malformed answer, error code`, `the __fail_mode__ policy (fail-open is logged as a warning FAIL-OPEN). A fail-open is refused (denied, logged as an error "fail-open REFUSED" with the reason) when latch-check was stopped and continued (SIGCONT), is traced, took longer than the Latch deadline plus 2 seconds, runs with a real uid other than root (pam_exec without __seteuid__ under su or sudo), or started niced, under SCHED_IDLE or SCHED_BATCH, or with fewer than 64 file descriptors (su and sudo pass the caller's nice value, policy and limits on). latch-check ignores SIGTSTP, SIGTTIN and SIGTTOU, so Ctrl-Z at the terminal does not stop it.`),
 			item(`configuration missing or invalid`, `deny.`),
 		}},
 		{"exit status", []block{
