@@ -64,8 +64,9 @@ func auditLines(t *testing.T, logs *systest.Syslog, mark string) []map[string]an
 // of a paired user (Cyrillic "а", a bidi override) could be confused with
 // her. With the check, names no account can have are denied whatever the
 // unpaired policy, with a one-line refusal; names that are merely not
-// accounts are decided as themselves (here unpaired = "allow"), never as
-// the paired user; Latch is never asked about her account; and every
+// accounts are denied too (since issue 12, item 5: a name NSS does not know
+// is never let in under unpaired = "allow"), never decided as the paired
+// user; Latch is never asked about her account; and every
 // syslog line holds the name only escaped.
 func TestAttackHostilePAMUser(t *testing.T) {
 	f := newFixture(t)
@@ -95,8 +96,8 @@ func TestAttackHostilePAMUser(t *testing.T) {
 	}
 	unknown := []string{"аlice", alice.Name + "\u202e", strings.ToUpper(alice.Name), "ünïcödé"}
 	for _, name := range unknown {
-		if code, out := f.pamRun(t, cfg, append(base, "PAM_USER="+name)...); code != 0 || out != "" {
-			t.Errorf("PAM_USER=%q (no such account, unpaired = allow): exit %d, %q", name, code, out)
+		if code, out := f.pamRun(t, cfg, append(base, "PAM_USER="+name)...); code != 1 || out != "latch-ssh: access denied\n" {
+			t.Errorf("PAM_USER=%q (no such account, unpaired = allow): exit %d, %q; want denied with one plain line", name, code, out)
 		}
 	}
 	if n := len(f.srv.Requests()); n != 0 {
