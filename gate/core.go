@@ -44,6 +44,15 @@ type Core struct {
 	ConfigErr error
 	Latch     LatchAPI
 	Groups    GroupLookup
+	// Accounts resolves login names to uids, so that the latch follows
+	// the account whatever name it is reached by; nil means NSSAccounts.
+	Accounts AccountLookup
+	// FailOpenGuard, when set, is asked before fail_mode = "open" lets a
+	// login in, with the Latch deadline of the decision. A non-empty why
+	// turns that fail-open into a deny (with fix for the admin): the PAM
+	// hook uses it to refuse a fail-open it cannot trust, such as one
+	// reached because someone stopped the hook past its deadline.
+	FailOpenGuard func(timeout time.Duration) (why, fix string)
 	// Audit receives every decision; nil logs nothing.
 	Audit Auditor
 }
@@ -115,11 +124,25 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 			return Decision{Outcome: Allow, Reason: "exempt group: Latch not asked", Severity: Warning}
 		}
 	}
-	account, ok := cfg.Account(req.User)
-	if !ok {
+	sub, refused := c.resolve(req.User, req.Service)
+	if refused != nil {
+		return *refused
+	}
+	d := c.decideFor(ctx, req, sub)
+	if sub.note != "" {
+		d.Reason += " (" + sub.note + ")"
+	}
+	return d
+}
+
+// decideFor asks the latch of sub, whom resolve chose for req.
+func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision {
+	cfg := c.Config
+	if !sub.mapped {
 		return c.unpaired("user has no Latch account in [users]", Info)
 	}
-	op := cfg.Operation(req.User, req.Service)
+	account, _ := cfg.Account(sub.name)
+	op := cfg.Operation(sub.name, req.Service)
 	nootp := !req.Interactive || cfg.Policy.OTP == users.OTPNever
 	st, timeout, err := c.status(ctx, account, op, nootp)
 	if err != nil {
@@ -188,6 +211,14 @@ func (c *Core) failMode(err error, timeout time.Duration) Decision {
 	reason, fix, sev := Classify(err, timeout)
 	d := Decision{FailModeApplied: true, Fix: fix, Severity: max(sev, Warning)}
 	if c.Config.Policy.FailMode == users.FailOpen {
+		if c.FailOpenGuard != nil {
+			if why, gfix := c.FailOpenGuard(timeout); why != "" {
+				d.Outcome, d.Severity = Deny, Error
+				d.Reason = "fail-open REFUSED (" + safetext.Clean(why) + "): " + reason
+				d.Fix = gfix
+				return d
+			}
+		}
 		d.Outcome, d.Reason = Allow, "FAIL-OPEN: "+reason
 	} else {
 		d.Outcome, d.Reason = Deny, "fail-closed: "+reason

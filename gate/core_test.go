@@ -82,8 +82,26 @@ alice = %q
 	}
 	rec := &recorder{}
 	return &world{srv: srv, account: acc, audit: rec,
-		core: &gate.Core{Config: cfg, Latch: client, Groups: gate.NSSGroups{}, Audit: rec}}
+		core: &gate.Core{Config: cfg, Latch: client, Groups: gate.NSSGroups{}, Audit: rec, Accounts: testAccounts()}}
 }
+
+// fakeAccounts is a passwd database for the gate: name -> uid. A name
+// mapped to -1 makes the lookup fail as a broken NSS source would.
+type fakeAccounts map[string]int
+
+func (f fakeAccounts) LookupAccount(name string) (gate.UserAccount, error) {
+	uid, ok := f[name]
+	switch {
+	case !ok:
+		return gate.UserAccount{}, fmt.Errorf("user %q: %w", name, gate.ErrNoAccount)
+	case uid < 0:
+		return gate.UserAccount{}, errors.New("NSS source unavailable")
+	}
+	return gate.UserAccount{Name: name, UID: uint32(uid)}, nil
+}
+
+// testAccounts are the accounts of the world's tests.
+func testAccounts() fakeAccounts { return fakeAccounts{"alice": 1001, "bob": 1002, "root": 0} }
 
 // TestDecisionTable covers every row of design.md's decision table, in both
 // fail modes.

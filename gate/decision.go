@@ -12,6 +12,10 @@
 //	any error talking to Latch         the fail mode, logged with the reason
 //	config missing or invalid          deny
 //
+// "The user" is the account, found by uid (see Core.resolve): a second name
+// of a mapped user's uid is decided by that user's latch, a name NSS does
+// not know is denied unless [users] maps it, and an NSS failure denies.
+//
 // Why one function: the peers' worst bugs were paths that skipped the
 // policy (Duo let people in on a parse error before the failmode line; the
 // official Latch plugin allowed on every API error object). Here an error

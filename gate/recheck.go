@@ -67,11 +67,22 @@ func (c *Core) Recheck(ctx context.Context, user, service string) RecheckResult 
 			return RecheckResult{Reason: "exempt group"}
 		}
 	}
-	account, ok := cfg.Account(user)
-	if !ok {
+	// The same resolution as Decide: a session of an account reached by
+	// another name sharing a mapped uid is rechecked against that latch.
+	sub, refused := c.resolve(user, service)
+	switch {
+	case refused != nil && refused.Severity == Error:
+		// Several mappings of one uid: Decide refuses it as a
+		// misconfiguration, a definite answer.
+		return RecheckResult{Verdict: End, Reason: refused.Reason}
+	case refused != nil:
+		// NSS could not tell: not a definite answer.
+		return RecheckResult{Reason: refused.Reason, Err: errors.New(refused.Reason)}
+	case !sub.mapped:
 		return c.recheckUnpaired("user has no Latch account in [users]")
 	}
-	st, timeout, err := c.status(ctx, account, cfg.Operation(user, service), true)
+	account, _ := cfg.Account(sub.name)
+	st, timeout, err := c.status(ctx, account, cfg.Operation(sub.name, service), true)
 	switch {
 	case latch.IsNotPaired(err):
 		return c.recheckUnpaired("unpaired from the phone (Latch 201)")

@@ -119,7 +119,7 @@ pam() {
 	echo "latchpkg2:*:0:0:99999:7:::" >>/etc/shadow
 	echo 'account include common-account' >/etc/pam.d/latch-ssh-test
 	# An admin's per-service line, which removal must warn about.
-	echo 'account required pam_exec.so quiet /usr/sbin/latch-check' >/etc/pam.d/latch-ssh-test-hook
+	echo 'account required pam_exec.so quiet seteuid /usr/sbin/latch-check' >/etc/pam.d/latch-ssh-test-hook
 	acct() { pamtester latch-ssh-test "$1" acct_mgmt 2>&1; }
 	local out expired='new one required'
 
@@ -132,7 +132,7 @@ pam() {
 	[ -z "$out" ] || fail "pam-auth-update --enable latch-ssh printed: $out"
 	local lines
 	lines=$(grep -E '^account[[:space:]]' /etc/pam.d/common-account)
-	grep -qE '^account[[:space:]]+required[[:space:]]+pam_exec\.so quiet /usr/sbin/latch-check$' <<<"$(head -n1 <<<"$lines")" ||
+	grep -qE '^account[[:space:]]+required[[:space:]]+pam_exec\.so quiet seteuid /usr/sbin/latch-check$' <<<"$(head -n1 <<<"$lines")" ||
 		fail "the hook is not the first account line of common-account:"$'\n'"$lines"
 	grep -q pam_unix.so <<<"$(sed -n 2p <<<"$lines")" || fail "pam_unix does not follow the hook:"$'\n'"$lines"
 	ok "pam-auth-update --enable latch-ssh: quiet; the hook is the first line of common-account, pam_unix next"

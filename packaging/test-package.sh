@@ -348,8 +348,8 @@ grep -qx 'Account-Type: Primary' "$profile" || fail "pam-configs profile is not 
 prio=$(sed -n 's/^Priority: //p' "$profile")
 unixprio=$(sed -n 's/^Priority: //p' /usr/share/pam-configs/unix 2>/dev/null || echo 256)
 [ "${prio:-0}" -gt "$unixprio" ] || fail "pam-configs profile priority $prio is not above pam_unix's $unixprio"
-grep -q 'pam_exec.so quiet /usr/sbin/latch-check' "$profile" || fail "pam-configs profile lacks the hook"
-ok "pam-auth-update profile: Default: no, Primary, priority $prio > pam_unix's $unixprio, pam_exec latch-check"
+grep -q 'pam_exec.so quiet seteuid /usr/sbin/latch-check' "$profile" || fail "pam-configs profile lacks the hook (with seteuid)"
+ok "pam-auth-update profile: Default: no, Primary, priority $prio > pam_unix's $unixprio, pam_exec seteuid latch-check"
 
 step "embedded SSH server recipe"
 # The README recipe on the installed package: the template's placeholders

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
-	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
@@ -65,8 +64,9 @@ func auditLines(t *testing.T, logs *systest.Syslog, mark string) []map[string]an
 // of a paired user (Cyrillic "а", a bidi override) could be confused with
 // her. With the check, names no account can have are denied whatever the
 // unpaired policy, with a one-line refusal; names that are merely not
-// accounts are decided as themselves (here unpaired = "allow"), never as
-// the paired user; Latch is never asked about her account; and every
+// accounts are denied too (since issue 12, item 5: a name NSS does not know
+// is never let in under unpaired = "allow"), never decided as the paired
+// user; Latch is never asked about her account; and every
 // syslog line holds the name only escaped.
 func TestAttackHostilePAMUser(t *testing.T) {
 	f := newFixture(t)
@@ -96,8 +96,8 @@ func TestAttackHostilePAMUser(t *testing.T) {
 	}
 	unknown := []string{"аlice", alice.Name + "\u202e", strings.ToUpper(alice.Name), "ünïcödé"}
 	for _, name := range unknown {
-		if code, out := f.pamRun(t, cfg, append(base, "PAM_USER="+name)...); code != 0 || out != "" {
-			t.Errorf("PAM_USER=%q (no such account, unpaired = allow): exit %d, %q", name, code, out)
+		if code, out := f.pamRun(t, cfg, append(base, "PAM_USER="+name)...); code != 1 || out != "latch-ssh: access denied\n" {
+			t.Errorf("PAM_USER=%q (no such account, unpaired = allow): exit %d, %q; want denied with one plain line", name, code, out)
 		}
 	}
 	if n := len(f.srv.Requests()); n != 0 {
@@ -136,16 +136,11 @@ func TestAttackCaseInsensitiveNSSUser(t *testing.T) {
 	f.srv.SetLatch(acc, appID, false)
 	typed := strings.ToUpper(alice.Name)
 	// NSS as a case-insensitive back end answers.
-	lookupAccount := func(name string) (spawn.Account, error) {
-		if strings.EqualFold(name, alice.Name) {
-			return spawn.Lookup(alice.Name)
-		}
-		return spawn.Lookup(name)
-	}
+	lookupAccount := caseInsensitive{alice.Name}
 	a := &recordingAudit{}
 	var out, errb bytes.Buffer
 	env := []string{"PAM_TYPE=account", "PAM_SERVICE=sshd", "PAM_USER=" + typed}
-	if code := runWith(lookupAccount, []string{"-c", cfg}, env, 0, &out, &errb, a); code != exitDeny || !strings.Contains(out.String(), "your latch is closed") {
+	if code := runWith(hooks{accounts: lookupAccount}, []string{"-c", cfg}, env, 0, &out, &errb, a); code != exitDeny || !strings.Contains(out.String(), "your latch is closed") {
 		t.Fatalf("PAM_USER=%s, alice's latch closed: exit %d, %q", typed, code, out.String())
 	}
 	if len(a.reqs) != 1 || a.reqs[0].User != alice.Name {
@@ -153,9 +148,19 @@ func TestAttackCaseInsensitiveNSSUser(t *testing.T) {
 	}
 	// By hand too.
 	out.Reset()
-	if code := runWith(lookupAccount, []string{"-c", cfg, typed}, nil, 0, &out, &errb, a); code != exitDeny {
+	if code := runWith(hooks{accounts: lookupAccount}, []string{"-c", cfg, typed}, nil, 0, &out, &errb, a); code != exitDeny {
 		t.Fatalf("latch-check %s by hand: exit %d, %s", typed, code, errb.String())
 	}
+}
+
+// caseInsensitive is NSS as a case-insensitive back end answers for name.
+type caseInsensitive struct{ name string }
+
+func (c caseInsensitive) LookupAccount(name string) (gate.UserAccount, error) {
+	if strings.EqualFold(name, c.name) {
+		name = c.name
+	}
+	return gate.NSSAccounts{}.LookupAccount(name)
 }
 
 // recordingAudit keeps the requests of every decision.

@@ -148,10 +148,10 @@ func TestLatchStates(t *testing.T) {
 	if code, stderr, _ := f.check(t, cfg, "alice"); code != 1 || !strings.Contains(stderr, "latch closed") {
 		t.Fatalf("closed latch: exit %d, %s", code, stderr)
 	}
-	if code, _, _ := f.check(t, cfg, "bob"); code != 0 {
+	if code, _, _ := f.check(t, cfg, "root"); code != 0 {
 		t.Fatalf("unmapped user, unpaired=allow: exit %d", code)
 	}
-	if code, _, _ := f.check(t, deny, "bob"); code != 1 {
+	if code, _, _ := f.check(t, deny, "root"); code != 1 {
 		t.Fatalf("unmapped user, unpaired=deny: exit %d", code)
 	}
 }

@@ -1,6 +1,6 @@
 // Command latch-check is the PAM hook of latch-ssh. Under pam_exec:
 //
-//	account required pam_exec.so quiet /usr/sbin/latch-check
+//	account required pam_exec.so quiet seteuid /usr/sbin/latch-check
 //
 // it decides every login of the PAM service (public-key SSH logins
 // included, since sshd runs the account stack for them) from PAM_USER and
@@ -25,10 +25,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
-	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/version"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -41,12 +41,23 @@ const (
 )
 
 func main() {
+	// First of all: from here on a stop is noticed (see tamperWatch).
+	watch := newTamperWatch()
 	env := os.Environ()
 	// Clear the environment before anything else reads it. Unsetting
 	// GODEBUG also resets the runtime's GODEBUG settings (the runtime
 	// re-reads it on change), so a hostile value cannot weaken TLS.
 	os.Clearenv()
-	os.Exit(run(os.Args[1:], env, os.Geteuid(), os.Stdout, os.Stderr, gate.NewSyslogAudit()))
+	os.Exit(runWith(hooks{accounts: gate.NSSAccounts{}, failOpenGuard: watch.guard},
+		os.Args[1:], env, os.Geteuid(), os.Stdout, os.Stderr, gate.NewSyslogAudit()))
+}
+
+// hooks are what main gives runWith beyond its arguments: the NSS account
+// lookup (tests stand in for a case-insensitive directory) and the guard
+// of fail-opens (nil in tests that call run).
+type hooks struct {
+	accounts      gate.AccountLookup
+	failOpenGuard func(timeout time.Duration) (why, fix string)
 }
 
 // pamItems are the PAM items pam_exec exports.
@@ -78,12 +89,11 @@ func readPAMItems(env []string) (pamItems, error) {
 }
 
 func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
-	return runWith(spawn.LookupName, args, env, euid, stdout, stderr, audit)
+	return runWith(hooks{accounts: gate.NSSAccounts{}}, args, env, euid, stdout, stderr, audit)
 }
 
-// runWith is run with the NSS account lookup given (tests stand in for a
-// case-insensitive directory).
-func runWith(lookupAccount func(name string) (spawn.Account, error), args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
+// runWith is run with the hooks given.
+func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
 	fs := flag.NewFlagSet("latch-check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
@@ -91,7 +101,7 @@ func runWith(lookupAccount func(name string) (spawn.Account, error), args []stri
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: latch-check [-c FILE] [--service NAME] USER\n"+
-			"       (under pam_exec: account required pam_exec.so quiet /usr/sbin/latch-check)\n"+
+			"       (under pam_exec: account required pam_exec.so quiet seteuid /usr/sbin/latch-check)\n"+
 			"Exit status: 0 allowed, 1 denied, 2 bad usage.\n")
 		fs.PrintDefaults()
 	}
@@ -153,15 +163,18 @@ func runWith(lookupAccount func(name string) (spawn.Account, error), args []stri
 	}
 	// PAM_USER is the name the client typed, which NSS may resolve to an
 	// account of another name (case-insensitive LDAP and SSSD back ends:
-	// "ALICE" logs in as alice). Decide for the account that logs in, as
-	// the daemon and the embedded server do; a name NSS does not know
-	// cannot log in, and is decided as typed.
-	if acct, err := lookupAccount(req.User); err == nil && acct.Name != "" {
+	// "ALICE" logs in as alice). Log the account that logs in, as the
+	// daemon and the embedded server do. The decision itself goes by the
+	// account's uid (gate.Core resolves the name again: a name NSS does
+	// not know is denied unless [users] maps it).
+	if acct, err := h.accounts.LookupAccount(req.User); err == nil && acct.Name != "" {
 		req.User = acct.Name
 	}
 
 	core := gate.LoadCore(*configPath, audit)
 	defer core.Close()
+	core.Accounts = h.accounts
+	core.FailOpenGuard = h.failOpenGuard
 	d := core.Decide(context.Background(), req)
 	if d.Allowed() {
 		if !underPAM {

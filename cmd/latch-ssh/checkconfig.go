@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
@@ -130,6 +133,7 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 			r.warnf("%s: [policy] exempt_groups: no group %q on this system: it exempts nobody", cfg.Path, g)
 		}
 	}
+	checkSharedUIDs(r, cfg, passwdNames("/etc/passwd"))
 	if cfg.Policy.FailMode == users.FailOpen {
 		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN)", cfg.Path)
 	}
@@ -155,6 +159,51 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 		return
 	}
 	fmt.Fprintf(r.w, "ok: Latch accepted app_id and secret\n")
+}
+
+// checkSharedUIDs reports the [users] names whose uid other names share
+// (`useradd -o`, LDAP entries with one uid): the latch follows the uid, so
+// a login under any of those names is decided by the [users] name's latch,
+// and several [users] names of one uid with different Latch accounts or
+// operations deny every login of that uid. others are more names to look
+// at (the passwd file: back ends such as LDAP cannot always be listed).
+func checkSharedUIDs(r *report, cfg *users.Config, others []string) {
+	shared := gate.SharedUIDs(cfg, nil, others)
+	for _, uid := range slices.Sorted(maps.Keys(shared)) {
+		names := shared[uid]
+		var mapped []string
+		for _, n := range names {
+			if _, ok := cfg.Account(n); ok {
+				mapped = append(mapped, n)
+			}
+		}
+		conflict := false
+		for _, m := range mapped[1:] {
+			conflict = conflict || cfg.Users[m] != cfg.Users[mapped[0]] || !maps.EqualFunc(cfg.UserOperations[m], cfg.UserOperations[mapped[0]], func(a, b string) bool { return a == b })
+		}
+		list := strings.Join(names, ", ")
+		if conflict {
+			r.errorf("%s: [users]: uid %d has several names here (%s) with different Latch accounts or operations: every login of that uid is denied (fix: map them all to the same account and operations, or give each person their own uid)", cfg.Path, uid, list)
+			continue
+		}
+		r.warnf("%s: [users]: uid %d has several names (%s): the latch follows the uid, so a login under any of them is decided by %s's latch", cfg.Path, uid, list, mapped[0])
+	}
+}
+
+// passwdNames lists the account names of a passwd file ("" lines and
+// unreadable files give none).
+func passwdNames(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok && name != "" && !strings.HasPrefix(name, "#") && !strings.HasPrefix(name, "+") && !strings.HasPrefix(name, "-") {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // checkServer checks what the embedded SSH server needs on this machine

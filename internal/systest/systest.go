@@ -43,7 +43,8 @@ var aptPackage = map[string]string{
 	"/usr/lib/openssh/sftp-server": "openssh-sftp-server",
 	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git", "git-shell": "git",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
-	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps",
+	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps", "kill": "procps",
+	"prlimit": "util-linux", "nice": "coreutils",
 	"go": "golang (or a Go toolchain in PATH)",
 }
 

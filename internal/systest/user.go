@@ -28,6 +28,10 @@ type UserOptions struct {
 	// KeyOptions prefixes the authorized_keys line, e.g.
 	// `restrict,command="/usr/bin/latch-ssh"`.
 	KeyOptions string
+	// UID, when non-zero, is the account's uid even if another account
+	// already has it (`useradd -o -u UID`): a second name for that account,
+	// as an admin's alias or a shared LDAP uid gives it.
+	UID int
 }
 
 // User is a real local account created by CreateUser, with an ed25519 key
@@ -71,6 +75,9 @@ func CreateUser(t testing.TB, opts UserOptions) *User {
 	args := []string{"-m", "-p", "*", "-s", shell}
 	if len(opts.Groups) > 0 {
 		args = append(args, "-G", strings.Join(opts.Groups, ","))
+	}
+	if opts.UID != 0 {
+		args = append(args, "-o", "-u", strconv.Itoa(opts.UID))
 	}
 	run(t, tools["useradd"], append(args, name)...)
 	t.Cleanup(func() { deleteUser(t, tools, name) })

@@ -117,7 +117,9 @@ func TestParsePAMServiceIncludes(t *testing.T) {
 	if !reflect.DeepEqual(got, wantRows) {
 		t.Errorf("lines:\n got %v\nwant %v", got, wantRows)
 	}
-	expect(t, CheckPAM(dir, []string{"sshd"}, []string{hook}))
+	// The hook line sits in a file sshd includes, which other services
+	// (su, sudo) may include too: without seteuid that is an error.
+	expect(t, CheckPAM(dir, []string{"sshd"}, []string{hook}), want{Error, "acct", 4, "without `seteuid`"})
 }
 
 func TestParsePAMServiceErrors(t *testing.T) {
@@ -190,7 +192,9 @@ func TestCheckPAM(t *testing.T) {
 		{"sufficient in auth", "before", []string{"auth"}, nil, true},
 
 		{"su without seteuid", "su", []string{"su", "su-l"}, []want{{Error, "su", 2, "without `seteuid`"}}, true},
-		{"sudo without seteuid", "su", []string{"sudo"}, nil, true},
+		// Issue 12, item 4: sudo is setuid root too; without seteuid the
+		// caller can stop the hook past its deadline (a fail-open).
+		{"sudo without seteuid", "su", []string{"sudo"}, []want{{Error, "sudo", 1, "without `seteuid`"}}, true},
 
 		{"no quiet", "options", []string{"noquiet"}, []want{{Info, "noquiet", 1, "without `quiet`"}}, true},
 		{"stdout", "options", []string{"stdout"}, []want{{Info, "stdout", 1, "shown to the person"}}, true},

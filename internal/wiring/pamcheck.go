@@ -85,18 +85,29 @@ func hookOf(l PAMLine, hookPaths []string) (hookExec, bool) {
 	return e, e.cmd != "" && isNamed(e.cmd, "latch-check", hookPaths)
 }
 
-// isSu is true for the services run by su, which is setuid root: PAM runs
-// with the invoking user's real uid, and pam_exec runs the command with the
-// real uid unless told `seteuid`.
-func isSu(service string) bool { return service == "su" || service == "su-l" }
+// setuidServices are the PAM services of setuid-root programs that any user
+// may start: su, sudo, the password and shell changers, newgrp, polkit's
+// helper. Their PAM stack runs with the caller's real uid, and pam_exec
+// runs the command with that real uid unless told `seteuid`, so the caller
+// may signal the hook: SIGSTOP it past its Latch deadline, and fail_mode =
+// "open" turns the timeout it wakes up to into an allow. (sshd, login and
+// cron run PAM as root: there seteuid changes nothing.)
+var setuidServices = []string{"su", "su-l", "sudo", "sudo-i", "passwd", "chfn", "chsh", "newgrp", "polkit-1"}
+
+// needsSeteuid says whether a hook line in file, reached from service,
+// must have seteuid: in a setuid program's service, or in a file the
+// service includes (common-account and its like), which every other
+// service including it runs too, su and sudo among them.
+func needsSeteuid(dir, service, file string) bool {
+	return slices.Contains(setuidServices, service) || filepath.Clean(file) != filepath.Join(dir, service)
+}
 
 // recipe is the line to add to a service: the shipped one, with the hook
-// path the admin already uses.
-func recipe(service, cmd string) string {
-	if isSu(service) {
-		return "account required pam_exec.so quiet seteuid " + cmd
-	}
-	return "account required pam_exec.so quiet " + cmd
+// path the admin already uses. seteuid everywhere: it changes nothing
+// where PAM runs as root, and a line copied into su or common-account
+// stays safe.
+func recipe(_, cmd string) string {
+	return "account required pam_exec.so quiet seteuid " + cmd
 }
 
 func at(l PAMLine) string { return fmt.Sprintf("%s:%d", clean(l.File), l.Line) }
@@ -148,9 +159,9 @@ func checkStack(dir string, st *PAMStack, hookPaths []string) ([]Finding, bool) 
 					"remove "+clean(o))
 			}
 		}
-		if isSu(st.Service) && !e.has("seteuid") {
-			add(Error, l, "su runs PAM with the invoking user's real uid, so without `seteuid` pam_exec runs latch-check as that user; it cannot read the root-only config and refuses everyone",
-				"add seteuid before the command: `"+recipe("su", cmd)+"`")
+		if !e.has("seteuid") && needsSeteuid(dir, st.Service, l.File) {
+			add(Error, l, "setuid programs (su, sudo) run this line, or may through an include: without `seteuid` pam_exec runs latch-check with the caller's real uid, so the caller can stop it (SIGSTOP) past its Latch deadline, and with fail_mode = \"open\" the timeout lets them in; latch-check now refuses that fail-open, which denies everyone here during a Latch outage",
+				"add seteuid before the command: `"+recipe(st.Service, cmd)+"`")
 		}
 		if !e.has("quiet") {
 			add(Info, l, "without `quiet`, pam_exec also tells the person \""+cmd+" failed: exit code 1\" on each refusal",

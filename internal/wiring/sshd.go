@@ -267,7 +267,7 @@ func checkSSHD(global SSHDConfig, perUser map[string]SSHDConfig, hook bool, gate
 	// ~/.bashrc when started by sshd, zsh always reads ~/.zshenv. That is
 	// the same gap as ~/.ssh/rc, and no sshd option closes it.
 	add(Warning, "forcecommand", first, "sshd starts ForceCommand through the user's login shell, which first reads the user's own startup files (~/.bashrc for Debian's bash under sshd, ~/.zshenv for zsh): a planted file runs before the gate",
-		"prefer the PAM hook (`account required pam_exec.so quiet "+DefaultHookPath+"` in /etc/pam.d/sshd), or make those files root-owned for gated users")
+		"prefer the PAM hook (`account required pam_exec.so quiet seteuid "+DefaultHookPath+"` in /etc/pam.d/sshd), or make those files root-owned for gated users")
 	for _, s := range global["subsystem"] {
 		if f := strings.Fields(s); len(f) >= 2 && f[0] == "sftp" && f[1] == "internal-sftp" {
 			add(Info, "subsystem", "", "Subsystem sftp internal-sftp under the gate: the gate maps internal-sftp to the system sftp-server (OK)", "")

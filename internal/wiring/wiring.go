@@ -101,7 +101,7 @@ const (
 
 // DefaultServices are the PAM services Check looks at when Options.Services
 // is empty: the ones the shipped recipes cover, plus console login.
-func DefaultServices() []string { return []string{"sshd", "sudo", "su", "su-l", "login"} }
+func DefaultServices() []string { return []string{"sshd", "sudo", "sudo-i", "su", "su-l", "login"} }
 
 // Options selects what Check looks at. Zero values mean the defaults above.
 type Options struct {
@@ -162,7 +162,7 @@ func Check(ctx context.Context, o Options) []Finding {
 		}
 		out = append(out, Finding{Severity: Warning,
 			Message: "no front end is wired: latch-ssh protects nothing yet",
-			Fix: "add `account required pam_exec.so quiet " + hook + "` to " + clean(o.PAMDir) +
+			Fix: "add `account required pam_exec.so quiet seteuid " + hook + "` to " + clean(o.PAMDir) +
 				"/sshd before `@include common-account` (recommended; packaging/pam has the sshd, sudo and su recipes), or `ForceCommand " +
 				DefaultGatePath + "` with `DisableForwarding yes` and `PermitUserRC no` in sshd_config, " +
 				"or set [server] listen in latch.toml for the embedded server"})

@@ -35,7 +35,7 @@ func TestCheckWiring(t *testing.T) {
 		{"nothing wired", "", nil, false, []want{skipped, nothing}},
 		{"embedded server only", "", nil, true, []want{skipped}},
 		{"PAM hook in sshd", "clean", nil, false, []want{skipped}},
-		{"PAM hook in sudo only", "su", []string{"sudo"}, false, []want{skipped, {Info, "sshd", 0, "not for sshd"}}},
+		{"PAM hook in sudo only", "su", []string{"sudo"}, false, []want{skipped, {Info, "sshd", 0, "not for sshd"}, {Error, "sudo", 1, "without `seteuid`"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, hook := t.TempDir(), ""

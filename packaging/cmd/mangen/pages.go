@@ -116,7 +116,7 @@ journalctl -u latch-ssh -o cat | grep '"event":"listen"'`)}},
 func latchCheck() page {
 	return page{name: "latch-check", section: "8", title: "System Administration", sections: []section{
 		{"name", []block{p(`latch-check - PAM hook of latch-ssh: decide a login by its user's Latch`)}},
-		{"synopsis", []block{p(`**account required pam_exec.so quiet /usr/sbin/latch-check**
+		{"synopsis", []block{p(`**account required pam_exec.so quiet seteuid /usr/sbin/latch-check**
 .br
 **latch-check** [**-c** __file__] [**--service** __name__] __user__
 .br
@@ -124,10 +124,10 @@ func latchCheck() page {
 .br
 **latch-check** {**-h** | **--help**}`)}},
 		{"description", []block{
-			p(`**latch-check** decides whether a user may log in, from their Latch and the policy in __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)). Run by **pam_exec**(8) it takes the user from PAM_USER and the service from PAM_SERVICE (the service picks an operation in __[operations]__); by hand it takes the user as an argument. The name is resolved through NSS first and the decision is for the account it names (a case-insensitive directory may let __ALICE__ log in as __alice__: alice's latch decides); a name NSS does not know is decided as given.`),
+			p(`**latch-check** decides whether a user may log in, from their Latch and the policy in __/etc/latch-ssh/latch.toml__ (see **latch.toml**(5)). Run by **pam_exec**(8) it takes the user from PAM_USER and the service from PAM_SERVICE (the service picks an operation in __[operations]__); by hand it takes the user as an argument. The name is resolved through NSS to its account and uid first, and the latch follows the uid: a case-insensitive directory may let __ALICE__ log in as __alice__, and __useradd -o__ may give alice's uid a second name; either way alice's latch decides. Several __[users]__ names of one uid with different Latch accounts deny every login of that uid (**latch-ssh check-config** lists shared uids). A name NSS does not know is denied, whatever __unpaired__ says, unless __[users]__ maps it; an NSS failure denies.`),
 			p(`Put it in the account stack, which sshd runs for every login, public-key ones included, before any shell, command or forward exists. In __/etc/pam.d/sshd__, before __@include common-account__ (Debian's pam_unix ends the account stack early for a user whose password has expired):`),
-			code(`account required pam_exec.so quiet /usr/sbin/latch-check`),
-			p(`Keep __UsePAM yes__ in **sshd_config**(5). sudo takes the same line; su needs __seteuid__ (__account required pam_exec.so quiet seteuid /usr/sbin/latch-check__). Add __stdout__ after __quiet__ to show the person the one-line refusal. The latch checked is the target user's (PAM_USER). Run **latch-ssh check-config** afterwards and keep a root shell open while you try a login.`),
+			code(`account required pam_exec.so quiet seteuid /usr/sbin/latch-check`),
+			p(`Keep __UsePAM yes__ in **sshd_config**(5). sudo and su take the same line. Keep __seteuid__: su and sudo are setuid root, and without it pam_exec runs latch-check with the caller's real uid, so the caller could stop it (SIGSTOP) past its Latch deadline; under sshd it changes nothing. Add __stdout__ after __quiet__ to show the person the one-line refusal. The latch checked is the target user's (PAM_USER). Run **latch-ssh check-config** afterwards and keep a root shell open while you try a login.`),
 			p(`Under PAM it decides for PAM_TYPE auth, account and open_session; it allows close_session and password without asking (the login was decided before) and denies any other type. It never prompts and never reads standard input: Latch is asked not to require a one-time code (/nootp). It clears its whole environment before reading anything.`),
 			p(`On Debian, the **pam-auth-update**(8) profile "latch-ssh" (off by default; **pam-auth-update --enable latch-ssh**) adds the line to __common-account__ instead, for every PAM service that includes it: sshd, sudo, su and login, but cron and others too, so a closed latch also stops that user's cron jobs. The profile puts the line first in the "Primary" block, before pam_unix (priority 1024 against pam_unix's 256), because pam_unix ends the account stack at once for a user whose password has expired (new_authtok_reqd=done): in the "Additional" block, after it, the hook would never run for such a user, whom sshd then lets in after a password change. Removing the package takes the profile out again (**pam-auth-update --remove**); lines you added to __/etc/pam.d__ by hand stay, and deny every login they gate once __/usr/sbin/latch-check__ is gone. Prefer the per-service line above unless you mean to gate every service.`),
 		}},
@@ -143,7 +143,7 @@ func latchCheck() page {
 			item(`latch closed`, `deny.`),
 			item(`user not in [users], or unpaired from the phone`, `the __unpaired__ policy.`),
 			item(`user in an exempt group`, `allow, logged as a warning.`),
-			item(`Latch unreachable, slow, 5xx, 429, malformed answer, error code`, `the __fail_mode__ policy (fail-open is logged as a warning FAIL-OPEN).`),
+			item(`Latch unreachable, slow, 5xx, 429, malformed answer, error code`, `the __fail_mode__ policy (fail-open is logged as a warning FAIL-OPEN). A fail-open is refused (denied, logged as an error "fail-open REFUSED" with the reason) when latch-check was stopped and continued (SIGCONT), is traced, took longer than the Latch deadline plus 2 seconds, runs with a real uid other than root (pam_exec without __seteuid__ under su or sudo), or started niced, under SCHED_IDLE or SCHED_BATCH, or with fewer than 64 file descriptors (su and sudo pass the caller's nice value, policy and limits on). latch-check ignores SIGTSTP, SIGTTIN and SIGTTOU, so Ctrl-Z at the terminal does not stop it.`),
 			item(`configuration missing or invalid`, `deny.`),
 		}},
 		{"exit status", []block{

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/latch-ssh/latch-ssh/internal/systest"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// TestSecurityCheckConfigSharedUID (issue 12, item 5): check-config names
+// the [users] entries whose uid other accounts share (useradd -o), and
+// says whose latch decides; several [users] names of one uid with
+// different accounts are an error, since every login of that uid is then
+// denied.
+func TestSecurityCheckConfigSharedUID(t *testing.T) {
+	systest.Require(t, "useradd")
+	alice := systest.CreateUser(t, systest.UserOptions{})
+	alias := systest.CreateUser(t, systest.UserOptions{UID: alice.UID})
+	bob := systest.CreateUser(t, systest.UserOptions{})
+	const acc1, acc2 = "ACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNT1", "ACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNTACCOUNT2"
+	for _, tc := range []struct {
+		name   string
+		users  string
+		errors int
+		want   string
+	}{
+		{"alias not mapped", fmt.Sprintf("%s = %q\n%s = %q\n", alice.Name, acc1, bob.Name, acc2), 0,
+			fmt.Sprintf("uid %d has several names (%s): the latch follows the uid, so a login under any of them is decided by %s's latch",
+				alice.UID, strings.Join(sortedNames(alice.Name, alias.Name), ", "), alice.Name)},
+		{"both mapped, one account", fmt.Sprintf("%s = %q\n%s = %q\n", alice.Name, acc1, alias.Name, acc1), 0, "has several names"},
+		{"both mapped, two accounts", fmt.Sprintf("%s = %q\n%s = %q\n", alice.Name, acc1, alias.Name, acc2), 1, "with different Latch accounts"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
+				"[policy]\nfail_mode = \"closed\"\n[users]\n" + tc.users
+			cfg, err := users.Parse("latch.toml", []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			r := &report{w: &out}
+			checkSharedUIDs(r, cfg, passwdNames("/etc/passwd"))
+			if r.errors != tc.errors || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("%d errors (want %d), output lacks %q:\n%s", r.errors, tc.errors, tc.want, out.String())
+			}
+			if strings.Contains(out.String(), bob.Name) {
+				t.Fatalf("bob shares no uid, but is named:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func sortedNames(a, b string) []string {
+	if a < b {
+		return []string{a, b}
+	}
+	return []string{b, a}
+}
