@@ -44,7 +44,7 @@ var aptPackage = map[string]string{
 	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git", "git-shell": "git",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps",
-	"go": "golang (or a Go toolchain in PATH)",
+	"go": "golang (or a Go toolchain in PATH)", "ssh-audit": "ssh-audit",
 }
 
 // Tools maps each tool name given to Require to its absolute path.
