@@ -219,7 +219,7 @@ func checkServer(r *report, cfg *users.Config) {
 		case err != nil:
 			r.errorf("%s: [server] host_key: %v", cfg.Path, err)
 		case !exists:
-			fmt.Fprintf(r.w, "note: [server] host_key %s does not exist yet: serve generates an ed25519 key there on first start\n", p)
+			fmt.Fprintf(r.w, "note: [server] host_key %s does not exist yet: serve generates an %s key there on first start\n", p, sshserver.GeneratedKeyType(p))
 		}
 	}
 	if set.SFTPServer != "" {

@@ -57,6 +57,7 @@ func (s *Server) serverConfig(ctx glssh.Context) *gossh.ServerConfig {
 	if c != nil {
 		cfg.MaxAuthTries = c.set.MaxAuthTries
 	}
+	applyAlgorithms(cfg) // algorithms.go: OpenSSH's defaults, never weaker
 	return cfg
 }
 

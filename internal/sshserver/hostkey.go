@@ -1,8 +1,10 @@
 package sshserver
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -17,15 +20,19 @@ import (
 )
 
 // LoadHostKeys reads the host private keys at paths. A path that does not
-// exist gets a new ed25519 key first (mode 0600, with its public half in
-// PATH.pub), so the server's fingerprint stays the same across restarts and
-// clients can pin it. Like sshd, a key file that others may read or write,
-// or that belongs to someone else, is refused with the fix in the error.
+// exist gets a new key first (mode 0600, with its public half in PATH.pub),
+// so the server's fingerprint stays the same across restarts and clients
+// can pin it: an RSA key (3072 bits) when the file name says "rsa", like
+// ssh_host_rsa_key, and an ed25519 key otherwise (see GeneratedKeyType).
+// Like sshd, a key file that others may read or write, or that belongs to
+// someone else, is refused with the fix in the error; so are DSA keys,
+// RSA keys under 2048 bits and two keys of the same type (algorithms.go).
 func LoadHostKeys(paths []string, log zerolog.Logger) ([]gossh.Signer, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no host key configured ([server] host_key)")
 	}
 	signers := make([]gossh.Signer, 0, len(paths))
+	byType := map[string]string{}
 	for _, p := range paths {
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("host key %s: not an absolute path", p)
@@ -37,19 +44,57 @@ func LoadHostKeys(paths []string, log zerolog.Logger) ([]gossh.Signer, error) {
 			}
 			data, err = readKeyFile(p)
 			if err == nil {
-				log.Warn().Str("event", "host-key").Str("path", p).Msg("generated a new ed25519 host key")
+				log.Warn().Str("event", "host-key").Str("path", p).Str("type", GeneratedKeyType(p)).
+					Msg("generated a new host key")
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		signer, err := gossh.ParsePrivateKey(data)
+		signer, err := parseHostKey(p, data)
 		if err != nil {
-			return nil, fmt.Errorf("host key %s: %w", p, err)
+			return nil, err
 		}
+		typ := signer.PublicKey().Type()
+		if first, ok := byType[typ]; ok {
+			return nil, fmt.Errorf("host key %s: a second %s key after %s; the server offers one key per type; fix: keep one of them in [server] host_key", p, typ, first)
+		}
+		byType[typ] = p
 		signers = append(signers, signer)
 	}
 	return signers, nil
+}
+
+// parseHostKey parses a host private key and applies the server's rules
+// on host keys (hostSigner: no DSA, no small RSA).
+func parseHostKey(path string, data []byte) (gossh.Signer, error) {
+	signer, err := gossh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	if _, err := hostSigner(signer); err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return signer, nil
+}
+
+// GeneratedKeyType returns the type of key LoadHostKeys generates at path
+// when the file does not exist: "rsa" (3072 bits) when the file name
+// contains "rsa", as OpenSSH names its RSA host key ssh_host_rsa_key;
+// "" (none: the admin must create it) when it contains "dsa", as in
+// ssh_host_ecdsa_key or ssh_host_dsa_key, rather than an ed25519 key under
+// a name that says otherwise; "ed25519" otherwise. The RSA key is only for
+// old clients without ed25519, and only if the admin lists such a path:
+// the default is one ed25519 key.
+func GeneratedKeyType(path string) string {
+	base := strings.ToLower(filepath.Base(path))
+	switch {
+	case strings.Contains(base, "rsa"):
+		return "rsa"
+	case strings.Contains(base, "dsa"):
+		return ""
+	}
+	return "ed25519"
 }
 
 // CheckHostKey reports whether the server could use path as a host key:
@@ -62,6 +107,9 @@ func CheckHostKey(path string) (exists bool, err error) {
 	}
 	data, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if GeneratedKeyType(path) == "" {
+			return false, errNoGenerate(path)
+		}
 		dir := filepath.Dir(path)
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return false, fmt.Errorf("host key %s: directory %s does not exist; fix: mkdir -p -m 755 %s", path, dir, dir)
@@ -71,10 +119,16 @@ func CheckHostKey(path string) (exists bool, err error) {
 	if err != nil {
 		return true, err
 	}
-	if _, err := gossh.ParsePrivateKey(data); err != nil {
-		return true, fmt.Errorf("host key %s: %w", path, err)
+	if _, err := parseHostKey(path, data); err != nil {
+		return true, err
 	}
 	return true, nil
+}
+
+// errNoGenerate is the error for a missing key whose name asks for a type
+// that is not generated.
+func errNoGenerate(path string) error {
+	return fmt.Errorf("host key %s: does not exist, and its name asks for an (EC)DSA key, which is not generated (ed25519, or rsa for a name containing \"rsa\", are); fix: ssh-keygen -t ecdsa -N '' -f %s, or list an ed25519 key instead", path, path)
 }
 
 // readKeyFile reads a private key file after sshd's checks on the open
@@ -114,12 +168,22 @@ func readKeyFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// generateHostKey writes a new ed25519 key to path without ever replacing
-// an existing file: the key goes to a temporary file in the same directory
-// and is hard-linked into place, so two servers starting at once cannot
-// leave a half-written key or two different ones.
+// generateHostKey writes a new key of GeneratedKeyType to path without
+// ever replacing an existing file: the key goes to a temporary file in the
+// same directory and is hard-linked into place, so two servers starting at
+// once cannot leave a half-written key or two different ones.
 func generateHostKey(path string) error {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	var priv crypto.Signer
+	var err error
+	switch GeneratedKeyType(path) {
+	case "rsa":
+		// ssh-keygen's default size for RSA.
+		priv, err = rsa.GenerateKey(rand.Reader, 3072)
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return errNoGenerate(path)
+	}
 	if err != nil {
 		return fmt.Errorf("host key %s: %w", path, err)
 	}

@@ -122,6 +122,10 @@ func New(o Options) (*Server, error) {
 	if o.Lookup == nil {
 		o.Lookup = spawn.Lookup
 	}
+	hostSigners, err := hostSigners(o.HostSigners)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		o:      o,
 		root:   os.Geteuid() == 0,
@@ -154,7 +158,7 @@ func New(o Options) (*Server, error) {
 		// No version number: it would only help someone shopping for a
 		// known bug.
 		Version:                  "latch-ssh",
-		HostSigners:              toGliderSigners(o.HostSigners),
+		HostSigners:              hostSigners,
 		ConnCallback:             s.accept,
 		ServerConfigCallback:     s.serverConfig,
 		ConnectionFailedCallback: s.failed,
@@ -172,14 +176,6 @@ func New(o Options) (*Server, error) {
 		SubsystemHandlers: map[string]glssh.SubsystemHandler{},
 	}
 	return s, nil
-}
-
-func toGliderSigners(in []gossh.Signer) []glssh.Signer {
-	out := make([]glssh.Signer, len(in))
-	for i, s := range in {
-		out[i] = s
-	}
-	return out
 }
 
 // Serve accepts connections on ln until Close or Shutdown, and runs the
@@ -201,8 +197,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.recheckLoop(ctx)
+	fps := make([]string, len(s.o.HostSigners))
+	for i, hk := range s.o.HostSigners {
+		fps[i] = hk.PublicKey().Type() + " " + gossh.FingerprintSHA256(hk.PublicKey())
+	}
 	s.o.Log.Info().Str("event", "listen").Str("addr", ln.Addr().String()).
 		Str("host_key", gossh.FingerprintSHA256(s.o.HostSigners[0].PublicKey())).
+		Strs("host_keys", fps).
 		Msg("embedded SSH server listening")
 	err := s.gl.Serve(ln)
 	if errors.Is(err, glssh.ErrServerClosed) || s.isStopped() {

@@ -45,7 +45,7 @@ var aptPackage = map[string]string{
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps", "kill": "procps",
 	"prlimit": "util-linux", "nice": "coreutils",
-	"go": "golang (or a Go toolchain in PATH)",
+	"go": "golang (or a Go toolchain in PATH)", "ssh-audit": "ssh-audit",
 }
 
 // Tools maps each tool name given to Require to its absolute path.
