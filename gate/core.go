@@ -2,10 +2,8 @@ package gate
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -226,40 +224,21 @@ func (c *Core) failMode(err error, timeout time.Duration) Decision {
 	return d
 }
 
-// Classify explains an error from the Latch client for people: a reason, a
-// fix when the admin can do something, and the severity (Error for
-// configuration problems).
+// Classify explains an error from the Latch client for the admin: a
+// reason, a fix when the admin can do something, and the severity (Error
+// for problems the admin must fix: configuration, clock, TLS, the Latch
+// plan). The taxonomy itself is latch.Classify, shared with the messages
+// people see (issue 13, point 1); this only renders it for the log.
 func Classify(err error, timeout time.Duration) (reason, fix string, sev Severity) {
-	var le *latch.Error
-	var he *latch.HTTPError
-	var ue x509.UnknownAuthorityError
-	var he2 x509.HostnameError
-	var ce x509.CertificateInvalidError
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("Latch did not answer within %s", timeout), "", Warning
-	case errors.Is(err, context.Canceled):
-		return "the decision was interrupted", "", Warning
-	case latch.IsClock(err):
-		return "Latch says this server's clock is off (109)", "check the clock: enable NTP (timedatectl set-ntp true)", Error
-	case latch.IsCredentials(err):
-		return fmt.Sprintf("Latch refused our credentials (%d)", latch.ErrorCode(err)), "check app_id and secret in [latch]", Error
-	case latch.IsOperationNotFound(err):
-		return "Latch does not know the application or operation (301)", "check app_id and the ids in [operations]/[user_operations]", Error
-	case errors.As(err, &le):
-		return fmt.Sprintf("Latch error %d: %s", le.Code, le.Message), "", Warning
-	case errors.As(err, &ue), errors.As(err, &he2), errors.As(err, &ce):
-		return "TLS: " + safetext.Clean(err.Error()), "check api_url and ca_file in [latch]", Error
-	case errors.As(err, &he):
-		return fmt.Sprintf("Latch answered HTTP %d", he.StatusCode), "", Warning
-	case errors.Is(err, latch.ErrMalformed):
-		return "malformed answer from Latch: " + safetext.Clean(err.Error()), "", Warning
-	case errors.As(err, &ne):
-		return "cannot reach Latch: " + safetext.Clean(err.Error()), "", Warning
-	default:
-		return "Latch call failed: " + safetext.Clean(err.Error()), "", Warning
+	c := latch.Classify(err)
+	reason, fix, sev = c.Admin, c.Fix, Warning
+	if c.Kind == latch.KindTimeout {
+		reason = fmt.Sprintf("Latch did not answer within %s", timeout)
 	}
+	if c.AdminProblem {
+		sev = Error
+	}
+	return reason, fix, sev
 }
 
 // CheckUserName refuses names no local account can have. PAM_USER, and

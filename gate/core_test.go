@@ -154,8 +154,10 @@ func TestDecisionTable(t *testing.T) {
 			open: want{gate.Allow, true, gate.Warning}, closed: want{gate.Deny, true, gate.Warning}, latchCalls: 1},
 		{name: "error 501", arrange: fault(latchtest.Fault{ErrorCode: 501}),
 			open: want{gate.Allow, true, gate.Warning}, closed: want{gate.Deny, true, gate.Warning}, latchCalls: 1},
+		// Issue 13, point 1: 7xx is the application's subscription limit,
+		// an admin problem: logged as an error.
 		{name: "error 701", arrange: fault(latchtest.Fault{ErrorCode: 701}),
-			open: want{gate.Allow, true, gate.Warning}, closed: want{gate.Deny, true, gate.Warning}, latchCalls: 1},
+			open: want{gate.Allow, true, gate.Error}, closed: want{gate.Deny, true, gate.Error}, latchCalls: 1},
 		{name: "two-factor, nobody to ask", arrange: func(w *world) { w.srv.SetTwoFactor(opSSHD, true) }, open: allow, closed: allow, latchCalls: 1},
 	} {
 		for _, mode := range []string{"open", "closed"} {

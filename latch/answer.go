@@ -18,7 +18,9 @@ type Status struct {
 	// TwoFactor is set when Latch generated a one-time code that the person
 	// must type: an open latch with a TwoFactor is not yet an allow.
 	TwoFactor *TwoFactor
-	// Operations holds nested child operations, if Latch sent any.
+	// Operations holds the nested child operations Latch sent whose status
+	// was readable ("on" or "off"); children in any other shape are left
+	// out. They are informative only: the entry asked for decides.
 	Operations map[string]Status
 }
 
@@ -98,12 +100,14 @@ func stringMember(o map[string]json.RawMessage, name string) (string, bool) {
 	return s, true
 }
 
-// maxNesting bounds recursion into nested operations.
+// maxNesting bounds recursion into nested child operations: deeper ones
+// are ignored.
 const maxNesting = 8
 
 // decodeStatus extracts the status of id from the data member of a status
 // answer. Anything other than an entry for exactly id with status "on" or
-// "off" is malformed.
+// "off" is malformed; the entry's child operations never are (see
+// decodeChildren).
 func decodeStatus(data []byte, id string) (Status, error) {
 	if data == nil {
 		return Status{}, fmt.Errorf("status answer without data: %w", ErrMalformed)
@@ -120,13 +124,11 @@ func decodeStatus(data []byte, id string) (Status, error) {
 	if !ok {
 		return Status{}, fmt.Errorf("status answer has no entry for %q: %w", id, ErrMalformed)
 	}
-	return decodeOneStatus(raw, id, 0)
+	return decodeOneStatus(raw, id)
 }
 
-func decodeOneStatus(raw []byte, id string, depth int) (Status, error) {
-	if depth > maxNesting {
-		return Status{}, fmt.Errorf("operations nested too deep: %w", ErrMalformed)
-	}
+// decodeOneStatus reads the entry asked for, strictly.
+func decodeOneStatus(raw []byte, id string) (Status, error) {
 	o, err := objectOf(raw)
 	if err != nil {
 		return Status{}, fmt.Errorf("status of %q: %w", id, err)
@@ -156,21 +158,42 @@ func decodeOneStatus(raw []byte, id string, depth int) (Status, error) {
 			st.TwoFactor.Generated = time.UnixMilli(ms).UTC()
 		}
 	}
-	if childRaw, ok := o["operations"]; ok && !isNull(childRaw) {
-		children, err := objectOf(childRaw)
-		if err != nil {
-			return Status{}, fmt.Errorf("operations of %q: %w", id, err)
-		}
-		st.Operations = make(map[string]Status, len(children))
-		for k, v := range children {
-			child, err := decodeOneStatus(v, k, depth+1)
-			if err != nil {
-				return Status{}, err
-			}
-			st.Operations[k] = child
-		}
-	}
+	st.Operations = decodeChildren(o["operations"], 1)
 	return st, nil
+}
+
+// decodeChildren reads the child operations nested in a status entry,
+// leniently. Only the entry asked for decides a login; a real status answer
+// may carry the application's (or operation's) children in odd shapes (no
+// status, a value other than on/off, not even an object), and once made
+// the whole answer malformed, so every login of that application went to
+// fail mode (issue 13, point 1). A child whose status is exactly "on" or
+// "off" is kept, with its own readable children; anything else is left
+// out. It returns nil when there is nothing readable.
+func decodeChildren(raw json.RawMessage, depth int) map[string]Status {
+	if raw == nil || isNull(raw) || depth > maxNesting {
+		return nil
+	}
+	children, err := objectOf(raw)
+	if err != nil {
+		return nil
+	}
+	var out map[string]Status
+	for k, v := range children {
+		o, err := objectOf(v)
+		if err != nil {
+			continue
+		}
+		s, _ := stringMember(o, "status")
+		if s != "on" && s != "off" {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]Status, len(children))
+		}
+		out[k] = Status{ID: k, Open: s == "on", Operations: decodeChildren(o["operations"], depth+1)}
+	}
+	return out
 }
 
 // clip shortens a value from the network before it goes into an error

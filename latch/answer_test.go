@@ -37,7 +37,8 @@ func TestDecodeStatus(t *testing.T) {
 		{"empty token", `{"data":{"operations":{"OP":{"status":"on","two_factor":{"token":""}}}}}`, "OP", false, "", "malformed"},
 		{"token with escape", `{"data":{"operations":{"OP":{"status":"on","two_factor":{"token":"\u001b[2J"}}}}}`, "OP", false, "", "malformed"},
 		{"error without code", `{"error":{"message":"x"}}`, testApp, false, "", "malformed"},
-		{"nested bad child", `{"data":{"operations":{"OP":{"status":"on","operations":{"C":{"status":"?"}}}}}}`, "OP", false, "", "malformed"},
+		// Issue 13, point 1: a child in an odd shape never fails the entry asked for.
+		{"nested bad child", `{"data":{"operations":{"OP":{"status":"on","operations":{"C":{"status":"?"}}}}}}`, "OP", true, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := decodeEnvelope([]byte(tc.body))
@@ -69,6 +70,71 @@ func TestDecodeStatus(t *testing.T) {
 				t.Fatal("an error came with Open = true")
 			}
 		})
+	}
+}
+
+// Issue 13, point 1: a status answer may carry the asked entry's child
+// operations nested in it; only the entry asked for decides, children are
+// read leniently (kept when their status is on/off, left out otherwise),
+// and no child shape can make the answer malformed or open a closed latch.
+func TestRealLatchChildOperationsNeverFailDecision(t *testing.T) {
+	children := `{"GOOD1":{"status":"off","name":"good"},` +
+		`"NOSTATUS":{"name":"no status"},` +
+		`"ODD":{"status":"interactive"},` +
+		`"UPPER":{"status":"ON"},` +
+		`"NUMBER":{"status":1},` +
+		`"NOTOBJ":"on",` +
+		`"ARRAY":[{"status":"on"}],` +
+		`"NULL":null,` +
+		`"GOOD2":{"status":"on","two_factor":"not an object","operations":{"GRAND":{"status":"on"},"BAD":{}}},` +
+		`"NESTEDODD":{"status":"on","operations":"not an object"}}`
+	for _, tc := range []struct {
+		name, entry string
+		open        bool
+	}{
+		{"open app with odd children", `{"status":"on","operations":` + children + `}`, true},
+		{"closed app with odd children", `{"status":"off","operations":` + children + `}`, false},
+		{"children not an object", `{"status":"on","operations":["x"]}`, true},
+		{"children a string", `{"status":"off","operations":"none"}`, false},
+		{"children null", `{"status":"on","operations":null}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"data":{"operations":{"` + testApp + `":` + tc.entry + `}}}`
+			a, err := decodeEnvelope([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := decodeStatus(a.data, testApp)
+			if err != nil {
+				t.Fatalf("an odd child failed the decision: %v", err)
+			}
+			if st.Open != tc.open {
+				t.Fatalf("Open = %v, want %v", st.Open, tc.open)
+			}
+		})
+	}
+	a, _ := decodeEnvelope([]byte(`{"data":{"operations":{"` + testApp + `":{"status":"on","operations":` + children + `}}}}`))
+	st, err := decodeStatus(a.data, testApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Operations) != 3 || st.Operations["GOOD1"].Open || !st.Operations["GOOD2"].Open || !st.Operations["NESTEDODD"].Open {
+		t.Fatalf("children kept: %+v", st.Operations)
+	}
+	if g := st.Operations["GOOD2"].Operations; len(g) != 1 || !g["GRAND"].Open {
+		t.Fatalf("grandchildren kept: %+v", g)
+	}
+	// The entry asked for is still read strictly, children or not.
+	for _, entry := range []string{`{"operations":{"C":{"status":"on"}}}`, `{"status":"maybe","operations":{"C":{"status":"on"}}}`} {
+		a, _ := decodeEnvelope([]byte(`{"data":{"operations":{"` + testApp + `":` + entry + `}}}`))
+		if st, err := decodeStatus(a.data, testApp); !errors.Is(err, ErrMalformed) || st.Open {
+			t.Errorf("entry %s: %+v, %v; want malformed", entry, st, err)
+		}
+	}
+	// A child answered for the id asked, under another entry, is not the entry.
+	a, _ = decodeEnvelope([]byte(`{"data":{"operations":{"OTHER":{"status":"off","operations":{"` + testApp + `":{"status":"on"}}}}}}`))
+	if st, err := decodeStatus(a.data, testApp); !errors.Is(err, ErrMalformed) || st.Open {
+		t.Errorf("a child with the asked id was taken for the entry: %+v, %v", st, err)
 	}
 }
 
@@ -118,6 +184,10 @@ func FuzzDecodeStatus(f *testing.F) {
 	f.Add([]byte(`{"error":{"code":201,"message":"no"},"data":{}}`))
 	f.Add([]byte(`{"data":{"operations":{"EXAMPLEAPPID00000000":{"status":"off","operations":{"A":{"status":"on"}}}}}}`))
 	f.Add([]byte(`{}`))
+	// Issue 13, point 1: children in odd shapes never decide.
+	f.Add([]byte(`{"data":{"operations":{"EXAMPLEAPPID00000000":{"status":"off","operations":{"A":{"name":"x"},"B":{"status":"maybe"},"C":"on","D":null}}}}}`))
+	f.Add([]byte(`{"data":{"operations":{"EXAMPLEAPPID00000000":{"status":"on","operations":{"A":{"status":"on","operations":{"EXAMPLEAPPID00000000":{"status":"off"}}}}}}}}`))
+	f.Add([]byte(`{"data":{"operations":{"X":{"status":"off","operations":{"EXAMPLEAPPID00000000":{"status":"on"}}}}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		a, err := decodeEnvelope(body)
 		if err != nil {

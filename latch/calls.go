@@ -138,14 +138,24 @@ func (c *Client) lockOrUnlock(ctx context.Context, verb, accountID, operationID 
 }
 
 // History returns the raw data member of the account's history, optionally
-// between from and to (both zero for everything).
+// between from and to (both zero for everything). When only one bound is
+// set, the other is sent as the official SDKs send a missing one: from as
+// 0 (the epoch), to as now. A zero time.Time is never sent as its own
+// (negative) epoch milliseconds, nor is any time before the epoch.
 func (c *Client) History(ctx context.Context, accountID string, from, to time.Time) (json.RawMessage, error) {
 	if !accountPattern.MatchString(accountID) {
 		return nil, fmt.Errorf("latch: account id must be 64 letters and digits")
 	}
 	p := "/history/" + accountID
 	if !from.IsZero() || !to.IsZero() {
-		p += "/" + strconv.FormatInt(from.UnixMilli(), 10) + "/" + strconv.FormatInt(to.UnixMilli(), 10)
+		fromMs, toMs := int64(0), c.now().Add(c.ClockOffset()).UnixMilli()
+		if !from.IsZero() {
+			fromMs = max(from.UnixMilli(), 0)
+		}
+		if !to.IsZero() {
+			toMs = max(to.UnixMilli(), 0)
+		}
+		p += "/" + strconv.FormatInt(fromMs, 10) + "/" + strconv.FormatInt(toMs, 10)
 	}
 	a, err := c.do(ctx, request{method: "GET", path: p})
 	if err != nil {
@@ -166,7 +176,8 @@ type Operation struct {
 }
 
 // Operations lists the application's operations, or the children of
-// operationID if set.
+// operationID if set (Latch answers those at the top level of
+// data.operations, as the official SDKs' tests read them).
 func (c *Client) Operations(ctx context.Context, operationID string) (map[string]Operation, error) {
 	p := "/operation"
 	if operationID != "" {
@@ -187,10 +198,39 @@ func (c *Client) Operations(ctx context.Context, operationID string) (map[string
 		return nil, fmt.Errorf("operation answer: %w", err)
 	}
 	ops := map[string]Operation{}
-	if raw, ok := d["operations"]; ok {
-		if err := json.Unmarshal(raw, &ops); err != nil {
-			return nil, fmt.Errorf("operation answer (%v): %w", err, ErrMalformed)
+	if raw, ok := d["operations"]; ok && !isNull(raw) {
+		top, err := objectOf(raw)
+		if err != nil {
+			return nil, fmt.Errorf("operation answer: %w", err)
 		}
+		ops = decodeOperations(top, 0)
 	}
 	return ops, nil
+}
+
+// decodeOperations reads an operations listing leniently: an entry that is
+// not an object is left out, a member of an unexpected type is left empty,
+// and nesting deeper than maxNesting is ignored. A listing only informs
+// (check-config uses it to test the credentials); an odd child must not
+// turn it into an error (issue 13, point 1). Member names are matched
+// exactly (encoding/json's struct decoding would ignore their case).
+func decodeOperations(m map[string]json.RawMessage, depth int) map[string]Operation {
+	out := make(map[string]Operation, len(m))
+	for id, raw := range m {
+		o, err := objectOf(raw)
+		if err != nil {
+			continue
+		}
+		var op Operation
+		op.Name, _ = stringMember(o, "name")
+		op.TwoFactor, _ = stringMember(o, "two_factor")
+		op.LockOnRequest, _ = stringMember(o, "lock_on_request")
+		if depth < maxNesting {
+			if children, err := objectOf(o["operations"]); err == nil {
+				op.Operations = decodeOperations(children, depth+1)
+			}
+		}
+		out[id] = op
+	}
+	return out
 }

@@ -301,11 +301,14 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 // returned (with its body closed) so do can read headers such as Date.
 func (c *Client) once(ctx context.Context, r request) (answer, *http.Response, error) {
 	path := c.prefix + r.path
+	// A POST or PUT sends its form as the official SDKs do: encoded by
+	// java.net.URLEncoder's rules (FormEscape), the very text that is
+	// signed, with Content-Type application/x-www-form-urlencoded even
+	// when there are no params (an empty body, Content-Length: 0).
 	var body io.Reader
-	encoded := ""
-	if len(r.form) > 0 {
-		encoded = r.form.Encode()
-		body = strings.NewReader(encoded)
+	isForm := r.method == http.MethodPost || r.method == http.MethodPut
+	if isForm {
+		body = strings.NewReader(SerializeParams(r.form))
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, c.base+path, body)
 	if err != nil {
@@ -317,7 +320,7 @@ func (c *Client) once(ctx context.Context, r request) (answer, *http.Response, e
 	req.Header.Set(HeaderDate, date)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if isForm {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	op := r.method + " " + path

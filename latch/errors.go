@@ -9,27 +9,39 @@ import (
 
 // Latch error codes, from the official SDKs and latch-api.md.
 const (
-	CodeInvalidAuthHeader   = 101
-	CodeInvalidSignature    = 102
-	CodeAuthHeaderMissing   = 103
-	CodeDateHeaderMissing   = 104
-	CodeInvalidCredentials  = 105
-	CodeInvalidDateFormat   = 108
-	CodeRequestExpired      = 109
-	CodeUnauthorizedClient  = 110
-	CodeAccountNotPaired    = 201
-	CodeInvalidAccountName  = 202
-	CodePairingError        = 203
-	CodeUnpairingError      = 204
-	CodeAlreadyPaired       = 205
-	CodeTokenNotFound       = 206
-	CodeAccountDisabled     = 207
-	CodeAccountBlocked      = 208
-	CodeNotFound            = 301
-	CodeMissingParameter    = 401
-	CodeInvalidParameter    = 402
-	CodeNoTokenGenerated    = 501
-	CodeGenericAccountError = 701
+	CodeInvalidAuthHeader  = 101
+	CodeInvalidSignature   = 102
+	CodeAuthHeaderMissing  = 103
+	CodeDateHeaderMissing  = 104
+	CodeInvalidCredentials = 105
+	CodeInvalidDateFormat  = 108
+	CodeRequestExpired     = 109
+	CodeUnauthorizedClient = 110
+	CodeAccountNotPaired   = 201
+	CodeInvalidAccountName = 202
+	CodePairingError       = 203
+	CodeUnpairingError     = 204
+	CodeAlreadyPaired      = 205
+	CodeTokenNotFound      = 206
+	// CodeAccountDisabled (207): the Latch account is not activated, or
+	// is disabled.
+	CodeAccountDisabled = 207
+	// CodeAccountGeneric (208) is Latch's generic account error: its
+	// message is the useful part (the SDKs' docs call it "replace with
+	// custom message"), so it is shown and logged as Latch wrote it.
+	CodeAccountGeneric   = 208
+	CodeNotFound         = 301
+	CodeInvalidTOTP      = 306 // newer SDKs; for latch-ssh an unknown code
+	CodeMissingParameter = 401
+	CodeInvalidParameter = 402
+	CodeNoTokenGenerated = 501
+	// CodeSubscriptionLimit (701) opens the 7xx group: a limit of the
+	// application's Latch subscription (its plan), an admin problem, never
+	// the person's account.
+	CodeSubscriptionLimit = 701
+	// CodeControlNotFound (1100, "Authorization control not found") comes
+	// from newer SDKs; for latch-ssh an unknown code.
+	CodeControlNotFound = 1100
 )
 
 // Error is an error object returned by the Latch service in the answer's

@@ -72,8 +72,10 @@ func SerializeHeaders(headers map[string]string) string {
 }
 
 // SerializeParams serializes a form body as Latch signs it: keys sorted,
-// repeated keys with their values sorted, each pair query-escaped (space as
-// "+") and joined with "&".
+// repeated keys with their values sorted, each pair encoded by FormEscape
+// (java.net.URLEncoder's rules) and joined with "&". The client sends
+// exactly this text as the body too, so what is signed and what is sent
+// cannot differ.
 func SerializeParams(params url.Values) string {
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -85,10 +87,39 @@ func SerializeParams(params url.Values) string {
 		vals := append([]string(nil), params[k]...)
 		sort.Strings(vals)
 		for _, v := range vals {
-			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+			parts = append(parts, FormEscape(k)+"="+FormEscape(v))
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// FormEscape encodes s as Java's java.net.URLEncoder.encode(s, "UTF-8")
+// does, which is what Latch's own SDKs (and so, presumably, the service)
+// use for signed form parameters: ASCII letters, digits and "-", ".", "_",
+// "*" are kept, a space becomes "+", every other byte of the UTF-8 text
+// (including "~") becomes "%XX" with upper-case hex. Go's url.QueryEscape
+// differs on "*" (escaped) and "~" (kept): a commonName holding either
+// would have been signed differently from the way Latch checks it
+// (issue 13, point 1).
+func FormEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '*':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // Sign returns base64(HMAC-SHA1(secret, stringToSign)). The secret is used

@@ -37,6 +37,60 @@ func TestSignKnownAnswerVectors(t *testing.T) {
 	}
 }
 
+// Issue 13, point 1: the official vectors of latch-api.md for signed form
+// params and an empty POST, produced by the official SDKs' own signing
+// code, and one with "*" and "~" (where java.net.URLEncoder and Go's
+// url.QueryEscape differ), computed independently with Java's rules.
+func TestRealLatchSignFormVectors(t *testing.T) {
+	const key = "EXAMPLESECRETEXAMPLESECRETEXAMPLESECRET0"
+	date := FormatDate(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	for _, tc := range []struct {
+		name, path string
+		params     url.Values
+		sts, want  string
+	}{
+		{"pair commonName with a space", "/api/3.0/pair/AbC123", url.Values{"commonName": {"host1 ssh"}},
+			"POST\n2025-01-02 03:04:05\n\n/api/3.0/pair/AbC123\ncommonName=host1+ssh", "52Y8P9UzCcKAlD+39f5oFBQZxx8="},
+		{"pair commonName with an at sign", "/api/3.0/pair/AbC123", url.Values{"commonName": {"alice@host-1.example"}},
+			"POST\n2025-01-02 03:04:05\n\n/api/3.0/pair/AbC123\ncommonName=alice%40host-1.example", "gD/428n3zSnR6sYUOXPQvnqOIlI="},
+		{"pair commonName with star, tilde, slash, UTF-8", "/api/3.0/pair/AbC123", url.Values{"commonName": {"ops*team~1 host/\u00e9"}},
+			"POST\n2025-01-02 03:04:05\n\n/api/3.0/pair/AbC123\ncommonName=ops*team%7E1+host%2F%C3%A9", "MAqz35CAbenodip8/TqFn2d8dJ4="},
+		{"lock, no params", "/api/3.0/lock/ACCOUNTID", nil,
+			"POST\n2025-01-02 03:04:05\n\n/api/3.0/lock/ACCOUNTID", "0MasBnJAJoSCB8xUtp69VDKggXg="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sts := StringToSign("POST", date, nil, tc.path, tc.params)
+			if sts != tc.sts {
+				t.Fatalf("stringToSign:\n got %q\nwant %q", sts, tc.sts)
+			}
+			if got := Sign(key, sts); got != tc.want {
+				t.Fatalf("signature %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Issue 13, point 1: FormEscape is java.net.URLEncoder.encode(s, "UTF-8").
+func TestRealLatchFormEscapeIsJava(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                     "",
+		"AZaz09":               "AZaz09",
+		"-._*":                 "-._*",
+		"~":                    "%7E",
+		" ":                    "+",
+		"+&=%":                 "%2B%26%3D%25",
+		"a/b:c;d?e#f":          "a%2Fb%3Ac%3Bd%3Fe%23f",
+		"!'()":                 "%21%27%28%29",
+		"\u00e9\u20ac":         "%C3%A9%E2%82%AC",
+		"\x00\n\x7f":           "%00%0A%7F",
+		"alice@host-1.example": "alice%40host-1.example",
+	} {
+		if got := FormEscape(in); got != want {
+			t.Errorf("FormEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestStringToSignRules(t *testing.T) {
 	// A POST with no params signs no trailing newline.
 	if got := StringToSign("POST", "d", nil, "/p", nil); got != "POST\nd\n\n/p" {

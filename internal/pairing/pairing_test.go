@@ -314,7 +314,9 @@ func TestPairLatchErrors(t *testing.T) {
 				f.srv.SetFault("", latchtest.Fault{ErrorCode: 203})
 				return f.srv.IssuePairingToken(appID)
 			}},
-		{name: "701 disabled", want: "the Latch account is disabled", code: 701,
+		// Issue 13, point 1: 7xx is the application's subscription limit,
+		// not the person's account.
+		{name: "701 subscription limit", want: "reached a limit of its Latch subscription (Latch 701): ask an administrator", code: 701,
 			arrange: func(t *testing.T, f *fixture) string {
 				f.srv.SetFault("", latchtest.Fault{ErrorCode: 701})
 				return f.srv.IssuePairingToken(appID)
@@ -671,7 +673,7 @@ func TestMessage(t *testing.T) {
 	for code, want := range map[int]string{
 		201: "unpaired from the phone", 202: "Latch 202", 203: "Latch 203", 204: "Latch app",
 		205: "already paired", 206: "that code is wrong or has expired: generate a new one in the Latch app",
-		207: "the Latch account is disabled", 208: "the Latch account is disabled", 701: "the Latch account is disabled",
+		207: "the Latch account is not activated or is disabled", 208: "Latch says: x", 701: "subscription",
 		109: "this server's clock is off",
 		101: "the application id or secret is wrong (ask an administrator", 102: "the application id or secret is wrong (ask an administrator",
 		103: "the application id or secret is wrong", 104: "the application id or secret is wrong", 105: "the application id or secret is wrong",

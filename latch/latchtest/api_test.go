@@ -276,9 +276,16 @@ func TestHistoryAndOperations(t *testing.T) {
 	if len(ops) != 1 || op["name"] == "" || op["two_factor"] != "DISABLED" || op["lock_on_request"] != "DISABLED" || ch["two_factor"] != "MANDATORY" {
 		t.Fatalf("operations: %s", r.body)
 	}
+	// Issue 13, point 1: /operation/{id} answers the operation's children
+	// at the top level of data.operations (as the official Java and
+	// Python tests read it), not the operation nested with them.
+	r = c.call("GET", "/operation/"+opID, nil, nil)
+	if ops, _ := r.data["operations"].(map[string]any); len(ops) != 1 || ops[child] == nil || ops[opID] != nil {
+		t.Fatalf("children of one operation: %s", r.body)
+	}
 	r = c.call("GET", "/operation/"+child, nil, nil)
-	if ops, _ := r.data["operations"].(map[string]any); len(ops) != 1 || ops[child] == nil {
-		t.Fatalf("one operation: %s", r.body)
+	if ops, ok := r.data["operations"].(map[string]any); !ok || len(ops) != 0 {
+		t.Fatalf("children of a leaf operation: %s", r.body)
 	}
 	if r := c.call("GET", "/operation/NOSUCH", nil, nil); r.code != latch.CodeNotFound {
 		t.Fatalf("unknown operation: %s", r.body)

@@ -159,19 +159,26 @@ func message(code int) string {
 	case 206:
 		return "Token not found or expired"
 	case 207:
-		return "Account disabled"
+		return "Account not activated or disabled"
 	case 208:
-		return "Account blocked"
+		// The real message is whatever the service's operator wrote
+		// (Latch's docs: "replace with custom message"); set Fault.Message
+		// to test that it reaches the person and the log.
+		return "Generic account error"
 	case 301:
 		return "Application or operation not found"
 	case 401:
 		return "Missing parameter"
 	case 402:
 		return "Invalid parameter"
+	case 306:
+		return "Invalid totp code" // the text the official SDKs' tests read
 	case 501:
 		return "No token generated"
 	case 701:
-		return "Generic account error"
+		return "Subscription limit reached"
+	case 1100:
+		return "Authorization control not found" // the text the official SDKs' tests read
 	}
 	return http.StatusText(http.StatusInternalServerError)
 }

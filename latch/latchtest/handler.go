@@ -32,6 +32,7 @@ const (
 	codeAlreadyPaired  = 205
 	codeTokenNotFound  = 206
 	codeNotFound       = 301
+	codeBadParameter   = 402
 	dateLayout         = "2006-01-02 15:04:05"
 	maxRequestBodySize = 64 << 10
 )
@@ -182,12 +183,62 @@ func stringToSign(r *http.Request, date string, body []byte) string {
 		var p []string
 		for _, k := range slices.Sorted(maps.Keys(params)) {
 			for _, v := range slices.Sorted(slices.Values(params[k])) {
-				p = append(p, url.QueryEscape(k)+"="+url.QueryEscape(v))
+				p = append(p, javaFormEncode(k)+"="+javaFormEncode(v))
 			}
 		}
 		sts += "\n" + strings.Join(p, "&")
 	}
 	return sts
+}
+
+// javaFormEncode is java.net.URLEncoder.encode(s, "UTF-8"), written here
+// from Java's documented rules and not shared with the latch package, so a
+// bug in the client's encoder cannot hide behind the same bug here: the
+// alphanumerics "a"-"z", "A"-"Z", "0"-"9" and the four characters ".",
+// "-", "*", "_" stay as they are; a space becomes "+"; every other byte of
+// the UTF-8 encoding becomes "%XY" in upper-case hex. (Go's url.QueryEscape
+// escapes "*" and keeps "~": it is not this.)
+func javaFormEncode(s string) string {
+	var out []byte
+	for _, c := range []byte(s) {
+		isAlnum := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+		switch {
+		case isAlnum || strings.IndexByte(".-*_", c) >= 0:
+			out = append(out, c)
+		case c == ' ':
+			out = append(out, '+')
+		default:
+			out = fmt.Appendf(out, "%%%02X", c)
+		}
+	}
+	return string(out)
+}
+
+// formProblem checks the body of a POST or PUT the way the official SDKs
+// send it: Content-Type application/x-www-form-urlencoded on every POST and
+// PUT, an empty body included, and every name and value encoded exactly as
+// java.net.URLEncoder writes it. The real service's tolerance here is not
+// known; the fake is strict so that a client differing from the SDKs is
+// caught. It returns "" when the body is right.
+func formProblem(r *http.Request, body []byte) string {
+	if r.Method != "POST" && r.Method != "PUT" {
+		return ""
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return "latchtest: a " + r.Method + " must be sent with Content-Type application/x-www-form-urlencoded, as the official SDKs send it, even without params"
+	}
+	if len(body) == 0 {
+		return ""
+	}
+	for _, pair := range strings.Split(string(body), "&") {
+		k, v, ok := strings.Cut(pair, "=")
+		dk, e1 := url.QueryUnescape(k)
+		dv, e2 := url.QueryUnescape(v)
+		if !ok || e1 != nil || e2 != nil || javaFormEncode(dk) != k || javaFormEncode(dv) != v {
+			return fmt.Sprintf("latchtest: form parameter %q is not encoded as java.net.URLEncoder encodes it", pair)
+		}
+	}
+	return ""
 }
 
 // formOf parses body as a form only if it was sent as one.
@@ -206,6 +257,7 @@ func formOf(r *http.Request, body []byte) url.Values {
 // "{}").
 type answer struct {
 	code int
+	msg  string // the error message, if not the usual one
 	data any
 }
 
@@ -215,7 +267,7 @@ type obj = map[string]any
 // not exported so that the fake is only reachable over its own TLS.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	q := Request{Time: now, Method: r.Method, Path: r.RequestURI}
+	q := Request{Time: now, Method: r.Method, Path: r.RequestURI, ContentType: r.Header.Get("Content-Type")}
 	p, ok := s.enter(q)
 	if !ok {
 		http.Error(w, "closing", http.StatusServiceUnavailable)
@@ -284,13 +336,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		a = answer{code: code}
 	case f.ErrorCode != 0:
 		a = answer{code: f.ErrorCode}
+	case formProblem(r, body) != "":
+		a = answer{code: codeBadParameter, msg: formProblem(r, body)}
 	default:
 		a = s.serve(appID, rt, formOf(r, body).Get("commonName"), f, r, now)
 	}
 	q.Code, q.HTTPStatus = a.code, http.StatusOK
 	out := a.data
 	if a.code != 0 {
-		out = obj{"error": obj{"code": a.code, "message": cmp.Or(f.Message, message(a.code))}}
+		out = obj{"error": obj{"code": a.code, "message": cmp.Or(f.Message, a.msg, message(a.code))}}
 	} else if out == nil {
 		out = obj{}
 	} else {
@@ -390,7 +444,9 @@ func (s *Server) serve(appID string, rt route, commonName string, f *Fault, r *h
 		if o := s.ops[rt.op]; o == nil || o.app != appID {
 			return answer{code: codeNotFound}
 		}
-		return answer{data: obj{"operations": s.opTree(appID, s.ops[rt.op].parent, s.ops[rt.op])}}
+		// The official Java and Python tests read the operation's
+		// children at the top level of data.operations.
+		return answer{data: obj{"operations": s.opTree(appID, rt.op, nil)}}
 	}
 	paired := a.paired[rt.account]
 	if paired == nil {
@@ -409,6 +465,11 @@ func (s *Server) serve(appID string, rt route, commonName string, f *Fault, r *h
 		s.setLatch(rt.account, cmp.Or(rt.op, appID), rt.kind == "unlock", "DEVELOPER_UPDATE", now)
 		return answer{}
 	default: // history
+		if rt.ranged && (rt.from < 0 || rt.to < 0) {
+			// The SDKs send a missing bound as 0 (from) or now (to),
+			// never a negative epoch.
+			return answer{code: codeBadParameter, msg: "latchtest: history bounds must be epoch milliseconds, not negative"}
+		}
 		evs := []event{}
 		for _, e := range s.history[pair{rt.account, appID}] {
 			if !rt.ranged || e.T >= rt.from && e.T <= rt.to {
@@ -441,7 +502,7 @@ func (s *Server) status(appID string, rt route, f *Fault, r *http.Request, now t
 		id = rt.inst
 		open = open && s.open(rt.account, rt.inst)
 	}
-	entry := obj{"status": onOff(open)}
+	entry := obj{"status": onOff(open), "operations": s.childStatuses(rt.account, appID, id, rt.inst != "")}
 	if open && twoFactor && !rt.nootp {
 		tok := randomID(6)
 		s.otp[pair{rt.account, owner}] = tok
@@ -496,6 +557,29 @@ func (s *Server) opStatuses(account, appID, parent string) obj {
 				"operations": s.opStatuses(account, appID, o.id)}
 		}
 	}
+	return out
+}
+
+// childStatuses is what the entry asked for carries as its nested
+// "operations": its real child operations with their latches and, always,
+// children in shapes a login gate must not choke on (no status, a status
+// other than on/off, not an object at all). Only the entry asked for
+// decides; a client that rejects the whole answer for an odd child sends
+// every login of the application to fail mode (issue 13, point 1), and
+// sending them in every answer makes every test that logs in check it.
+func (s *Server) childStatuses(account, appID, id string, instance bool) obj {
+	out := obj{}
+	if !instance {
+		parent := id
+		if id == appID {
+			parent = ""
+		}
+		out = s.opStatuses(account, appID, parent)
+	}
+	out["latchtestChildWithoutStatus"] = obj{"name": "a child without a status"}
+	out["latchtestChildOddStatus"] = obj{"name": "a child in an unknown state", "status": "interactive", "two_factor": "DISABLED"}
+	out["latchtestChildNotAnObject"] = "on"
+	out["latchtestChildOddShape"] = obj{"status": obj{"value": "on"}, "operations": []any{"x", 1}}
 	return out
 }
 

@@ -85,8 +85,11 @@ func (c *client) send(ctx context.Context, method, path string, form url.Values,
 		full = "/api/3.0" + path
 	}
 	var body io.Reader
-	if len(form) > 0 {
-		body = strings.NewReader(form.Encode())
+	isForm := method == "POST" || method == "PUT"
+	if isForm {
+		// As the official SDKs send it: java.net.URLEncoder's encoding,
+		// and a form Content-Type even without params.
+		body = strings.NewReader(latch.SerializeParams(form))
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.srv.URL()+full, body)
 	if err != nil {
@@ -95,7 +98,7 @@ func (c *client) send(ctx context.Context, method, path string, form url.Values,
 	date := latch.FormatDate(c.now())
 	req.Header.Set("Authorization", latch.AuthorizationHeader(c.appID, latch.Sign(c.secret, latch.StringToSign(method, date, nil, full, form))))
 	req.Header.Set("X-11Paths-Date", date)
-	if body != nil {
+	if isForm {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if edit != nil {

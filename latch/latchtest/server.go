@@ -10,6 +10,15 @@
 // certificate comes from a CA it generates in memory, so a client works
 // only if it is given that CA explicitly (CertPool, CAPEM or WriteCAFile).
 //
+// It also answers the way the official SDKs read the real service: every
+// status entry carries its child operations, always including some in odd
+// shapes (no status, an unknown value, not an object) that a client must
+// ignore; GET /operation/{id} lists the operation's children at the top
+// level; a POST or PUT must come with Content-Type
+// application/x-www-form-urlencoded and a body encoded exactly as
+// java.net.URLEncoder encodes it (checked with the fake's own encoder),
+// and history bounds must not be negative, else it answers 402.
+//
 // Typical use in a test:
 //
 //	srv := latchtest.New(t)
@@ -253,19 +262,21 @@ func (c *rttConn) Close() error {
 
 // Request is one request the fake received, as recorded in its log.
 type Request struct {
-	Time       time.Time // by the fake's clock, when it arrived
-	Method     string
-	Path       string // the request target as sent, e.g. /api/3.0/status/ACC/nootp
-	AppID      string // from the Authorization header, once checked (not for 404, 405 or proxy faults)
-	Account    string // account id in the path, or the one a pairing token pairs
-	Operation  string
-	Instance   string
-	NoOTP      bool
-	Silent     bool
-	Code       int    // Latch error code answered, 0 if none
-	HTTPStatus int    // HTTP status answered, 0 if none (a hang, a cancelled request)
-	Fault      string // the fault applied, "" if none
-	Finished   bool   // the fake is done with the request
+	Time   time.Time // by the fake's clock, when it arrived
+	Method string
+	// ContentType is the Content-Type header as sent ("" if none).
+	ContentType string
+	Path        string // the request target as sent, e.g. /api/3.0/status/ACC/nootp
+	AppID       string // from the Authorization header, once checked (not for 404, 405 or proxy faults)
+	Account     string // account id in the path, or the one a pairing token pairs
+	Operation   string
+	Instance    string
+	NoOTP       bool
+	Silent      bool
+	Code        int    // Latch error code answered, 0 if none
+	HTTPStatus  int    // HTTP status answered, 0 if none (a hang, a cancelled request)
+	Fault       string // the fault applied, "" if none
+	Finished    bool   // the fake is done with the request
 }
 
 // Requests returns a copy of the request log, oldest first.

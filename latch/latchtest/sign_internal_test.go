@@ -43,3 +43,54 @@ func TestStringToSignVectors(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13, point 1: the fake verifies form params the Java way, with its
+// own encoder: the official pair and empty-lock vectors of latch-api.md,
+// and "*" and "~" where Go's url.QueryEscape differs from
+// java.net.URLEncoder.
+func TestRealLatchFakeFormVectors(t *testing.T) {
+	sign := func(s string) string {
+		m := hmac.New(sha1.New, []byte("EXAMPLESECRETEXAMPLESECRETEXAMPLESECRET0"))
+		m.Write([]byte(s))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	for _, tc := range []struct{ path, body, want string }{
+		{"/api/3.0/pair/AbC123", "commonName=host1+ssh", "52Y8P9UzCcKAlD+39f5oFBQZxx8="},
+		{"/api/3.0/pair/AbC123", "commonName=alice%40host-1.example", "gD/428n3zSnR6sYUOXPQvnqOIlI="},
+		{"/api/3.0/pair/AbC123", "commonName=ops*team%7E1+host%2F%C3%A9", "MAqz35CAbenodip8/TqFn2d8dJ4="},
+		{"/api/3.0/lock/ACCOUNTID", "", "0MasBnJAJoSCB8xUtp69VDKggXg="},
+	} {
+		r, _ := http.NewRequest("POST", tc.path, strings.NewReader(tc.body))
+		r.RequestURI = tc.path
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if got := sign(stringToSign(r, "2025-01-02 03:04:05", []byte(tc.body))); got != tc.want {
+			t.Errorf("%s %q: %s, want %s", tc.path, tc.body, got, tc.want)
+		}
+		if p := formProblem(r, []byte(tc.body)); p != "" {
+			t.Errorf("%q refused: %s", tc.body, p)
+		}
+	}
+	for in, want := range map[string]string{"*": "*", "~": "%7E", " ": "+", "-._": "-._", "\u00e9": "%C3%A9", "@/+": "%40%2F%2B"} {
+		if got := javaFormEncode(in); got != want {
+			t.Errorf("javaFormEncode(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Bodies a Java client would not send.
+	for _, tc := range []struct{ body, ctype string }{
+		{"commonName=a%2Ab", "application/x-www-form-urlencoded"}, // "*" escaped (Go's QueryEscape)
+		{"commonName=a~b", "application/x-www-form-urlencoded"},   // "~" kept (Go's QueryEscape)
+		{"commonName=a%20b", "application/x-www-form-urlencoded"}, // space as %20 (Node)
+		{"commonName=a%7eb", "application/x-www-form-urlencoded"}, // lower-case hex
+		{"commonName", "application/x-www-form-urlencoded"},
+		{"", ""}, // an empty POST without its content type
+		{"", "text/plain"},
+	} {
+		r, _ := http.NewRequest("POST", "/api/3.0/lock/ACCOUNTID", strings.NewReader(tc.body))
+		if tc.ctype != "" {
+			r.Header.Set("Content-Type", tc.ctype)
+		}
+		if formProblem(r, []byte(tc.body)) == "" {
+			t.Errorf("body %q with Content-Type %q accepted", tc.body, tc.ctype)
+		}
+	}
+}
