@@ -43,7 +43,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -111,9 +110,19 @@ type Server struct {
 	log    []*Request
 }
 
+// TB is the part of testing.TB that New uses. Taking this interface rather
+// than testing.TB keeps the "testing" package (and its flags and globals)
+// out of the production binary, which links this package for `latch-ssh
+// demo`; every *testing.T and *testing.B satisfies it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // New starts a fake on 127.0.0.1 with a random port and closes it when the
 // test ends.
-func New(t testing.TB, opts ...Option) *Server {
+func New(t TB, opts ...Option) *Server {
 	t.Helper()
 	s, err := Listen("127.0.0.1:0", opts...)
 	if err != nil {
