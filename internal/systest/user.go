@@ -28,6 +28,10 @@ type UserOptions struct {
 	// KeyOptions prefixes the authorized_keys line, e.g.
 	// `restrict,command="/usr/bin/latch-ssh"`.
 	KeyOptions string
+	// PlainUseradd leaves the password field as plain `useradd` writes it
+	// ("!" on Debian 12: a locked password, as most real key-only users
+	// have) instead of "*".
+	PlainUseradd bool
 }
 
 // User is a real local account created by CreateUser, with an ed25519 key
@@ -53,9 +57,11 @@ type User struct {
 // leftover processes (sessions sshd left behind), then runs `userdel -r`.
 //
 // The password field is "*" (no password, not locked) rather than useradd's
-// "!": OpenSSH refuses public-key logins to "!"-locked accounts when UsePAM is
-// no ("User ... not allowed because account is locked"); with UsePAM yes it
-// leaves the decision to PAM. "*" works in both modes (checked on Debian 12).
+// "!" (unless PlainUseradd): OpenSSH refuses public-key logins to
+// "!"-locked accounts when UsePAM is no ("User ... not allowed because
+// account is locked"); with UsePAM yes it leaves the decision to PAM, whose
+// pam_unix ignores the password field for a key login. "*" works in both
+// modes (checked on Debian 12).
 // /home and its parents are root-owned 0755 on Debian, as StrictModes needs.
 func CreateUser(t testing.TB, opts UserOptions) *User {
 	t.Helper()
@@ -68,7 +74,10 @@ func CreateUser(t testing.TB, opts UserOptions) *User {
 	if shell == "" {
 		shell = "/bin/bash"
 	}
-	args := []string{"-m", "-p", "*", "-s", shell}
+	args := []string{"-m", "-s", shell}
+	if !opts.PlainUseradd {
+		args = append(args, "-p", "*")
+	}
 	if len(opts.Groups) > 0 {
 		args = append(args, "-G", strings.Join(opts.Groups, ","))
 	}
