@@ -3,7 +3,9 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -54,18 +56,31 @@ const (
 	msgNoChangeHere = "latch-ssh: this server cannot change passwords; change it another way (or ask your administrator) and log in again."
 )
 
+// NologinFiles returns pam_nologin's files in its order: the first that
+// can be opened stops every login but root's, and its content is what the
+// person is told. systemd writes /run/nologin while the system boots and
+// for the last minutes before a scheduled shutdown; admins touch
+// /etc/nologin for maintenance.
+func NologinFiles() []string { return []string{"/var/run/nologin", "/etc/nologin"} }
+
+// maxNologinMessage bounds what is read of a nologin file for the banner.
+const maxNologinMessage = 16 << 10
+
 // CheckLogin is the one account rule of the embedded SSH server: may acct
 // log in by key at now? A nil error means yes, and warning, when not
-// empty, is a line to show the person (pam_unix's "Warning: your password
-// will expire in N days."); a *LoginRefused means no, with the reason and
-// the message for the person; any other error means the check itself
-// failed (refuse too).
+// empty, holds lines to show the person (pam_unix's "Warning: your
+// password will expire in N days.", a nologin file's content for root); a
+// *LoginRefused means no, with the reason and the message for the person;
+// any other error means the check itself failed (refuse too). nologin
+// replaces NologinFiles() when not nil (tests: the real files would stop
+// every login on the machine).
 //
 // It is what the distribution's own sshd does for a key login with
 // `UsePAM yes` (the default on Debian, Ubuntu, Fedora, RHEL) and the default
-// PAM stack (pam_unix in the account stack, through common-account or
-// system-auth), checked against a real sshd by
-// internal/sshserver TestRealUsersAccountStates:
+// PAM stack (pam_nologin, then pam_unix in the account stack, through
+// common-account or system-auth), checked against a real sshd by
+// internal/sshserver TestRealUsersAccountStates and
+// TestRealUsersNologinFile:
 //
 //   - The password field is not looked at. "!" (what Debian's useradd
 //     writes), "!!" (RHEL's), "*", "*LK*", and "!<hash>" from `passwd -l` or
@@ -92,25 +107,67 @@ const (
 //     sshd's allowed_user checks (whatever UsePAM says). A nologin or false
 //     shell passes: like sshd, the server runs it, and the person sees what
 //     it prints ("This account is currently not available.").
+//   - While a nologin file exists (see NologinFiles), every account but
+//     root (uid 0) is refused and told its content, as pam_nologin does;
+//     root logs in and is shown it.
 //
-// With no shadow entry, or one this process cannot read (not root), only
-// the shell is checked, as pam_unix succeeds without a shadow entry.
-func CheckLogin(acct Account, now time.Time) (warning string, err error) {
+// With no shadow entry, or one this process cannot read (not root), the
+// password aging and expiry are not checked, as pam_unix succeeds without
+// a shadow entry.
+func CheckLogin(acct Account, now time.Time, nologin []string) (warning string, err error) {
 	if err := checkShell(acct.Shell); err != nil {
 		return "", err
+	}
+	if nologin == nil {
+		nologin = NologinFiles()
+	}
+	var warnings []string
+	if w, err := checkNologin(acct, nologin); err != nil {
+		return "", err
+	} else if w != "" {
+		warnings = append(warnings, w)
 	}
 	info, found, err := Shadow(acct.Name)
 	if err != nil {
 		return "", fmt.Errorf("account check of %s: %w", acct.Name, err)
 	}
-	if !found {
-		return "", nil
+	if found {
+		w, r := info.check(now)
+		if r != nil {
+			return "", r
+		}
+		if w != "" {
+			warnings = append(warnings, w)
+		}
 	}
-	warning, r := info.check(now)
-	if r != nil {
-		return "", r
+	return strings.Join(warnings, "\n"), nil
+}
+
+// checkNologin is pam_nologin: the first of files that can be opened
+// refuses every account but root's, with its content as the message; root
+// gets the content as a warning.
+func checkNologin(acct Account, files []string) (string, error) {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxNologinMessage))
+		f.Close()
+		if err != nil {
+			// pam_nologin: PAM_SYSTEM_ERR, for root too.
+			return "", fmt.Errorf("%s exists but cannot be read: %w", name, err)
+		}
+		msg := strings.TrimRight(string(b), "\n")
+		if acct.UID == 0 {
+			return msg, nil
+		}
+		return "", &LoginRefused{
+			Reason:  fmt.Sprintf("%s exists: logins are disabled for every user but root (remove it to allow them)", name),
+			Message: msg,
+		}
 	}
-	return warning, nil
+	return "", nil
 }
 
 // checkShell is sshd's allowed_user test of the login shell.

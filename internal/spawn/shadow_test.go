@@ -90,3 +90,46 @@ func TestCheckShell(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNologin is pam_nologin: the first nologin file that exists
+// refuses everyone but root with its content; root is shown it (issue 13,
+// point 2; end to end: internal/sshserver TestRealUsersNologinFile).
+func TestCheckNologin(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "run-nologin"), filepath.Join(dir, "etc-nologin")
+	files := []string{first, second}
+	user := Account{Name: "someone", UID: 1000, Shell: "/bin/sh"}
+	root := Account{Name: "root", UID: 0, Shell: "/bin/sh"}
+	if w, err := checkNologin(user, files); w != "" || err != nil {
+		t.Fatalf("no file: %q, %v", w, err)
+	}
+	if err := os.WriteFile(second, []byte("Maintenance until 06:00.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var r *LoginRefused
+	if _, err := checkNologin(user, files); !errors.As(err, &r) || r.Message != "Maintenance until 06:00." {
+		t.Errorf("etc file: %v, want a refusal showing its content", err)
+	}
+	if w, err := checkNologin(root, files); err != nil || w != "Maintenance until 06:00." {
+		t.Errorf("root: %q, %v; want in, shown the content", w, err)
+	}
+	if err := os.WriteFile(first, []byte("System is going down.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkNologin(user, files); !errors.As(err, &r) || r.Message != "System is going down." {
+		t.Errorf("both files: %v, want the first one's content", err)
+	}
+	// A directory (or anything unreadable) cannot be shown: pam_nologin
+	// fails (PAM_SYSTEM_ERR), for root too.
+	if w, err := checkNologin(root, []string{dir}); err == nil || errors.As(err, &r) {
+		t.Errorf("directory: %q, %v; want an error that is not a plain refusal", w, err)
+	}
+	// The whole rule: the nologin file is consulted, and nil means the
+	// system's files.
+	if _, err := CheckLogin(user, time.Now(), files); !errors.As(err, &r) {
+		t.Errorf("CheckLogin ignores the nologin files: %v", err)
+	}
+	if got := NologinFiles(); len(got) != 2 || got[0] != "/var/run/nologin" || got[1] != "/etc/nologin" {
+		t.Errorf("NologinFiles() = %q, want pam_nologin's", got)
+	}
+}

@@ -2,7 +2,9 @@ package sshserver
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +191,40 @@ func TestRealUsersAccountStates(t *testing.T) {
 				t.Errorf("embedded: %d Latch calls for an account that cannot log in", n)
 			}
 		})
+	}
+}
+
+// TestRealUsersNologinFile (issue 13, point 2: real users' accounts):
+// while a nologin file exists, the distribution's sshd (pam_nologin heads
+// Debian's and Fedora's sshd account stack) and the embedded server refuse
+// a key login and show the person its content; once it is gone, both let
+// them in. systemd writes /run/nologin before a shutdown and while booting.
+// The file here is a private one (pam_nologin file=, Options.nologin): the
+// real /etc/nologin would stop every login on the machine.
+func TestRealUsersNologinFile(t *testing.T) {
+	systest.Require(t, "ssh", "sshd")
+	f := newFixture(t)
+	u, _ := f.user(t, systest.UserOptions{PlainUseradd: true})
+	file := filepath.Join(t.TempDir(), "nologin")
+	const notice = "Maintenance until 06:00, back soon."
+	if err := os.WriteFile(file, []byte(notice+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, func(o *Options) { o.nologin = []string{file} })
+	sshd := systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true,
+		PAM: strings.Replace(debianSSHDPAM, "pam_nologin.so", "pam_nologin.so file="+file, 1)})
+	targets := map[string]*systest.Target{"sshd": &sshd.Target, "embedded": &f.target}
+	for name, target := range targets {
+		if r := sshLogin(t, target, u); r.in || !strings.Contains(r.stderr, notice) {
+			t.Errorf("%s with a nologin file: %v, want refused, showing %q", name, r, notice)
+		}
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range targets {
+		if r := sshLogin(t, target, u); !r.in || r.stdout != "logged-in\n" {
+			t.Errorf("%s without the nologin file: %v, want logged in", name, r)
+		}
 	}
 }

@@ -228,10 +228,11 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 // that the account expired, and Latch is not asked for an account that
 // cannot log in anyway. A refusal ends the connection's chances, as sshd's
 // "Access denied ... by PAM account configuration" ends the connection,
-// and carries pam_unix's words to the person as a banner; so does pam_unix's
-// warning that the password will soon expire, on a login that goes on.
+// and carries pam_unix's (or pam_nologin's) words to the person as a
+// banner; so do the warnings of a login that goes on (pam_unix's "your
+// password will expire", a nologin file shown to root).
 func (c *conn) checkAccount(meta gossh.ConnMetadata, acct spawn.Account) error {
-	warning, err := spawn.CheckLogin(acct, time.Now())
+	warning, err := spawn.CheckLogin(acct, time.Now(), c.s.o.nologin)
 	if err == nil {
 		// meta is x/crypto's connection, which can send a banner
 		// during authentication (ServerPreAuthConn).
