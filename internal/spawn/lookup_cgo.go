@@ -187,7 +187,7 @@ func groupList(name string, cname *C.char, gid uint32) ([]uint32, error) {
 // refusal.
 func Shadow(name string) (info ShadowInfo, found bool, err error) {
 	if name == "" || strings.ContainsRune(name, 0) {
-		return NoShadow, false, fmt.Errorf("invalid user name %q", name)
+		return noShadow(), false, fmt.Errorf("invalid user name %q", name)
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
@@ -205,10 +205,10 @@ func Shadow(name string) (info ShadowInfo, found bool, err error) {
 				InactiveDays: int64(days[3]), ExpireDays: int64(days[4])}
 			return info, true, nil
 		case rc == 0, syscall.Errno(rc) == syscall.ENOENT, syscall.Errno(rc) == syscall.EACCES:
-			return NoShadow, false, nil
+			return noShadow(), false, nil
 		default:
-			return NoShadow, false, fmt.Errorf("shadow entry of %s: %w", name, syscall.Errno(rc))
+			return noShadow(), false, fmt.Errorf("shadow entry of %s: %w", name, syscall.Errno(rc))
 		}
 	}
-	return NoShadow, false, fmt.Errorf("shadow entry of %s: larger than %d bytes", name, maxPasswdBuf)
+	return noShadow(), false, fmt.Errorf("shadow entry of %s: larger than %d bytes", name, maxPasswdBuf)
 }

@@ -31,8 +31,10 @@ type ShadowInfo struct {
 	ExpireDays int64
 }
 
-// NoShadow is a ShadowInfo with every field empty: nothing to enforce.
-var NoShadow = ShadowInfo{LastChange: -1, MaxDays: -1, WarnDays: -1, InactiveDays: -1, ExpireDays: -1}
+// noShadow is a ShadowInfo with every field empty: nothing to enforce.
+func noShadow() ShadowInfo {
+	return ShadowInfo{LastChange: -1, MaxDays: -1, WarnDays: -1, InactiveDays: -1, ExpireDays: -1}
+}
 
 // LoginRefused is CheckLogin's refusal: why (for the log, with the fix) and
 // what the person logging in is told, in the words of the system's own sshd.

@@ -16,7 +16,7 @@ import (
 func TestShadowCheck(t *testing.T) {
 	day := func(d int64) time.Time { return time.Unix(d*86400+3600, 0) }
 	with := func(edit func(*ShadowInfo)) ShadowInfo {
-		info := NoShadow
+		info := noShadow()
 		info.LastChange = 19990
 		info.MaxDays = 99999
 		edit(&info)
@@ -29,7 +29,7 @@ func TestShadowCheck(t *testing.T) {
 		want string // "" for allowed, else a word of the message
 		warn string // the warning of an allowed login
 	}{
-		{"nothing set", NoShadow, "", ""},
+		{"nothing set", noShadow(), "", ""},
 		{"useradd defaults", with(func(*ShadowInfo) {}), "", ""},
 		{"expires later", with(func(i *ShadowInfo) { i.ExpireDays = today + 1 }), "", ""},
 		{"expires today", with(func(i *ShadowInfo) { i.ExpireDays = today }), "Your account has expired", ""},
