@@ -23,15 +23,15 @@ type UserOptions struct {
 	Name string
 	// Shell is the login shell; default /bin/bash.
 	Shell string
+	// PlainUseradd leaves the password field as plain `useradd` writes it
+	// ("!" on Debian 12: a locked password, as most real key-only users
+	// have) instead of "*".
+	PlainUseradd bool
 	// Groups are supplementary groups, which must exist (see CreateGroup).
 	Groups []string
 	// KeyOptions prefixes the authorized_keys line, e.g.
 	// `restrict,command="/usr/bin/latch-ssh"`.
 	KeyOptions string
-	// PlainUseradd leaves the password field as plain `useradd` writes it
-	// ("!" on Debian 12: a locked password, as most real key-only users
-	// have) instead of "*".
-	PlainUseradd bool
 }
 
 // User is a real local account created by CreateUser, with an ed25519 key
