@@ -33,15 +33,19 @@ static int group_list(const char *name, gid_t gid, gid_t *groups, int *n) {
 	return getgrouplist(name, gid, groups, n);
 }
 // lookup_shadow wraps getspnam_r: *found says whether an entry exists; on
-// success *locked says the password field starts with '!' and *expire is
-// the expiry date in days since 1970-01-01, or -1.
-static int lookup_shadow(const char *name, char *buf, size_t len, int *found, int *locked, long *expire) {
+// success days holds sp_lstchg, sp_max, sp_warn, sp_inact and sp_expire
+// (-1: empty).
+// The password field is not copied out: no account rule reads it.
+static int lookup_shadow(const char *name, char *buf, size_t len, int *found, long days[5]) {
 	struct spwd sp, *res = NULL;
 	int rc = getspnam_r(name, &sp, buf, len, &res);
 	*found = res != NULL;
 	if (res != NULL) {
-		*locked = res->sp_pwdp != NULL && res->sp_pwdp[0] == '!';
-		*expire = res->sp_expire;
+		days[0] = res->sp_lstchg;
+		days[1] = res->sp_max;
+		days[2] = res->sp_warn;
+		days[3] = res->sp_inact;
+		days[4] = res->sp_expire;
 	}
 	return rc;
 }
@@ -176,34 +180,35 @@ func groupList(name string, cname *C.char, gid uint32) ([]uint32, error) {
 }
 
 // Shadow returns what the shadow database (through NSS) says about name's
-// ability to log in: whether the password is locked ("!" prefix, as
-// `passwd -l` and `usermod -L` leave it) and the account's expiry date.
-// found is false when there is no shadow entry or it cannot be read (not
-// root, or an NSS source without shadow data): the caller then knows
-// nothing, and must not invent a refusal.
+// ability to log in: the password aging fields and the account's expiry
+// date (see ShadowInfo and CheckLogin). found is false when there is no
+// shadow entry or it cannot be read (not root, or an NSS source without
+// shadow data): the caller then knows nothing, and must not invent a
+// refusal.
 func Shadow(name string) (info ShadowInfo, found bool, err error) {
 	if name == "" || strings.ContainsRune(name, 0) {
-		return ShadowInfo{}, false, fmt.Errorf("invalid user name %q", name)
+		return noShadow(), false, fmt.Errorf("invalid user name %q", name)
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	for size := 1024; size <= maxPasswdBuf; size *= 2 {
 		buf := C.malloc(C.size_t(size))
-		var cfound, clocked C.int
-		var cexpire C.long
-		rc := C.lookup_shadow(cname, (*C.char)(buf), C.size_t(size), &cfound, &clocked, &cexpire)
+		var cfound C.int
+		var days [5]C.long
+		rc := C.lookup_shadow(cname, (*C.char)(buf), C.size_t(size), &cfound, &days[0])
 		C.free(buf)
 		switch {
 		case syscall.Errno(rc) == syscall.ERANGE:
 			continue
 		case rc == 0 && cfound != 0:
-			info = ShadowInfo{Locked: clocked != 0, ExpireDays: int64(cexpire)}
+			info = ShadowInfo{LastChange: int64(days[0]), MaxDays: int64(days[1]), WarnDays: int64(days[2]),
+				InactiveDays: int64(days[3]), ExpireDays: int64(days[4])}
 			return info, true, nil
 		case rc == 0, syscall.Errno(rc) == syscall.ENOENT, syscall.Errno(rc) == syscall.EACCES:
-			return ShadowInfo{ExpireDays: -1}, false, nil
+			return noShadow(), false, nil
 		default:
-			return ShadowInfo{}, false, fmt.Errorf("shadow entry of %s: %w", name, syscall.Errno(rc))
+			return noShadow(), false, fmt.Errorf("shadow entry of %s: %w", name, syscall.Errno(rc))
 		}
 	}
-	return ShadowInfo{}, false, fmt.Errorf("shadow entry of %s: larger than %d bytes", name, maxPasswdBuf)
+	return noShadow(), false, fmt.Errorf("shadow entry of %s: larger than %d bytes", name, maxPasswdBuf)
 }

@@ -142,21 +142,6 @@ func (s *Server) loadKeyring(user, pattern string) *keyring {
 		log.Info().Str("event", "auth").Str("user", safetext.Clean(user)).Msg("no such user")
 		return &keyring{err: errors.New("no such user")}
 	}
-	if s.root {
-		// No PAM here: the account checks sshd makes itself without PAM.
-		info, found, err := spawn.Shadow(acct.Name)
-		if err != nil {
-			log.Error().Str("event", "auth").Str("user", acct.Name).Str("error", safetext.Clean(err.Error())).
-				Msg("cannot read the shadow entry; refusing")
-			return &keyring{err: errors.New("shadow lookup failed")}
-		}
-		if found {
-			if err := info.CheckUsable(time.Now()); err != nil {
-				log.Warn().Str("event", "auth").Str("user", acct.Name).Str("reason", err.Error()).Msg("login refused")
-				return &keyring{err: err}
-			}
-		}
-	}
 	if !s.root && acct.UID != s.self {
 		log.Warn().Str("event", "auth").Str("user", acct.Name).
 			Msg("the server does not run as root: it serves only the account it runs as")
@@ -209,6 +194,9 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 		// moment ago on this connection. Refuse rather than guess.
 		return nil, err
 	}
+	if err := c.checkAccount(meta, acct); err != nil {
+		return nil, err
+	}
 	core, _ := c.s.settings()
 	req := gate.Request{User: acct.Name, Service: Service, RemoteAddr: c.remote, Interactive: true}
 	if core == nil {
@@ -233,6 +221,43 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 		c.s.decided(req, d)
 		return nil, c.deny(req, d)
 	}
+}
+
+// checkAccount applies the account rule (spawn.CheckLogin: what sshd with
+// UsePAM yes and pam_unix does) once the key is proven, as sshd runs the PAM
+// account stack only after authentication: so only the key's holder learns
+// that the account expired, and Latch is not asked for an account that
+// cannot log in anyway. A refusal ends the connection's chances, as sshd's
+// "Access denied ... by PAM account configuration" ends the connection,
+// and carries pam_unix's (or pam_nologin's) words to the person as a
+// banner; so do the warnings of a login that goes on (pam_unix's "your
+// password will expire", a nologin file shown to root).
+func (c *conn) checkAccount(meta gossh.ConnMetadata, acct spawn.Account) error {
+	warning, err := spawn.CheckLogin(acct, time.Now(), c.s.o.nologin)
+	if err == nil {
+		// meta is x/crypto's connection, which can send a banner
+		// during authentication (ServerPreAuthConn).
+		if pc, ok := meta.(gossh.ServerPreAuthConn); ok && warning != "" {
+			_ = pc.SendAuthBanner(warning + "\n")
+		}
+		return nil
+	}
+	c.mu.Lock()
+	c.denied = true
+	c.mu.Unlock()
+	var r *spawn.LoginRefused
+	if !errors.As(err, &r) {
+		c.s.o.Log.Error().Str("event", "auth").Str("user", acct.Name).Str("remote", c.remote).
+			Str("error", safetext.Clean(err.Error())).Msg("cannot check the account; refusing")
+		return errDenied
+	}
+	c.s.o.Log.Warn().Str("event", "auth").Str("user", acct.Name).Str("remote", c.remote).
+		Str("reason", safetext.Clean(r.Reason)).Msg("login refused by the account rule")
+	if r.Message == "" {
+		return errDenied
+	}
+	// Lines end in "\n" alone, as sshd sends PAM's messages.
+	return &gossh.BannerError{Err: errDenied, Message: r.Message + "\n"}
 }
 
 // oneTimeCode is the keyboard-interactive step after a partial success:

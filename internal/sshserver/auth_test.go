@@ -3,7 +3,6 @@ package sshserver
 import (
 	"io"
 	"net"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -430,39 +429,6 @@ func TestFromOption(t *testing.T) {
 	}
 	if n := f.latchCalls(noAcc); n != 0 {
 		t.Errorf("%d Latch calls for a key refused by from=", n)
-	}
-}
-
-// TestDisabledAccounts: an account the admin expired or locked cannot log
-// in, as with sshd, although its key is fine; Latch is not asked.
-func TestDisabledAccounts(t *testing.T) {
-	tools := systest.Require(t, "usermod")
-	f := newFixture(t)
-	expired, expAcc := f.user(t, systest.UserOptions{})
-	locked, lockAcc := f.user(t, systest.UserOptions{})
-	fine, _ := f.user(t, systest.UserOptions{})
-	for _, args := range [][]string{{"--expiredate", "1", expired.Name}, {"-L", locked.Name}} {
-		if out, err := exec.Command(tools["usermod"], args...).CombinedOutput(); err != nil {
-			t.Fatalf("usermod %v: %v: %s", args, err, out)
-		}
-	}
-	f.start(t, nil)
-	f.latch.ResetRequests()
-	for _, u := range []*systest.User{expired, locked} {
-		if r := f.dial(t, u.Name, gossh.PublicKeys(u.Signer)); r.err == nil {
-			t.Errorf("%s logged in", u.Name)
-		}
-	}
-	if r := f.dial(t, fine.Name, gossh.PublicKeys(fine.Signer)); r.err != nil {
-		t.Errorf("an enabled account was refused: %v", r.err)
-	}
-	if n := f.latchCalls(expAcc) + f.latchCalls(lockAcc); n != 0 {
-		t.Errorf("%d Latch calls for disabled accounts", n)
-	}
-	for _, want := range []string{"account expired on 1970-01-02", "account is locked"} {
-		if !strings.Contains(f.log.String(), want) {
-			t.Errorf("log lacks %q", want)
-		}
 	}
 }
 

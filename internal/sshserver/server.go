@@ -83,6 +83,9 @@ type Options struct {
 	// admission (startups.go), so that tests can be deterministic.
 	now  func() time.Time
 	intn func(n int) int
+	// nologin, when not nil, replaces spawn.NologinFiles() (tests: the
+	// real /etc/nologin would stop every login on the machine).
+	nologin []string
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,

@@ -23,6 +23,10 @@ type UserOptions struct {
 	Name string
 	// Shell is the login shell; default /bin/bash.
 	Shell string
+	// PlainUseradd leaves the password field as plain `useradd` writes it
+	// ("!" on Debian 12: a locked password, as most real key-only users
+	// have) instead of "*".
+	PlainUseradd bool
 	// Groups are supplementary groups, which must exist (see CreateGroup).
 	Groups []string
 	// KeyOptions prefixes the authorized_keys line, e.g.
@@ -57,9 +61,11 @@ type User struct {
 // leftover processes (sessions sshd left behind), then runs `userdel -r`.
 //
 // The password field is "*" (no password, not locked) rather than useradd's
-// "!": OpenSSH refuses public-key logins to "!"-locked accounts when UsePAM is
-// no ("User ... not allowed because account is locked"); with UsePAM yes it
-// leaves the decision to PAM. "*" works in both modes (checked on Debian 12).
+// "!" (unless PlainUseradd): OpenSSH refuses public-key logins to
+// "!"-locked accounts when UsePAM is no ("User ... not allowed because
+// account is locked"); with UsePAM yes it leaves the decision to PAM, whose
+// pam_unix ignores the password field for a key login. "*" works in both
+// modes (checked on Debian 12).
 // /home and its parents are root-owned 0755 on Debian, as StrictModes needs.
 func CreateUser(t testing.TB, opts UserOptions) *User {
 	t.Helper()
@@ -72,7 +78,10 @@ func CreateUser(t testing.TB, opts UserOptions) *User {
 	if shell == "" {
 		shell = "/bin/bash"
 	}
-	args := []string{"-m", "-p", "*", "-s", shell}
+	args := []string{"-m", "-s", shell}
+	if !opts.PlainUseradd {
+		args = append(args, "-p", "*")
+	}
 	if len(opts.Groups) > 0 {
 		args = append(args, "-G", strings.Join(opts.Groups, ","))
 	}
