@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 # Debian packages the integration tests drive for real.
-DEB_PACKAGES := openssh-server openssh-client pamtester rsync git
+DEB_PACKAGES := openssh-server openssh-client pamtester rsync git putty-tools python3-asyncssh python3-paramiko
 FUZZTIME ?= 30s
 
 .PHONY: all build test vet staticcheck unit deps fuzz clean package package-test

@@ -83,6 +83,9 @@ type Options struct {
 	// admission (startups.go), so that tests can be deterministic.
 	now  func() time.Time
 	intn func(n int) int
+	// xcrypto, when set, is the golang.org/x/crypto version in go.mod:
+	// test binaries carry no dependency versions (see disconnectSupport).
+	xcrypto string
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,
@@ -109,6 +112,8 @@ type Server struct {
 	// groups holds every process each session starts, so that a closed
 	// latch or a stop ends them all.
 	groups *spawn.Groups
+	// disconnects says SSH_MSG_DISCONNECT can be sent (disconnect.go).
+	disconnects bool
 }
 
 // New builds a server from o. It does not listen; call Serve.
@@ -129,6 +134,11 @@ func New(o Options) (*Server, error) {
 		live:   map[string]map[*conn]struct{}{},
 		groups: spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
 		adm:    newStartups(),
+	}
+	var why string
+	if s.disconnects, why = disconnectSupport(o.xcrypto); !s.disconnects {
+		s.o.Log.Warn().Str("event", "disconnect-messages").Str("reason", why).
+			Msg("refusals and ended sessions close without SSH_MSG_DISCONNECT: PuTTY, asyncssh and paramiko users will not see why")
 	}
 	if o.now != nil {
 		s.adm.now = o.now

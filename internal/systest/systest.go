@@ -44,7 +44,9 @@ var aptPackage = map[string]string{
 	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git", "git-shell": "git",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps",
-	"go": "golang (or a Go toolchain in PATH)",
+	"go":    "golang (or a Go toolchain in PATH)",
+	"plink": "putty-tools", "pscp": "putty-tools", "psftp": "putty-tools", "puttygen": "putty-tools",
+	"/usr/bin/python3": "python3", "python3:asyncssh": "python3-asyncssh", "python3:paramiko": "python3-paramiko",
 }
 
 // Tools maps each tool name given to Require to its absolute path.
@@ -54,6 +56,9 @@ type Tools map[string]string
 // PATH or in /usr/sbin and /sbin (root's PATH may lack them under sudo); a
 // tool containing a slash is taken as a path. When something is missing it
 // skips the test, or fails it when CI=true. It returns the resolved paths.
+// "python3:MODULE" requires a module Debian's /usr/bin/python3 can import
+// (a python3 earlier in PATH, such as a pyenv shim, may lack Debian's
+// modules); it resolves to /usr/bin/python3.
 func Require(t testing.TB, tools ...string) Tools {
 	t.Helper()
 	var missing []string
@@ -88,6 +93,13 @@ func Require(t testing.TB, tools ...string) Tools {
 }
 
 func lookTool(tool string) (string, error) {
+	if mod, ok := strings.CutPrefix(tool, "python3:"); ok {
+		const py = "/usr/bin/python3"
+		if err := exec.Command(py, "-c", "import "+mod).Run(); err != nil {
+			return "", errors.New("cannot import " + mod)
+		}
+		return py, nil
+	}
 	if strings.Contains(tool, "/") {
 		fi, err := os.Stat(tool)
 		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
