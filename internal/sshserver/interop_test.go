@@ -2,8 +2,10 @@ package sshserver
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +41,9 @@ type interopClient struct {
 	// otp logs in with the key, then the one-time code it reads when the
 	// server asks (from codeFile, or the returned writer), and runs cmd.
 	otp func(codeFile, cmd string) (*exec.Cmd, io.WriteCloser)
+	// wrongKeyFirst offers wrongKey, which the server refuses, then the
+	// user's key, and runs cmd; nil when the client takes one key only.
+	wrongKeyFirst func(wrongKey, cmd string) *exec.Cmd
 }
 
 // interopEnv is what the clients need to reach the server as u.
@@ -103,6 +108,10 @@ func (e *interopEnv) clients(t *testing.T) []interopClient {
 			otp: func(codeFile, cmd string) (*exec.Cmd, io.WriteCloser) {
 				return e.python(lib, "otp", codeFile, cmd), nil
 			},
+			wrongKeyFirst: func(wrongKey, cmd string) *exec.Cmd {
+				a := []string{"testdata/pyclient.py", lib, "exec", e.port, u.Name, wrongKey + "," + u.KeyPath, e.knownHosts, cmd}
+				return exec.Command("/usr/bin/python3", a...)
+			},
 		}
 	}
 	return []interopClient{
@@ -125,6 +134,10 @@ func (e *interopEnv) clients(t *testing.T) []interopClient {
 				c := tgt.SSHOpts(t, u, []string{"-o", "BatchMode=no", "-o", "NumberOfPasswordPrompts=1"}, cmd)
 				c.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0")
 				return c, nil
+			},
+			wrongKeyFirst: func(wrongKey, cmd string) *exec.Cmd {
+				// ssh tries its -i keys in order: the wrong one first.
+				return tgt.SSHOpts(t, u, []string{"-i", wrongKey}, cmd)
 			},
 		},
 		{
@@ -160,7 +173,7 @@ func (e *interopEnv) clients(t *testing.T) []interopClient {
 	}
 }
 
-// interopWant says which cells of the table are expected to fail today, and
+// interopKnownFailures says which cells of the table are expected to fail today, and
 // why; everything else must pass.
 var interopKnownFailures = map[string]string{
 	// paramiko sends a new ssh-userauth service request before each
@@ -168,7 +181,8 @@ var interopKnownFailures = map[string]string{
 	// connection and drops it. paramiko PR 1687 (open) would fix it; the
 	// README documents the client-side workaround (paramiko-once). When
 	// this cell starts passing, update the README and remove it here.
-	"paramiko/otp": "paramiko resends the ssh-userauth service request",
+	"paramiko/otp":             "paramiko resends the ssh-userauth service request",
+	"paramiko/wrong-key-first": "paramiko resends the ssh-userauth service request",
 }
 
 // TestInteropClients is the interop table (issue 13, point 4): for each
@@ -195,15 +209,29 @@ func TestInteropClients(t *testing.T) {
 
 	var mu sync.Mutex
 	table := map[string]map[string]string{}
-	record := func(client, feature string, ok bool) {
+	record := func(client, feature, result string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if table[client] == nil {
 			table[client] = map[string]string{}
 		}
-		table[client][feature] = map[bool]string{true: "pass", false: "FAIL"}[ok]
+		table[client][feature] = result
 	}
-	features := []string{"login+exit", "pty", "sftp-5MB", "otp", "refusal-text", "recheck-notice"}
+	// A key the server does not know, in a file only root reads, as
+	// ssh wants it.
+	_, wrongPriv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(wrongPriv, "not authorized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey := filepath.Join(t.TempDir(), "wrong_ed25519")
+	if err := os.WriteFile(wrongKey, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	features := []string{"login+exit", "pty", "sftp-5MB", "otp", "refusal-text", "recheck-notice", "wrong-key-first"}
 	defer func() {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%-14s", "client")
@@ -223,11 +251,18 @@ func TestInteropClients(t *testing.T) {
 	// still fail (so that an upstream fix is noticed), anything else pass.
 	check := func(t *testing.T, client, feature string, ok bool, detail string) {
 		t.Helper()
-		record(client, feature, ok)
+		record(client, feature, map[bool]string{true: "pass", false: "FAIL"}[ok])
 		why, known := interopKnownFailures[client+"/"+feature]
 		switch {
 		case known && ok:
 			t.Errorf("%s/%s passes now (known failure: %s): update the README and interopKnownFailures", client, feature, why)
+		case known:
+			// It fails for the known reason, not another: x/crypto's
+			// server read paramiko's second service request (message 5)
+			// where an authentication request (50) must come.
+			if !strings.Contains(f.log.String(), "unexpected message type 5 (expected one of [50])") {
+				t.Errorf("%s/%s fails, but not because of the known cause (%s): %s", client, feature, why, detail)
+			}
 		case !known && !ok:
 			t.Errorf("%s/%s: %s", client, feature, detail)
 		}
@@ -306,6 +341,16 @@ func TestInteropClients(t *testing.T) {
 				check(t, c.name, "refusal-text", code != 0 && !strings.Contains(out, "ran") &&
 					strings.Contains(out+stderr, "your latch is closed"),
 					fmt.Sprintf("exit %d, stdout %q, stderr %q; want the refusal's reason", code, out, stderr))
+			})
+			t.Run("wrong-key-first", func(t *testing.T) {
+				if c.wrongKeyFirst == nil {
+					// plink takes one -i key; more come only from an agent.
+					record(c.name, "wrong-key-first", "n/a")
+					return
+				}
+				out, stderr, code := systest.Run(t, c.wrongKeyFirst(wrongKey, "echo hello; exit 7"))
+				check(t, c.name, "wrong-key-first", code == 7 && strings.Contains(out, "hello"),
+					fmt.Sprintf("exit %d, stdout %q, stderr %q; want 7 and hello", code, out, stderr))
 			})
 			t.Run("recheck-notice", func(t *testing.T) {
 				cmd := c.run("echo started; exec sleep 60", false)

@@ -3,6 +3,7 @@
 
 usage: pyclient.py LIB MODE PORT USER KEY KNOWN_HOSTS [ARGS...]
 
+KEY is a private key file, or several separated by commas, tried in order.
 LIB is asyncssh, paramiko or paramiko-once (paramiko with the client-side
 workaround documented in the README: one ssh-userauth service request per
 connection). MODE is:
@@ -20,6 +21,7 @@ import sys
 LIB, MODE, PORT, USER, KEY, KNOWN = sys.argv[1:7]
 ARGS = sys.argv[7:]
 PORT = int(PORT)
+KEYS = KEY.split(",")
 
 
 def out(b):
@@ -54,7 +56,7 @@ def run_asyncssh():
 
     async def main():
         async with asyncssh.connect("127.0.0.1", port=PORT, username=USER,
-                                    client_keys=[KEY], known_hosts=KNOWN,
+                                    client_keys=KEYS, known_hosts=KNOWN,
                                     agent_path=None, client_factory=Client,
                                     kbdint_auth=(MODE == "otp"),
                                     password=None) as c:
@@ -130,7 +132,7 @@ def run_paramiko(once):
             if not want or want.get(got.get_name()) != got:
                 err("ERROR: host key not the known one\n")
                 return 255
-            key = paramiko.Ed25519Key.from_private_key_file(KEY)
+            key = paramiko.Ed25519Key.from_private_key_file(KEYS[-1])
             left = t.auth_publickey(USER, key)
             if "keyboard-interactive" not in left:
                 err("ERROR: no one-time code asked (%s)\n" % left)
@@ -147,7 +149,7 @@ def run_paramiko(once):
             out(ch.makefile("rb").read())
             err(ch.makefile_stderr("rb").read())
             return ch.recv_exit_status()
-        c.connect("127.0.0.1", port=PORT, username=USER, key_filename=KEY,
+        c.connect("127.0.0.1", port=PORT, username=USER, key_filename=KEYS,
                   look_for_keys=False, allow_agent=False, timeout=10,
                   banner_timeout=10, auth_timeout=10)
         if MODE == "sftp":
