@@ -31,17 +31,18 @@ import (
 //
 // So, without forking x/crypto, the message is written through x/crypto's
 // own, unexported packet writer, the same call its server uses for its
-// disconnects: (*handshakeTransport).writePacket, reached with a
-// go:linkname (pull linknames into non-standard-library packages are
-// allowed by the Go linker) on the transport field of the connection. That
+// disconnects: (*handshakeTransport).writePacket, reached with a linkname
+// directive (the Go linker allows pulling a symbol of a package outside
+// the standard library) on the transport field of the connection. That
 // reaches into another module's internals, so it is fenced in:
 //
 //   - it is used only with the x/crypto version it was read against
-//     (disconnectVerified), as the build info reports it; any other
-//     version, a replace directive included, turns it off (the connection
-//     then ends as before, with the banner and a plain close) and the
-//     server says so in its log at start; TestDisconnectMechanism fails, so
-//     a dependency bump cannot silently lose it nor run it unchecked;
+//     (disconnectVerified), as the binary's build information reports it;
+//     any other version, a replace directive included, turns it off (a
+//     refusal then goes as before: the banner, a failure, a plain close)
+//     and the server says so in its log at start; TestDisconnectMechanism
+//     fails, so a dependency bump can neither lose it silently nor run it
+//     unchecked;
 //   - the dynamic types are checked by name and package before the
 //     pointer is used: the connection must be x/crypto's *ssh.connection,
 //     its transport field an interface holding *ssh.handshakeTransport;
@@ -49,9 +50,8 @@ import (
 //     exactly like a packet x/crypto writes itself, and only the
 //     disconnect message is ever written this way.
 //
-// Upstream has no issue for a server-side Disconnect with a reason as of
-// this writing; if one lands, this file goes and the public call replaces
-// it.
+// Upstream: golang/go#37913 (open) proposes a public Disconnect on
+// ssh.Conn; when it lands, this file goes and the public call replaces it.
 
 // disconnectVerified is the golang.org/x/crypto version whose internals
 // writeDisconnect was read against.
