@@ -18,7 +18,9 @@ build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 # deps installs the real tools the integration tests use (real sshd, ssh,
-# scp, sftp, pamtester, rsync, git) when they are missing and we are root
+# scp, sftp, pamtester, rsync, git; PuTTY's plink, pscp, psftp and
+# puttygen; Python's asyncssh and paramiko for Debian's /usr/bin/python3)
+# when they are missing and we are root
 # on a Debian-like machine. Elsewhere the tests that need them skip, except
 # under CI=true, where a missing tool fails the run.
 deps:
