@@ -38,15 +38,15 @@ const CommandTimeout = 60 * time.Second
 // aptPackage names the Debian package providing each tool we know, for the
 // "install it" hint.
 var aptPackage = map[string]string{
+	"plink": "putty-tools", "pscp": "putty-tools", "psftp": "putty-tools", "puttygen": "putty-tools",
+	"/usr/bin/python3": "python3", "python3:asyncssh": "python3-asyncssh", "python3:paramiko": "python3-paramiko",
 	"sshd": "openssh-server", "ssh": "openssh-client", "scp": "openssh-client",
 	"sftp": "openssh-client", "ssh-keygen": "openssh-client",
 	"/usr/lib/openssh/sftp-server": "openssh-sftp-server",
 	"pamtester":                    "pamtester", "rsync": "rsync", "git": "git", "git-shell": "git",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd",
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps",
-	"go":    "golang (or a Go toolchain in PATH)",
-	"plink": "putty-tools", "pscp": "putty-tools", "psftp": "putty-tools", "puttygen": "putty-tools",
-	"/usr/bin/python3": "python3", "python3:asyncssh": "python3-asyncssh", "python3:paramiko": "python3-paramiko",
+	"go": "golang (or a Go toolchain in PATH)",
 }
 
 // Tools maps each tool name given to Require to its absolute path.
