@@ -452,12 +452,15 @@ func copyPTY(dst io.Writer, src io.Reader) {
 // session_exit_message): "exit-status" with the code when it exited,
 // "exit-signal" when a signal killed it (the signal's name without "SIG",
 // whether it dumped core, and an empty message and language tag), never
-// 128+N as a status (issue 13, point 4). Then it closes the channel.
+// 128+N as a status (issue 13, point 4). Then it sends EOF and closes the
+// channel.
 func (ss *session) finish(waitErr error) {
 	ss.mu.Lock()
 	close(ss.exited)
 	ss.mu.Unlock()
-	_ = ss.ch.CloseWrite()
+	// The status goes before the EOF, as with sshd: PuTTY on a terminal
+	// answers the EOF with its own EOF and a close, and a status sent
+	// after that is lost (plink then exits 0).
 	if sig, core, ok := killedBy(waitErr); ok {
 		name := signalName(sig)
 		ss.log.Info().Str("event", "session").Str("exit_signal", name).Bool("core_dumped", core).Msg("session end")
@@ -467,6 +470,7 @@ func (ss *session) finish(waitErr error) {
 		ss.log.Info().Str("event", "session").Int("exit_status", code).Msg("session end")
 		_, _ = ss.ch.SendRequest("exit-status", false, gossh.Marshal(&struct{ Status uint32 }{uint32(code)}))
 	}
+	_ = ss.ch.CloseWrite()
 	_ = ss.ch.Close()
 	close(ss.done)
 }
