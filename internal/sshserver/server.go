@@ -79,13 +79,13 @@ type Options struct {
 	// spawn.Groups); for tests of that fallback.
 	ProcessGroupsOnly bool
 
+	// xcrypto, when set, is the golang.org/x/crypto version in go.mod:
+	// test binaries carry no dependency versions (see disconnectSupport).
+	xcrypto string
 	// now and intn, when set, replace the clock and the randomness of
 	// admission (startups.go), so that tests can be deterministic.
 	now  func() time.Time
 	intn func(n int) int
-	// xcrypto, when set, is the golang.org/x/crypto version in go.mod:
-	// test binaries carry no dependency versions (see disconnectSupport).
-	xcrypto string
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,
