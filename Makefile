@@ -9,6 +9,9 @@ STATICCHECK := $(GOBIN)/staticcheck
 # Debian packages the integration tests drive for real.
 DEB_PACKAGES := openssh-server openssh-client pamtester rsync git ssh-audit
 FUZZTIME ?= 30s
+# The SSH clients nobody here wrote that the embedded server's interop tests
+# drive: PuTTY's tools and Python's asyncssh and paramiko.
+DEB_PACKAGES += putty-tools python3-asyncssh python3-paramiko
 
 .PHONY: all build test vet staticcheck unit deps fuzz clean package package-test
 
@@ -18,7 +21,9 @@ build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 # deps installs the real tools the integration tests use (real sshd, ssh,
-# scp, sftp, pamtester, rsync, git) when they are missing and we are root
+# scp, sftp, pamtester, rsync, git; PuTTY's plink, pscp, psftp and
+# puttygen; Python's asyncssh and paramiko for Debian's /usr/bin/python3)
+# when they are missing and we are root
 # on a Debian-like machine. Elsewhere the tests that need them skip, except
 # under CI=true, where a missing tool fails the run.
 deps:

@@ -45,7 +45,7 @@ func (s *Server) serverConfig(ctx glssh.Context) *gossh.ServerConfig {
 	c := connOf(ctx)
 	cfg := &gossh.ServerConfig{
 		MaxAuthTries:              6,
-		PreAuthConnCallback:       func(gossh.ServerPreAuthConn) { c.kexDone() },
+		PreAuthConnCallback:       c.kexDone,
 		NoClientAuthCallback:      c.none,
 		PublicKeyCallback:         c.publicKey,
 		VerifiedPublicKeyCallback: c.verified,
@@ -314,18 +314,28 @@ func (c *conn) allow(login string, acct spawn.Account, k authkeys.Key, key gossh
 	return &gossh.Permissions{Extensions: map[string]string{grantExtension: id}}
 }
 
-// deny marks the connection refused and returns the error that carries the
-// refusal to the person as an authentication banner. The client's next
-// attempt, if any, closes the connection.
+// deny marks the connection refused and tells the person why: in an
+// authentication banner (OpenSSH shows it), then in SSH_MSG_DISCONNECT "by
+// application" (PuTTY, asyncssh and OpenSSH show it; issue 13, point 4),
+// and closes the connection. Where the disconnect cannot be sent (see
+// disconnect.go) the refusal goes as before: the banner, a failure, and the
+// client's next attempt, if any, closes the connection.
 func (c *conn) deny(req gate.Request, d gate.Decision) error {
 	c.mu.Lock()
 	c.denied = true
+	pre := c.pre
 	c.mu.Unlock()
 	msg := d.Message()
 	if msg == "" {
 		msg = "latch-ssh: access denied"
 	}
-	return &gossh.BannerError{Err: errDenied, Message: msg + "\r\n"}
+	if !c.s.disconnects || pre == nil || pre.SendAuthBanner(msg+"\r\n") != nil {
+		return &gossh.BannerError{Err: errDenied, Message: msg + "\r\n"}
+	}
+	if c.disconnect(msg) {
+		c.closeWhy("refused by the gate: " + d.Reason)
+	}
+	return errDenied
 }
 
 // grantFor returns the grant of an authenticated connection, checked

@@ -10,6 +10,7 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/authkeys"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -55,6 +56,10 @@ type conn struct {
 	sessions map[*session]struct{}
 	// ended is why the server ended the connection, for the sessions.
 	ended string
+	// pre is x/crypto's handle of the connection, from the start of the
+	// authentication: it sends banners, and carries SSH_MSG_DISCONNECT
+	// (disconnect.go) before and after the authentication.
+	pre gossh.ServerPreAuthConn
 	// tried is set by the first authentication request other than
 	// "none", timedOut when handshake_timeout or login_grace_time closed
 	// the connection: together they say which penalty a connection that
@@ -224,7 +229,46 @@ func (c *conn) release() {
 
 // kexDone is PreAuthConnCallback: the key exchange is over and the
 // authentication begins.
-func (c *conn) kexDone() { c.handshake.Stop() }
+func (c *conn) kexDone(pre gossh.ServerPreAuthConn) {
+	c.handshake.Stop()
+	c.mu.Lock()
+	c.pre = pre
+	c.mu.Unlock()
+}
+
+// disconnect sends SSH_MSG_DISCONNECT "by application" with message, then
+// half-closes the socket so that the client reads the message before the
+// end of the stream; the caller closes the connection. It reports false
+// when the message could not be sent (see disconnect.go), or not within
+// noticeTimeout: a client that stopped reading cannot hold the connection.
+func (c *conn) disconnect(message string) bool {
+	if !c.s.disconnects {
+		return false
+	}
+	c.mu.Lock()
+	pre := c.pre
+	c.mu.Unlock()
+	if pre == nil {
+		return false
+	}
+	done := make(chan error, 1)
+	go func() { done <- writeDisconnect(pre, disconnectByApplication, safetext.Clean(message)) }()
+	t := time.NewTimer(noticeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.s.o.Log.Debug().Str("event", "close").Str("remote", c.remote).Str("error", err.Error()).Msg("disconnect message not sent")
+			return false
+		}
+	case <-t.C:
+		return false
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return true
+}
 
 // maxSessions is how many sessions one connection may have open at once,
 // sshd's MaxSessions default: each is a process of the user's.
@@ -249,8 +293,15 @@ func (c *conn) removeSession(ss *session) {
 	delete(c.sessions, ss)
 }
 
-// end writes why to every session's stderr, then closes the connection:
-// how a recheck that found the latch closed ends someone's work.
+// end is how a recheck that found the latch closed, or a stop, ends
+// someone's work, in the order that lets every client show the person why
+// (issue 13, point 4): message on every session's stderr; then the
+// sessions hang up, and each reports how its process ended (exit-signal
+// HUP, as sshd reports a process killed by a signal) and closes its
+// channel, as when the process ends by itself; then SSH_MSG_DISCONNECT "by
+// application" with message; then the close. A bare close would make
+// OpenSSH print "closed by remote host" and plink, on a terminal, lose the
+// notice. why goes to the log.
 func (c *conn) end(why, message string) {
 	c.mu.Lock()
 	sessions := make([]*session, 0, len(c.sessions))
@@ -258,24 +309,47 @@ func (c *conn) end(why, message string) {
 		sessions = append(sessions, ss)
 	}
 	c.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	// A client that stopped reading cannot hold the connection open: each
+	// step is best effort and bounded, the close is not.
+	waitBounded(noticeTimeout, func() {
 		for _, ss := range sessions {
 			ss.notice(message)
 		}
+	})
+	waitBounded(endTimeout, func() {
+		dones := make([]<-chan struct{}, 0, len(sessions))
+		for _, ss := range sessions {
+			dones = append(dones, ss.end())
+		}
+		for _, d := range dones {
+			<-d
+		}
+	})
+	c.disconnect(message)
+	c.closeWhy(why)
+}
+
+// waitBounded runs fn and waits at most d for it to return.
+func waitBounded(d time.Duration, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
 	}()
-	// A client that stopped reading cannot hold the connection open: the
-	// notice is best effort, the close is not.
-	t := time.NewTimer(noticeTimeout)
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
 	}
-	t.Stop()
-	c.closeWhy(why)
 }
 
 // noticeTimeout bounds how long ending a connection waits for the notice to
-// be written to its sessions.
+// be written to its sessions, and for the disconnect message.
 const noticeTimeout = time.Second
+
+// endTimeout bounds how long ending a connection waits for its sessions'
+// processes to end after SIGHUP and their channels to close, before the
+// connection closes anyway (what ignores SIGHUP gets SIGKILL later, see
+// session.hangup).
+const endTimeout = 2 * time.Second

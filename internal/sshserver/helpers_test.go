@@ -121,7 +121,7 @@ func (f *fixture) start(t *testing.T, edit func(*Options)) {
 		t.Fatal(err)
 	}
 	f.hostKey = signers[0].PublicKey()
-	o := Options{Core: f.core.Load, HostSigners: signers, Log: log,
+	o := Options{Core: f.core.Load, HostSigners: signers, Log: log, xcrypto: xcryptoInGoMod(t),
 		OnDecision: func(user, _ string, d gate.Decision) {
 			if fn := f.onDecision.Load(); fn != nil {
 				(*fn)(user, d)

@@ -79,6 +79,9 @@ type Options struct {
 	// spawn.Groups); for tests of that fallback.
 	ProcessGroupsOnly bool
 
+	// xcrypto, when set, is the golang.org/x/crypto version in go.mod:
+	// test binaries carry no dependency versions (see disconnectSupport).
+	xcrypto string
 	// now and intn, when set, replace the clock and the randomness of
 	// admission (startups.go), so that tests can be deterministic.
 	now  func() time.Time
@@ -112,6 +115,8 @@ type Server struct {
 	// groups holds every process each session starts, so that a closed
 	// latch or a stop ends them all.
 	groups *spawn.Groups
+	// disconnects says SSH_MSG_DISCONNECT can be sent (disconnect.go).
+	disconnects bool
 }
 
 // New builds a server from o. It does not listen; call Serve.
@@ -136,6 +141,11 @@ func New(o Options) (*Server, error) {
 		live:   map[string]map[*conn]struct{}{},
 		groups: spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
 		adm:    newStartups(),
+	}
+	var why string
+	if s.disconnects, why = disconnectSupport(o.xcrypto); !s.disconnects {
+		s.o.Log.Warn().Str("event", "disconnect-messages").Str("reason", why).
+			Msg("refusals and ended sessions close without SSH_MSG_DISCONNECT: PuTTY, asyncssh and paramiko users will not see why")
 	}
 	if o.now != nil {
 		s.adm.now = o.now

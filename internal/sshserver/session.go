@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +45,9 @@ type session struct {
 	// exited is closed once the process has been waited for; after that
 	// its pid may belong to someone else and is never signalled.
 	exited chan struct{}
+	// done is closed once the session has reported how its process ended
+	// and closed its channel.
+	done chan struct{}
 }
 
 // maxEnv bounds the environment requests one session keeps.
@@ -74,6 +78,7 @@ func (s *Server) sessionChannel(_ *glssh.Server, sc *gossh.ServerConn, nc gossh.
 		rows:   24,
 		cols:   80,
 		exited: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	if !c.addSession(ss) {
 		_ = nc.Reject(gossh.ResourceShortage, "too many sessions on this connection")
@@ -443,17 +448,86 @@ func copyPTY(dst io.Writer, src io.Reader) {
 	_, _ = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, ptyCopyBuffer))
 }
 
-// finish reports the exit status (128+N for signal N) and closes the
+// finish reports how the process ended, as sshd does (session.c,
+// session_exit_message): "exit-status" with the code when it exited,
+// "exit-signal" when a signal killed it (the signal's name without "SIG",
+// whether it dumped core, and an empty message and language tag), never
+// 128+N as a status (issue 13, point 4). Then it sends EOF and closes the
 // channel.
 func (ss *session) finish(waitErr error) {
 	ss.mu.Lock()
 	close(ss.exited)
 	ss.mu.Unlock()
-	code := spawn.ExitStatus(waitErr)
-	ss.log.Info().Str("event", "session").Int("exit_status", code).Msg("session end")
+	// The status goes before the EOF, as with sshd: PuTTY on a terminal
+	// answers the EOF with its own EOF and a close, and a status sent
+	// after that is lost (plink then exits 0).
+	if sig, core, ok := killedBy(waitErr); ok {
+		name := signalName(sig)
+		ss.log.Info().Str("event", "session").Str("exit_signal", name).Bool("core_dumped", core).Msg("session end")
+		_, _ = ss.ch.SendRequest("exit-signal", false, gossh.Marshal(&exitSignal{Signal: name, CoreDumped: core}))
+	} else {
+		code := spawn.ExitStatus(waitErr)
+		ss.log.Info().Str("event", "session").Int("exit_status", code).Msg("session end")
+		_, _ = ss.ch.SendRequest("exit-status", false, gossh.Marshal(&struct{ Status uint32 }{uint32(code)}))
+	}
 	_ = ss.ch.CloseWrite()
-	_, _ = ss.ch.SendRequest("exit-status", false, gossh.Marshal(&struct{ Status uint32 }{uint32(code)}))
 	_ = ss.ch.Close()
+	close(ss.done)
+}
+
+// exitSignal is the payload of an "exit-signal" request (RFC 4254
+// section 6.10).
+type exitSignal struct {
+	Signal     string
+	CoreDumped bool
+	Error      string
+	Language   string
+}
+
+// killedBy returns the signal that killed the process whose Wait returned
+// err, and whether it dumped core.
+func killedBy(err error) (syscall.Signal, bool, bool) {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState == nil {
+		return 0, false, false
+	}
+	ws, ok := ee.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return 0, false, false
+	}
+	return ws.Signal(), ws.CoreDump(), true
+}
+
+// signalName is OpenSSH's sig2name: the RFC 4254 name of sig, without
+// "SIG", or "SIG@openssh.com" for a signal the RFC does not name.
+func signalName(sig syscall.Signal) string {
+	for name, s := range signals {
+		if s == sig {
+			return name
+		}
+	}
+	return "SIG@openssh.com"
+}
+
+// end hangs the session up, for a connection that is ending, and returns a
+// channel closed once the session has reported how its process ended and
+// closed its channel. A session that runs nothing has its channel closed
+// at once.
+func (ss *session) end() <-chan struct{} {
+	ss.mu.Lock()
+	running := ss.started
+	ch := ss.ch
+	ss.mu.Unlock()
+	if !running {
+		if ch != nil {
+			_ = ch.Close()
+		}
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	ss.hangup()
+	return ss.done
 }
 
 // notice writes a line to the session's stderr.

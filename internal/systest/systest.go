@@ -38,6 +38,8 @@ const CommandTimeout = 60 * time.Second
 // aptPackage names the Debian package providing each tool we know, for the
 // "install it" hint.
 var aptPackage = map[string]string{
+	"plink": "putty-tools", "pscp": "putty-tools", "psftp": "putty-tools", "puttygen": "putty-tools",
+	"/usr/bin/python3": "python3", "python3:asyncssh": "python3-asyncssh", "python3:paramiko": "python3-paramiko",
 	"sshd": "openssh-server", "ssh": "openssh-client", "scp": "openssh-client",
 	"sftp": "openssh-client", "ssh-keygen": "openssh-client",
 	"/usr/lib/openssh/sftp-server": "openssh-sftp-server",
@@ -55,6 +57,9 @@ type Tools map[string]string
 // PATH or in /usr/sbin and /sbin (root's PATH may lack them under sudo); a
 // tool containing a slash is taken as a path. When something is missing it
 // skips the test, or fails it when CI=true. It returns the resolved paths.
+// "python3:MODULE" requires a module Debian's /usr/bin/python3 can import
+// (a python3 earlier in PATH, such as a pyenv shim, may lack Debian's
+// modules); it resolves to /usr/bin/python3.
 func Require(t testing.TB, tools ...string) Tools {
 	t.Helper()
 	var missing []string
@@ -89,6 +94,13 @@ func Require(t testing.TB, tools ...string) Tools {
 }
 
 func lookTool(tool string) (string, error) {
+	if mod, ok := strings.CutPrefix(tool, "python3:"); ok {
+		const py = "/usr/bin/python3"
+		if err := exec.Command(py, "-c", "import "+mod).Run(); err != nil {
+			return "", errors.New("cannot import " + mod)
+		}
+		return py, nil
+	}
 	if strings.Contains(tool, "/") {
 		fi, err := os.Stat(tool)
 		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {

@@ -251,3 +251,26 @@ func TestRequireFailsUnderCI(t *testing.T) {
 		t.Errorf("Require message: %q", rec.msg)
 	}
 }
+
+// TestRequirePythonModule: "python3:MODULE" is a module Debian's python3
+// imports; a missing one names its package.
+func TestRequirePythonModule(t *testing.T) {
+	Require(t, "/usr/bin/python3")
+	if p, err := lookTool("python3:json"); err != nil || p != "/usr/bin/python3" {
+		t.Errorf(`lookTool("python3:json") = %q, %v; want /usr/bin/python3`, p, err)
+	}
+	if _, err := lookTool("python3:no_such_module_xyz"); err == nil {
+		t.Error("a module that does not exist was found")
+	}
+	t.Setenv("CI", "true")
+	rec := &fatalRecorder{TB: t}
+	var wg sync.WaitGroup
+	wg.Go(func() { Require(rec, "python3:no_such_module_xyz", "python3:paramiko") })
+	wg.Wait()
+	if !strings.Contains(rec.msg, "python3:no_such_module_xyz (apt package ?)") {
+		t.Errorf("Require message: %q", rec.msg)
+	}
+	if aptPackage["python3:paramiko"] != "python3-paramiko" || aptPackage["plink"] != "putty-tools" {
+		t.Error("the new tools do not name their Debian packages")
+	}
+}
