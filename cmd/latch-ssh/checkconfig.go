@@ -32,19 +32,16 @@ type checkConfigOptions struct {
 // is no error, 1 otherwise. It never prints the secret.
 func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	o := checkConfigOptions{euid: os.Geteuid()}
 	configPath := configFlag(fs)
 	fs.BoolVar(&o.skipWiring, "no-wiring", false, "do not inspect sshd and PAM")
 	fs.BoolVar(&o.online, "online", false, "also ask Latch to check app_id and secret (one API call)")
-	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration `directory`")
-	fs.StringVar(&o.wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration `file` (default: sshd's own)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: latch-ssh check-config [-c FILE] [--online] [--no-wiring]")
-		fmt.Fprintln(stderr, "Checks the configuration, its permissions and the sshd/PAM wiring. Exit 0: no errors; 1: errors.")
-		fs.PrintDefaults()
-	}
-	if code, done := parseNoArgs(fs, args); done {
+	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration directory `DIR`")
+	fs.StringVar(&o.wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration file `FILE` (default: sshd's own)")
+	const help = `Checks the configuration, its permissions and, as root, the sshd and PAM wiring, and
+reports every problem it finds at once, each with file:line and the fix.
+Exit 0: no errors (warnings allowed); 1: errors; 2: bad usage.`
+	if code, done := parseNoArgs(fs, "check-config [-c FILE] [--online] [--no-wiring] [--pam-dir DIR] [--sshd-config FILE]", help, args, stdout, stderr); done {
 		return code
 	}
 	o.configPath = *configPath
