@@ -95,5 +95,5 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run latch-ssh help COMMAND (or latch-ssh COMMAND --help) for a command's options;")
 	fmt.Fprintln(w, "latch-ssh --version (or -V) prints the version.")
 	fmt.Fprintln(w, "With no arguments, latch-ssh is the ForceCommand gate that sshd runs for each login of a")
-	fmt.Fprintln(w, "gated user (see latch-ssh(8)); run by hand, it only says so.")
+	fmt.Fprintln(w, "gated user (sshd_config: ForceCommand /usr/bin/latch-ssh); run by hand, it only says so.")
 }
