@@ -52,6 +52,18 @@ var (
 // and neither secret_file nor ca_file is checked to exist. Use Load for the
 // real thing. The error lists every problem found, as Problems.
 func Parse(file string, data []byte) (*Config, error) {
+	cfg, probs := parse(file, data)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return cfg, nil
+}
+
+// parse is Parse that also returns what did parse when there are
+// problems: the entries with a problem are left out, and the Config is
+// nil only when data is not TOML. Only Inspect uses the partial Config,
+// to report what else is wrong; nothing decides with it.
+func parse(file string, data []byte) (*Config, Problems) {
 	c := &checker{file: file, idx: indexLines(data), homeOf: map[string]string{}}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -69,11 +81,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	root.finish()
-	if len(c.probs) > 0 {
-		slices.SortStableFunc(c.probs, func(a, b Problem) int { return a.Line - b.Line })
-		return nil, c.probs
-	}
-	return cfg, nil
+	slices.SortStableFunc(c.probs, func(a, b Problem) int { return a.Line - b.Line })
+	return cfg, c.probs
 }
 
 // checker collects problems while the tables are validated.

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/helptext"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/internal/version"
 	"github.com/latch-ssh/latch-ssh/users"
@@ -96,19 +97,28 @@ func run(args []string, env []string, euid int, stdout, stderr io.Writer, audit 
 func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.Writer, audit gate.Auditor) int {
 	fs := flag.NewFlagSet("latch-check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("c", users.DefaultPath, "configuration `file` (honoured only for root)")
-	service := fs.String("service", "", "PAM service `name` to decide for (default: PAM_SERVICE, or \"sshd\")")
+	configPath := fs.String("c", users.DefaultPath, "configuration file `FILE` (honoured only for root)")
+	service := fs.String("service", "", "decide for the PAM service `NAME` (default: PAM_SERVICE, or \"sshd\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: latch-check [-c FILE] [--service NAME] USER\n"+
-			"       (under pam_exec: account required pam_exec.so quiet seteuid /usr/sbin/latch-check)\n"+
+	// The usage line names every flag as the list below spells it (issue
+	// 13, point 5; helptext).
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: latch-check [-c FILE] [--service NAME] USER\n"+
+			"       latch-check [--version]\n"+
+			"Decides whether USER may log in, as the PAM hook does. Under pam_exec, with no USER:\n"+
+			"    account required pam_exec.so quiet seteuid /usr/sbin/latch-check\n"+
 			"Exit status: 0 allowed, 1 denied, 2 bad usage.\n")
-		fs.PrintDefaults()
+		helptext.PrintFlags(w, fs)
 	}
+	fs.Usage = func() {} // printed below, where it belongs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0 // asked for help: not a decision
+			// Asked for help (-h, --help; not "help", which may be a
+			// user's name): not a decision. On stdout, so it pipes to less.
+			usage(stdout)
+			return 0
 		}
+		usage(stderr)
 		return exitUsage
 	}
 	if *showVersion {
@@ -153,7 +163,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 		req.RemoteAddr = remoteAddr(pam)
 	} else {
 		if fs.NArg() != 1 {
-			fs.Usage()
+			usage(stderr)
 			return exitUsage
 		}
 		req.User = fs.Arg(0)

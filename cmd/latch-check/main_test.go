@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/helptext"
 )
 
 type nopAudit struct{ n int }
@@ -43,5 +44,25 @@ func TestUnreadableConfigDenies(t *testing.T) {
 	code := run([]string{"-c", "/nonexistent/latch.toml", "alice"}, nil, 0, &out, &errb, a)
 	if code != exitDeny || a.n != 1 || out.Len() != 0 {
 		t.Fatalf("exit %d, %d audit lines, stdout %q", code, a.n, out.String())
+	}
+}
+
+// TestNewUserHelp (issue 13, point 5): latch-check --help and -h exit 0
+// with the help on stdout, and the usage lines name exactly the flags the
+// list shows, spelled the same way; --version prints the version.
+func TestNewUserHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out, errOut strings.Builder
+		code := run([]string{arg}, nil, 0, &out, &errOut, &nopAudit{})
+		if code != 0 || errOut.Len() != 0 || !strings.HasPrefix(out.String(), "usage: latch-check") {
+			t.Fatalf("latch-check %s: exit %d, stdout %q, stderr %q", arg, code, out.String(), errOut.String())
+		}
+		if m := helptext.Mismatch(out.String()); m != nil {
+			t.Errorf("latch-check %s: %s\n%s", arg, strings.Join(m, "; "), out.String())
+		}
+	}
+	var out, errOut strings.Builder
+	if code := run([]string{"--version"}, nil, 0, &out, &errOut, &nopAudit{}); code != 0 || !strings.HasPrefix(out.String(), "latch-check ") {
+		t.Errorf("latch-check --version: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 }

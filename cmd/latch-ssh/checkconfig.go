@@ -35,19 +35,16 @@ type checkConfigOptions struct {
 // is no error, 1 otherwise. It never prints the secret.
 func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	o := checkConfigOptions{euid: os.Geteuid()}
 	configPath := configFlag(fs)
 	fs.BoolVar(&o.skipWiring, "no-wiring", false, "do not inspect sshd and PAM")
 	fs.BoolVar(&o.online, "online", false, "also ask Latch to check app_id and secret (one API call)")
-	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration `directory`")
-	fs.StringVar(&o.wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration `file` (default: sshd's own)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: latch-ssh check-config [-c FILE] [--online] [--no-wiring]")
-		fmt.Fprintln(stderr, "Checks the configuration, its permissions and the sshd/PAM wiring. Exit 0: no errors; 1: errors.")
-		fs.PrintDefaults()
-	}
-	if code, done := parseNoArgs(fs, args); done {
+	fs.StringVar(&o.wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration directory `DIR`")
+	fs.StringVar(&o.wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration file `FILE` (default: sshd's own)")
+	const help = `Checks the configuration, its permissions and, as root, the sshd and PAM wiring, and
+reports every problem it finds at once, each with file:line and the fix.
+Exit 0: no errors (warnings allowed); 1: errors; 2: bad usage.`
+	if code, done := parseNoArgs(fs, "check-config [-c FILE] [--online] [--no-wiring] [--pam-dir DIR] [--sshd-config FILE]", help, args, stdout, stderr); done {
 		return code
 	}
 	o.configPath = *configPath
@@ -61,6 +58,19 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 type report struct {
 	w                io.Writer
 	errors, warnings int
+	// in, when set, locates keys of the file checked (see at).
+	in *users.Inspection
+}
+
+// at is where a key of cfg is: "file:line" when the file checked defines
+// it (or its table), else the file alone.
+func (r *report) at(cfg *users.Config, path ...string) string {
+	if r.in != nil && r.in.Path == cfg.Path {
+		if n := r.in.Line(path...); n > 0 {
+			return fmt.Sprintf("%s:%d", cfg.Path, n)
+		}
+	}
+	return cfg.Path
 }
 
 func (r *report) errorf(format string, a ...any) {
@@ -74,15 +84,17 @@ func (r *report) warnf(format string, a ...any) {
 }
 
 func checkConfig(ctx context.Context, o checkConfigOptions, w io.Writer) int {
-	r := &report{w: w}
-	cfg, err := users.Load(o.configPath)
-	if err != nil {
-		reportLoadError(r, o.configPath, err)
-	} else {
-		checkLoaded(ctx, r, cfg, o.online)
+	// Inspect, not Load: every problem in one run (issue 13, point 5). A
+	// file others can read still has its values checked, and a bad value
+	// does not hide an unknown user.
+	in := users.Inspect(o.configPath)
+	r := &report{w: w, in: in}
+	reportInspection(r, in)
+	if in.Config != nil {
+		checkLoaded(ctx, r, in, o.online)
 	}
 	if !o.skipWiring {
-		checkWiring(ctx, r, cfg, o)
+		checkWiring(ctx, r, in.Config, o)
 	}
 	switch {
 	case r.errors > 0:
@@ -96,28 +108,30 @@ func checkConfig(ctx context.Context, o checkConfigOptions, w io.Writer) int {
 	return 0
 }
 
-// reportLoadError prints every problem Load found, one per line.
-func reportLoadError(r *report, path string, err error) {
-	var problems users.Problems
-	var perm *users.PermissionError
-	switch {
-	case errors.As(err, &problems):
-		for _, p := range problems {
-			r.errorf("%s", p.Error())
-		}
-	case errors.As(err, &perm):
-		r.errorf("%s", perm.Error())
-	case errors.Is(err, os.ErrNotExist):
-		r.errorf("%s: no such file (fix: copy /usr/share/doc/latch-ssh/examples/latch.toml.example there and fill it in)", path)
-	default:
-		r.errorf("%v", err)
+// reportInspection prints every problem Inspect found, one per line, each
+// with its file:line (where the file has one) and its fix.
+func reportInspection(r *report, in *users.Inspection) {
+	for _, p := range in.Problems {
+		r.errorf("%s", p.Error())
 	}
-	r.errorf("%s: every login through latch-ssh is denied until this file loads", path)
+	switch {
+	case in.Err == nil:
+	case errors.Is(in.Err, os.ErrNotExist):
+		r.errorf("%s: no such file (fix: copy %s there, chmod 600 it and fill it in)", in.Path, exampleConfig())
+	default:
+		r.errorf("%v", in.Err)
+	}
+	if len(in.Problems) > 0 || in.Err != nil {
+		r.errorf("%s: every login through latch-ssh is denied until this file loads", in.Path)
+	}
 }
 
-// checkLoaded checks what a valid file can still get wrong: names that do
-// not exist on this system, and (with --online) the credentials.
-func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool) {
+// checkLoaded checks what a file that parses can still get wrong: names
+// that do not exist on this system, and (with --online, when the file
+// loads) the credentials. It also runs on a file with problems, on what
+// did parse, so that one run reports everything.
+func checkLoaded(ctx context.Context, r *report, in *users.Inspection, online bool) {
+	cfg := in.Config
 	names := make([]string, 0, len(cfg.Users))
 	for name := range cfg.Users {
 		names = append(names, name)
@@ -125,23 +139,31 @@ func checkLoaded(ctx context.Context, r *report, cfg *users.Config, online bool)
 	sort.Strings(names)
 	for _, name := range names {
 		if _, err := user.Lookup(name); err != nil {
-			r.warnf("%s: [users] %s: no such user on this system (NSS)", cfg.Path, name)
+			r.warnf("%s: [users] %s: no such user on this system (NSS): the line protects nobody (fix: correct the name to the local account's, see getent passwd; or remove the line: latch-ssh unpair --user %s)",
+				r.at(cfg, "users", name), name, name)
 		}
 	}
 	for _, g := range cfg.Policy.ExemptGroups {
 		if _, err := user.LookupGroup(g); err != nil {
-			r.warnf("%s: [policy] exempt_groups: no group %q on this system: it exempts nobody", cfg.Path, g)
+			r.warnf("%s: [policy] exempt_groups: no group %q on this system: it exempts nobody (fix: correct the name, see getent group; or remove it from the list)",
+				r.at(cfg, "policy", "exempt_groups"), g)
 		}
 	}
 	checkSharedUIDs(r, cfg, passwdNames("/etc/passwd"))
 	if cfg.Policy.FailMode == users.FailOpen {
-		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN)", cfg.Path)
+		r.warnf("%s: [policy] fail_mode = \"open\": when Latch cannot be reached, everyone is let in (logged as FAIL-OPEN) (fix: fail_mode = \"closed\", unless an outage of Latch must not lock anyone out)",
+			r.at(cfg, "policy", "fail_mode"))
 	}
 	checkServer(r, cfg)
 	checkOperations(r, cfg)
+	if len(in.Problems) > 0 {
+		// The file does not load: its [latch] values may be missing, and
+		// asking Latch with them would say nothing more.
+		return
+	}
 	client, err := gate.NewLatchClient(cfg)
 	if err != nil {
-		r.errorf("%s: [latch]: %v", cfg.Path, err)
+		r.errorf("%s: [latch]: %v", r.at(cfg, "latch"), err)
 		return
 	}
 	defer client.CloseIdleConnections()
@@ -217,21 +239,21 @@ func checkServer(r *report, cfg *users.Config) {
 		exists, err := sshserver.CheckHostKey(p)
 		switch {
 		case err != nil:
-			r.errorf("%s: [server] host_key: %v", cfg.Path, err)
+			r.errorf("%s: [server] host_key: %v", r.at(cfg, "server", "host_key"), err)
 		case !exists:
 			fmt.Fprintf(r.w, "note: [server] host_key %s does not exist yet: serve generates an %s key there on first start\n", p, sshserver.GeneratedKeyType(p))
 		}
 	}
 	if set.SFTPServer != "" {
 		if fi, err := os.Stat(set.SFTPServer); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-			r.errorf("%s: [server] sftp_server %s is not an executable file", cfg.Path, set.SFTPServer)
+			r.errorf("%s: [server] sftp_server %s is not an executable file (fix: install openssh-sftp-server, or correct the path)", r.at(cfg, "server", "sftp_server"), set.SFTPServer)
 		}
 	}
 	if set.Recheck.Duration == 0 {
-		r.warnf("%s: [server] recheck = \"0\": closing a latch does not end sessions already open", cfg.Path)
+		r.warnf("%s: [server] recheck = \"0\": closing a latch does not end sessions already open (fix: recheck = \"30s\", the default)", r.at(cfg, "server", "recheck"))
 	}
 	if set.AllowTCPForwarding {
-		r.warnf("%s: [server] allow_tcp_forwarding = true: authenticated users can reach any address this host can (keys with restrict or no-port-forwarding excepted)", cfg.Path)
+		r.warnf("%s: [server] allow_tcp_forwarding = true: authenticated users can reach any address this host can (keys with restrict or no-port-forwarding excepted) (fix: allow_tcp_forwarding = false, unless they need it)", r.at(cfg, "server", "allow_tcp_forwarding"))
 	}
 	checkStartups(r, cfg)
 }
@@ -242,11 +264,11 @@ func checkServer(r *report, cfg *users.Config) {
 func checkStartups(r *report, cfg *users.Config) {
 	set := cfg.Server
 	if set.PenaltyNoAuth.Duration == 0 && set.PenaltyAuthFail.Duration == 0 && set.PenaltyTimeout.Duration == 0 {
-		r.warnf("%s: [server] penalty_noauth, penalty_authfail and penalty_timeout are all \"0\": a few hosts can hold the unauthenticated slots again and again", cfg.Path)
+		r.warnf("%s: [server] penalty_noauth, penalty_authfail and penalty_timeout are all \"0\": a few hosts can hold the unauthenticated slots again and again (fix: remove them to get the defaults, 1s, 5s and 10s)", r.at(cfg, "server", "penalty_noauth"))
 	}
 	for _, p := range set.PenaltyExempt {
 		if p.Bits() == 0 {
-			r.warnf("%s: [server] penalty_exempt has %s: every address of that family is exempt from penalties and early drop", cfg.Path, p)
+			r.warnf("%s: [server] penalty_exempt has %s: every address of that family is exempt from penalties and early drop (fix: list only your admin hosts or networks)", r.at(cfg, "server", "penalty_exempt"), p)
 		}
 	}
 	if len(set.PenaltyExempt) == 0 {

@@ -19,12 +19,12 @@ func checkOperations(r *report, cfg *users.Config) {
 	const stale = "latch-ssh"
 	if op, ok := cfg.Operations[stale]; ok && cfg.Operations[gate.ForceCommandService] != op {
 		r.warnf("%s: [operations] %s: the ForceCommand gate decides as %q, like the PAM hook in sshd's stack, not as %q: this operation guards no SSH login (fix: rename the key to %s)",
-			cfg.Path, stale, gate.ForceCommandService, stale, gate.ForceCommandService)
+			r.at(cfg, "operations", stale), stale, gate.ForceCommandService, stale, gate.ForceCommandService)
 	}
 	for _, u := range slices.Sorted(maps.Keys(cfg.UserOperations)) {
 		if op, ok := cfg.UserOperations[u][stale]; ok && cfg.UserOperations[u][gate.ForceCommandService] != op {
 			r.warnf("%s: [user_operations.%s] %s: the ForceCommand gate decides as %q, not as %q: this operation guards no SSH login (fix: rename the key to %s)",
-				cfg.Path, u, stale, gate.ForceCommandService, stale, gate.ForceCommandService)
+				r.at(cfg, "user_operations", u, stale), u, stale, gate.ForceCommandService, stale, gate.ForceCommandService)
 		}
 	}
 }

@@ -26,14 +26,8 @@ Exit 0: stopped; 1: could not start (e.g. the port is taken); 2: bad usage.`
 // runDemo implements `latch-ssh demo [--listen ADDR]`.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", demo.DefaultListen, "`address` (host:port) of the demo's SSH server")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: latch-ssh demo [--listen ADDR]")
-		fmt.Fprintln(stderr, demoHelp)
-		fs.PrintDefaults()
-	}
-	if code, done := parseNoArgs(fs, args); done {
+	listen := fs.String("listen", demo.DefaultListen, "address `ADDR` (host:port) of the demo's SSH server")
+	if code, done := parseNoArgs(fs, "demo [--listen ADDR]", demoHelp, args, stdout, stderr); done {
 		return code
 	}
 	// The demo's sessions must not get what this process inherited (see

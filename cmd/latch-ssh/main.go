@@ -7,7 +7,8 @@
 //	latch-ssh status [--user U]       mapping and live latch state
 //	latch-ssh check-config            validate config, permissions and the sshd/PAM wiring
 //	latch-ssh demo                    try it with no Latch credentials
-//	latch-ssh version
+//	latch-ssh version                 also --version, -V
+//	latch-ssh help [COMMAND]          also -h, --help; COMMAND --help
 //
 // Each subcommand lives in its own file of this package.
 package main
@@ -48,18 +49,42 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return forcecmd.Main()
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "--help", "help":
+		// help COMMAND is COMMAND --help.
+		if len(args) == 2 {
+			if c, ok := lookupCommand(args[1]); ok {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "latch-ssh: unknown command %q\n", args[1])
+			usage(stderr)
+			return 2
+		}
+		if len(args) > 2 {
+			usage(stderr)
+			return 2
+		}
 		usage(stdout)
 		return 0
+	case "--version", "-V":
+		return runVersion(args[1:], stdout, stderr)
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(args[1:], stdout, stderr)
-		}
+	if c, ok := lookupCommand(name); ok {
+		return c.run(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "latch-ssh: unknown command %q\n", name)
 	usage(stderr)
 	return 2
+}
+
+// lookupCommand returns the subcommand called name.
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
@@ -67,5 +92,8 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "Run latch-ssh COMMAND --help for a command's options.")
+	fmt.Fprintln(w, "Run latch-ssh help COMMAND (or latch-ssh COMMAND --help) for a command's options;")
+	fmt.Fprintln(w, "latch-ssh --version (or -V) prints the version.")
+	fmt.Fprintln(w, "With no arguments, latch-ssh is the ForceCommand gate that sshd runs for each login of a")
+	fmt.Fprintln(w, "gated user (sshd_config: ForceCommand /usr/bin/latch-ssh); run by hand, it only says so.")
 }

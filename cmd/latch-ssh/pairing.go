@@ -52,26 +52,13 @@ type pairingCall struct {
 // the daemon checks that again from SO_PEERCRED.
 func pairingFlags(cmd, synopsis, help string, args []string, stdout, stderr io.Writer, extra func(*flag.FlagSet)) (c pairingCall, rest []string, code int, ok bool) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.configPath, "c", users.DefaultPath, "configuration `file` (root only)")
-	target := fs.String("user", "", "the local `user` to act on (root only; default: yourself)")
+	fs.StringVar(&c.configPath, "c", users.DefaultPath, "configuration file `FILE` (root only)")
+	target := fs.String("user", "", "act on the local user `USER` (root only; default: yourself)")
 	if extra != nil {
 		extra(fs)
 	}
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "usage: latch-ssh %s\n%s\n", synopsis, help)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	fs.Usage = func() {} // printed below, to stdout for --help
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout)
-			return c, nil, exitOK, false
-		}
-		usage(stderr)
-		return c, nil, exitUsage, false
+	if code, done := parseFlags(fs, synopsis, help, args, stdout, stderr); done {
+		return c, nil, code, false
 	}
 	c.cmd = cmd
 	euid := os.Geteuid()

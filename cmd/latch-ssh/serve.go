@@ -18,6 +18,14 @@ import (
 // selfServicePerMinute bounds pair/unpair/status requests per uid.
 const selfServicePerMinute = 6
 
+const serveHelp = `Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing, and, when
+[server] listen is set, the embedded SSH server (its sessions live in this process).
+SIGHUP reloads the configuration, and so does any change to the file (a broken one is refused
+and the old one kept); pair and unpair wait until the daemon has put their edit in force. SIGTERM stops
+after the logins in progress and ends embedded-server sessions, telling each why. Logs are JSON
+lines on stderr.
+Exit 0: stopped cleanly; 1: could not start, or the socket failed; 2: bad usage.`
+
 // runServe implements `latch-ssh serve`: the daemon (see internal/daemon).
 // It runs until SIGTERM or SIGINT; SIGHUP reloads the configuration. Logs
 // are JSON lines on stderr, which journald keeps under systemd. Exit 0
@@ -25,19 +33,8 @@ const selfServicePerMinute = 6
 // usage.
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := configFlag(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: latch-ssh serve [-c FILE]")
-		fmt.Fprintln(stderr, "Runs the daemon: the gate socket for the ForceCommand gate and self-service pairing, and, when")
-		fmt.Fprintln(stderr, "[server] listen is set, the embedded SSH server (its sessions live in this process).")
-		fmt.Fprintln(stderr, "SIGHUP reloads the configuration, and so does any change to the file (a broken one is refused")
-		fmt.Fprintln(stderr, "and the old one kept); pair and unpair wait until the daemon has put their edit in force. SIGTERM stops")
-		fmt.Fprintln(stderr, "after the logins in progress and ends embedded-server sessions, telling each why. Logs are JSON")
-		fmt.Fprintln(stderr, "lines on stderr.")
-		fs.PrintDefaults()
-	}
-	if code, done := parseNoArgs(fs, args); done {
+	if code, done := parseNoArgs(fs, "serve [-c FILE]", serveHelp, args, stdout, stderr); done {
 		return code
 	}
 	// The daemon answers for every user; another user's file must not

@@ -392,13 +392,26 @@ func connectHost(a *net.TCPAddr) (host, port string) {
 	}
 }
 
+// stopNotice is what each live session is told when the demo stops: the
+// words of `latch-ssh serve` on SIGTERM.
+const stopNotice = "latch-ssh is stopping: ending this session"
+
+// otpUnaskable is added to a refusal for a one-time code not given: the
+// embedded server asks for the code at login, by keyboard-interactive, and
+// a client that cannot prompt never gets the question.
+const otpUnaskable = ": a one-time code was needed and the client could not be asked for it, or gave none " +
+	"(ssh -o BatchMode=yes, scripts and clients without a terminal cannot answer the prompt; t turns the code off)"
+
 // close stops the server and the fake Latch and removes the directory.
 func (d *demo) close() error {
 	var errs []error
 	if d.srv != nil {
-		if err := d.srv.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("demo: closing the SSH server: %w", err))
-		}
+		// Tell each live session why it ends, as serve does on SIGTERM
+		// (issue 13, point 5), rather than cutting it off with no word:
+		// Stop writes the notice on each session's stderr, closes the
+		// connections and ends the sessions' processes (SIGHUP, then
+		// SIGKILL after a grace).
+		d.srv.Stop(stopNotice)
 		if !d.serveDone {
 			t := time.NewTimer(serveWait)
 			select {
@@ -480,6 +493,9 @@ func (d *demo) do(ctx context.Context, c Command, keys bool) {
 	case ToggleOTP:
 		d.otp = !d.otp
 		d.fake.SetTwoFactor(d.appID, d.otp)
+		if d.otp {
+			d.scr.printf("(the ssh client asks for the code at login; one that cannot prompt, such as ssh -o BatchMode=yes, is refused)\n")
+		}
 	case Help:
 		d.help("", keys)
 		return
@@ -521,7 +537,11 @@ func decisionLine(user, remote string, d gate.Decision, code string, haveCode bo
 		}
 		return fmt.Sprintf("%s: one-time code asked: phone shows %s", who, safetext.Clean(code))
 	default:
-		return fmt.Sprintf("%s: DENY (%s)", who, safetext.Clean(d.Reason))
+		line := fmt.Sprintf("%s: DENY (%s)", who, safetext.Clean(d.Reason))
+		if strings.Contains(d.Reason, "one-time code not given") {
+			line += otpUnaskable
+		}
+		return line
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
 // waitLimit bounds every wait for the demo.
@@ -343,5 +345,88 @@ func TestRunPortTaken(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("the temporary directory holds %v", ents)
+	}
+}
+
+// TestNewUserDemoQuitAndUnaskableCode (issue 13, point 5: what a new user
+// meets first): with the one-time code on, a client that cannot be asked
+// for it (public key only, like ssh -o BatchMode=yes) is refused, and the
+// demo's screen says a code was needed and could not be asked, instead of
+// a bare "code not given"; and quitting tells every live session why it
+// ends, as serve does on SIGTERM, instead of cutting it off.
+func TestNewUserDemoQuitAndUnaskableCode(t *testing.T) {
+	out := newTranscript()
+	inR, inW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Options{Listen: "127.0.0.1:0", In: inR, Out: out, TempDir: t.TempDir()}) }()
+	finished := false
+	t.Cleanup(func() {
+		cancel()
+		inW.Close()
+		if !finished {
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	})
+	send := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := 0
+	c, _ := clientFrom(t, strings.TrimSpace(out.next(t, &at, "  ssh -p ")))
+	out.next(t, &at, "latch: open   one-time code: off")
+
+	// The one-time code on, and a client with its key only.
+	send("t")
+	out.next(t, &at, "latch: open   one-time code: on")
+	if _, err := c.dial(); err == nil {
+		t.Fatal("a login that could not be asked for the code succeeded")
+	}
+	if l := out.next(t, &at, ": DENY ("); !strings.Contains(l, "a one-time code was needed and the client could not be asked for it") {
+		t.Errorf("refusal line %q does not say the code could not be asked", l)
+	}
+	send("t")
+	out.next(t, &at, "latch: open   one-time code: off")
+
+	// A live session when the demo quits is told why it ends.
+	cl, err := c.dial()
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	defer cl.Close()
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr, stdout systest.Buffer
+	s.Stderr, s.Stdout = &stderr, &stdout
+	if err := s.Start("echo started; exec sleep 600"); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- s.Wait() }()
+	systest.WaitFor(t, "the session to start", waitLimit, func() bool { return strings.Contains(stdout.String(), "started") })
+	send("q")
+	select {
+	case <-ended:
+	case <-time.After(waitLimit):
+		t.Fatal("the session did not end after q")
+	}
+	if !strings.Contains(stderr.String(), "latch-ssh is stopping: ending this session") {
+		t.Errorf("the session's stderr %q does not say why it ended", stderr.String())
+	}
+	select {
+	case err := <-done:
+		finished = true
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after q")
 	}
 }

@@ -14,6 +14,12 @@
 // exit codes, signals, stdin EOF and the scp/sftp/rsync/git byte streams
 // pass untouched; on anything else it prints one line on stderr and exits 1.
 //
+// Started outside sshd (no SSH_CONNECTION nor SSH_ORIGINAL_COMMAND, one of
+// which sshd always sets: a person typing latch-ssh at a terminal), it
+// still refuses, but says what it is and points at `latch-ssh help`, and
+// exits 2, like a usage error (issue 13, point 5): it asks nobody and never
+// runs a shell.
+//
 // Its rules, each for a reason:
 //   - Identity from the kernel (getuid) and NSS (getpwuid_r), never from
 //     $USER, $LOGNAME, $HOME or $SHELL, which the client can set through
@@ -64,6 +70,11 @@ const (
 	denyLine = "latch-ssh: access denied"
 	// exitDenied is the gate's exit status for every refusal.
 	exitDenied = 1
+	// exitNotSSHD is the exit status when the gate was not started by
+	// sshd: a usage error, told apart from a refusal of a login.
+	exitNotSSHD = 2
+	// notSSHDLine says what the gate is to someone who ran it by hand.
+	notSSHDLine = "latch-ssh: not started by sshd (no SSH_CONNECTION), so nothing to let in: with no arguments latch-ssh is the ForceCommand gate sshd runs for each login of a gated user. Run `latch-ssh help` for its commands."
 )
 
 // gateSignals are the signals that interrupt a decision, and deny.
@@ -157,6 +168,17 @@ func (r *runner) run() int {
 		return r.refuse(req, denyLine, err.Error())
 	}
 	req.User = pw.Name
+	// sshd sets SSH_CONNECTION for every session (and SSH_ORIGINAL_COMMAND
+	// with a command). Without either, a person ran the gate by hand: tell
+	// them what it is rather than a bare "access denied". Still a refusal,
+	// decided before the daemon is asked; it is logged too, so an admin
+	// whose SSH server sets neither sees why every login is refused. A
+	// client cannot reach this branch to any advantage: it only refuses.
+	if !startedBySSHD(r.env) {
+		r.logDenial(req, "not started by sshd: neither SSH_CONNECTION nor SSH_ORIGINAL_COMMAND is set")
+		fmt.Fprintln(r.stderr, notSSHDLine)
+		return exitNotSSHD
+	}
 	// Planned before asking, so that a host that cannot serve the session
 	// (internal-sftp without an sftp-server) says so without a Latch call.
 	plan, err := planExec(pw.Shell, command, hasCommand, r.findSFTP)
@@ -184,6 +206,14 @@ func (r *runner) run() int {
 	err = r.exec(plan.Path, plan.Argv, sessionEnv(r.env))
 	return r.refuse(req, "latch-ssh: cannot run "+safetext.Clean(plan.Path)+": "+safetext.Clean(err.Error()),
 		"allowed, but exec "+plan.Path+" failed: "+err.Error())
+}
+
+// startedBySSHD reports whether env looks like a session sshd started: it
+// always sets SSH_CONNECTION, and SSH_ORIGINAL_COMMAND with a command.
+func startedBySSHD(env []string) bool {
+	_, conn := lookupEnv(env, "SSH_CONNECTION")
+	_, cmd := lookupEnv(env, "SSH_ORIGINAL_COMMAND")
+	return conn || cmd
 }
 
 // refuse logs a denial the gate makes itself (the daemon logs its own),

@@ -62,7 +62,7 @@ func TestRunWithDaemon(t *testing.T) {
 		for _, right := range []bool{true, false} {
 			master, slave := openPTY(t)
 			screen := watch(master)
-			h := newHarness(d.sock)
+			h := newHarness(d.sock, sshdConn)
 			h.r.interactive = true
 			h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
 			go func() {
@@ -91,7 +91,7 @@ func TestRunWithDaemon(t *testing.T) {
 		f.srv.SetTwoFactor(appID, true)
 		defer f.srv.SetTwoFactor(appID, false)
 		_, slave := openPTY(t)
-		h := newHarness(d.sock)
+		h := newHarness(d.sock, sshdConn)
 		h.r.interactive = true
 		h.r.otpTimeout = 300 * time.Millisecond
 		h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
@@ -149,7 +149,7 @@ func TestRunAsRoot(t *testing.T) {
 	f.srv.SetTwoFactor(appID, true)
 	master, slave := openPTY(t)
 	screen := watch(master)
-	h = newHarness(nowhere)
+	h = newHarness(nowhere, sshdConn)
 	h.r.rootConfig = cfg
 	h.r.interactive = true
 	h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }

@@ -56,6 +56,11 @@ type harness struct {
 
 var errExecStub = errors.New("exec stub")
 
+// sshdConn is the SSH_CONNECTION sshd sets for every session: a test of a
+// login sshd started has it (without it, or SSH_ORIGINAL_COMMAND, the gate
+// knows it was run by hand; see TestRunOutsideSSHD).
+const sshdConn = "SSH_CONNECTION=192.0.2.1 40000 127.0.0.1 22"
+
 // newHarness returns a runner asking the daemon at sock for the user
 // "alice" (shell /bin/bash), with env as its environment.
 func newHarness(sock string, env ...string) *harness {
@@ -347,8 +352,8 @@ func TestRunRequest(t *testing.T) {
 		// person at a prompt.
 		{"command on a terminal", []string{"SSH_ORIGINAL_COMMAND=top"}, true,
 			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "top"}, "/bin/bash", []string{"bash", "-c", "top"}},
-		{"login shell on a terminal", nil, true,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Interactive: true}, "/bin/bash", []string{"-bash"}},
+		{"login shell on a terminal", []string{sshdConn}, true,
+			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Interactive: true, Remote: "192.0.2.1"}, "/bin/bash", []string{"-bash"}},
 		{"login shell without terminal", []string{"SSH_CONNECTION=::1 1 ::1 22"}, false,
 			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Remote: "::1"}, "/bin/bash", []string{"-bash"}},
 		{"internal-sftp", []string{"SSH_ORIGINAL_COMMAND=internal-sftp -l INFO"}, false,
@@ -400,7 +405,7 @@ func TestRunOTPPrompt(t *testing.T) {
 				otp <- strings.TrimSuffix(line, "\n")
 				c.Write([]byte(`{"v":1,"outcome":"allow"}` + "\n"))
 			})
-			h := newHarness(sock)
+			h := newHarness(sock, sshdConn)
 			h.r.interactive = true
 			h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
 			go func() {
@@ -433,7 +438,7 @@ func TestRunSignalAtPrompt(t *testing.T) {
 		r.ReadString('\n')
 		c.Write([]byte(`{"v":1,"outcome":"allow"}` + "\n"))
 	})
-	h := newHarness(sock)
+	h := newHarness(sock, sshdConn)
 	h.r.interactive = true
 	h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
 	go func() {
@@ -466,4 +471,46 @@ func jsonLine(v gate.SocketRequest) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// TestRunOutsideSSHD (issue 13, point 5: what a new user meets first):
+// `latch-ssh` typed at a terminal, not started by sshd, says what it is and
+// where the commands are, instead of a bare "access denied". It is still a
+// refusal: no shell, no question to the daemon (which would allow here),
+// exit 2, and the denial is logged. A session sshd started (SSH_CONNECTION,
+// or SSH_ORIGINAL_COMMAND) goes on as before.
+func TestRunOutsideSSHD(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "gate.sock")
+	asked := rawDaemon(t, sock, answer(`{"v":1,"outcome":"allow"}`+"\n"))
+	for _, env := range [][]string{nil, {"TERM=xterm", "USER=alice", "SSH_CONNECTION_X=1"}} {
+		h := newHarness(sock, env...)
+		h.r.interactive = true
+		code := h.r.run()
+		if code != 2 || len(h.execs) != 0 {
+			t.Fatalf("env %q: exit %d, execs %+v; want exit 2 and no shell", env, code, h.execs)
+		}
+		out := h.stderr.String()
+		for _, want := range []string{"not started by sshd", "ForceCommand gate", "latch-ssh help"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("env %q: stderr %q does not say %q", env, out, want)
+			}
+		}
+		if strings.Count(out, "\n") != 1 {
+			t.Errorf("stderr %q: want one line", out)
+		}
+		if d := h.ownDenials(); len(d) != 1 || !strings.Contains(d[0], "not started by sshd") {
+			t.Errorf("logged denials %q", d)
+		}
+	}
+	if n := asked(); n != 0 {
+		t.Fatalf("the daemon was asked %d times outside sshd", n)
+	}
+	// Either variable sshd sets means a login: the daemon decides.
+	for _, v := range []string{sshdConn, "SSH_ORIGINAL_COMMAND=id"} {
+		h := newHarness(sock, v)
+		code := h.r.run()
+		if len(h.execs) != 1 {
+			t.Fatalf("%s: exit %d, stderr %q: the allowed login did not exec", v, code, h.stderr.String())
+		}
+	}
 }

@@ -75,7 +75,7 @@ func latchSSH() page {
 			item(`Limits`, `__handshake_timeout__, __login_grace_time__, __max_auth_tries__, __max_unauthenticated__ and __max_unauthenticated_per_source__ bound the connections that have not logged in yet; __early_drop_start__ drops new ones at random as they fill, and the __penalty_*__ keys refuse, for a while, sources whose connections end without logging in (sshd's MaxStartups and PerSourcePenalties). Sources in __penalty_exempt__, and those that logged in within a day, have slots kept for them.`),
 		}},
 		{"exit status", []block{
-			item(`gate (no arguments)`, `When the login is allowed the gate becomes the shell, so the status is the shell's or the command's. 1: denied.`),
+			item(`gate (no arguments)`, `When the login is allowed the gate becomes the shell, so the status is the shell's or the command's. 1: denied. 2: not started by sshd (neither SSH_CONNECTION nor SSH_ORIGINAL_COMMAND set: run by hand), which it says, pointing at **latch-ssh help**; nothing is let in.`),
 			item(`**serve**`, `0: stopped cleanly (SIGTERM, SIGINT); 1: could not start (configuration, socket, host key, listen address), or the gate socket or the SSH listener failed; 2: bad usage.`),
 			item(`**pair**, **unpair**`, `0: done; 1: not done, or only partly (the message says how to finish); 2: bad usage.`),
 			item(`**status**`, `0: shown; 1: not shown, or some latch could not be read (state "error"); 2: bad usage.`),
