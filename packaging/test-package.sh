@@ -304,7 +304,7 @@ done
 for f in $(latch-check --help 2>&1 | grep -oE '^  -[a-z-]+' | sed 's/^ *-*//'); do
 	grep -qE -- "-{1,2}$f\b" <<<"$all" || fail "man pages miss latch-check flag -$f"
 done
-for k in $(cat packaging/latch.toml.example packaging/server/latch-ssh-server.toml | grep -oE '^#? ?[a-z_]+ =' | tr -d '# =' | sort -u); do
+for k in $(cat latch.toml.example packaging/server/latch-ssh-server.toml | grep -oE '^#? ?[a-z_]+ =' | tr -d '# =' | sort -u); do
 	case $k in sshd | sudo | alice) continue ;; esac # example entries, not keys
 	grep -q -- "$k" <<<"$all" || fail "latch.toml(5) misses key $k"
 done

@@ -16,7 +16,7 @@ import (
 // golden edit inputs.
 func addSeeds(f *testing.F, add func(data []byte)) {
 	add([]byte(validConfig))
-	if ex, err := os.ReadFile("../packaging/latch.toml.example"); err == nil {
+	if ex, err := os.ReadFile("../latch.toml.example"); err == nil {
 		add(ex)
 	}
 	for _, broken := range []string{

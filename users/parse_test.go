@@ -387,7 +387,7 @@ func TestSuggest(t *testing.T) {
 // placeholders, each with a "still the placeholder" message, and parses
 // once they are filled in.
 func TestExample(t *testing.T) {
-	data, err := os.ReadFile("../packaging/latch.toml.example")
+	data, err := os.ReadFile("../latch.toml.example")
 	if err != nil {
 		t.Fatal(err)
 	}
