@@ -1,4 +1,4 @@
-package gate
+package gatesocket
 
 // The gate socket protocol, spoken between the daemon (`latch-ssh serve`)
 // and the processes that run as the person logging in: the ForceCommand
