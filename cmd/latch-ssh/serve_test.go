@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
@@ -92,10 +92,10 @@ func TestServeProcess(t *testing.T) {
 	if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
 		t.Fatalf("notification %q, %v; want READY=1\nlog:\n%s", buf[:n], err, log)
 	}
-	ask := func() (gate.SocketResponse, error) {
+	ask := func() (gatesocket.SocketResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return gate.AskDecision(ctx, socket, gate.SocketRequest{Service: "sshd"}, nil)
+		return gatesocket.AskDecision(ctx, socket, gatesocket.SocketRequest{Service: "sshd"}, nil)
 	}
 	// root is not in [users]: unpaired = allow.
 	if resp, err := ask(); err != nil || resp.Outcome != "allow" {

@@ -36,7 +36,7 @@ package gatesocket
 //
 // The one-time code never leaves the daemon: the gate sends what the person
 // typed and gets the verdict. The connection stays open while the person
-// types, under a deadline (OTPTimeout); closing it denies.
+// types, under a deadline (gate.OTPTimeout); closing it denies.
 //
 // Self-service (ops "pair", "unpair", "status"), allowed only when
 // [policy] allow_self_pairing = true:
@@ -57,15 +57,13 @@ package gatesocket
 // Any answer with an unknown outcome, a missing field or another version is
 // a deny for the gate.
 
-import "time"
+import "github.com/latch-ssh/latch-ssh/internal/pairing"
 
 // Protocol constants.
 const (
 	ProtocolVersion = 1
 	// MaxMessageSize bounds one protocol line.
 	MaxMessageSize = 16 << 10
-	// OTPTimeout is how long a person has to type a one-time code.
-	OTPTimeout = 60 * time.Second
 )
 
 // ForceCommandService is the service the ForceCommand gate decides for,
@@ -135,4 +133,17 @@ type LatchState struct {
 	State string `json:"state"`
 	// Detail explains an error state.
 	Detail string `json:"detail,omitempty"`
+}
+
+// WireStatus is the wire form of a status from pairing: the daemon's
+// answer to OpStatus, and what `latch-ssh status --json` prints whichever
+// way it got the status (root asks pairing directly), so scripts see one
+// format. The wire types are the protocol's own, not pairing's, so that
+// changing pairing can never change what an older client reads.
+func WireStatus(st pairing.UserStatus) UserStatus {
+	w := UserStatus{User: st.User, Paired: st.Paired, Account: st.Account, Note: st.Note}
+	for _, l := range st.Latches {
+		w.Latches = append(w.Latches, LatchState{Service: l.Service, Operation: l.Operation, State: l.State, Detail: l.Detail})
+	}
+	return w
 }

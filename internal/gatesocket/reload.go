@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
 	"time"
 
-	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
@@ -45,9 +45,9 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 	}
 	conn := c.(*net.UnixConn)
 	defer conn.Close()
-	// As gate.AskDecision: the answer must come from root (or from this
+	// As AskDecision (see dial): the answer must come from root (or from this
 	// process's own user), not from whoever managed to bind the path.
-	if cred, err := gate.PeerCredOf(conn); err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
+	if cred, err := PeerCredOf(conn); err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
 		return fmt.Errorf("the socket %s is not served by root: the change was not put in force by a daemon; check latch-ssh.service", socket)
 	}
 	dl, _ := ctx.Deadline()
@@ -69,29 +69,23 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 	return nil
 }
 
-// exchangeReload sends the reload request on conn and reads the answer.
-func exchangeReload(conn *net.UnixConn) (gate.SocketResponse, error) {
-	b, err := json.Marshal(gate.SocketRequest{V: gate.ProtocolVersion, Op: gate.OpReload})
-	if err != nil {
-		return gate.SocketResponse{}, err
+// exchangeReload sends the reload request on conn and reads the answer,
+// with the protocol's one reader and writer (readMessage, writeMessage).
+func exchangeReload(conn *net.UnixConn) (SocketResponse, error) {
+	if err := writeMessage(conn, SocketRequest{V: ProtocolVersion, Op: OpReload}); err != nil {
+		return SocketResponse{}, err
 	}
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return gate.SocketResponse{}, err
-	}
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 4096), gate.MaxMessageSize)
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return gate.SocketResponse{}, err
-		}
-		return gate.SocketResponse{}, errors.New("the daemon closed the connection without answering")
-	}
-	var resp gate.SocketResponse
-	if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
-		return gate.SocketResponse{}, fmt.Errorf("malformed answer: %w", err)
-	}
-	if resp.V != gate.ProtocolVersion {
-		return gate.SocketResponse{}, fmt.Errorf("protocol version %d", resp.V)
+	var resp SocketResponse
+	err := readMessage(bufio.NewReaderSize(conn, 4096), &resp)
+	switch {
+	case errors.Is(err, io.EOF):
+		return SocketResponse{}, errors.New("the daemon closed the connection without answering")
+	case errors.As(err, new(*json.SyntaxError)), errors.As(err, new(*json.UnmarshalTypeError)):
+		return SocketResponse{}, fmt.Errorf("malformed answer: %w", err)
+	case err != nil:
+		return SocketResponse{}, err
+	case resp.V != ProtocolVersion:
+		return SocketResponse{}, fmt.Errorf("protocol version %d", resp.V)
 	}
 	return resp, nil
 }

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
@@ -51,18 +53,20 @@ func PeerCredOf(conn *net.UnixConn) (PeerCred, error) {
 
 // SelfService answers pairing requests a user makes for themselves through
 // the socket. The user name comes from the peer's uid, never from the
-// request.
+// request. pairing.SelfService implements it; its results are pairing's
+// own, and the server turns them into wire messages (see response), so
+// pairing knows nothing of the protocol.
 type SelfService interface {
-	Pair(ctx context.Context, user, token string) SocketResponse
-	Unpair(ctx context.Context, user string) SocketResponse
-	Status(ctx context.Context, user string) SocketResponse
+	Pair(ctx context.Context, user, token string) pairing.Result
+	Unpair(ctx context.Context, user string) pairing.Result
+	Status(ctx context.Context, user string) pairing.Result
 }
 
 // SocketServer answers the gate socket (see protocol.go).
 type SocketServer struct {
 	// Core returns the decision core in force; the daemon swaps it on
 	// reload, and an exchange keeps the one it started with.
-	Core func() *Core
+	Core func() *gate.Core
 	// SelfService handles pair/unpair/status; nil refuses them.
 	SelfService SelfService
 	// Reload, if set, answers OpReload, which only root (or this
@@ -327,11 +331,11 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 	// connections must not be able to tie up the daemon's descriptors for
 	// long. The whole exchange, a person typing a code included, is bounded.
 	conn.SetReadDeadline(time.Now().Add(firstMessageTimeout))
-	conn.SetWriteDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	conn.SetWriteDeadline(time.Now().Add(gate.OTPTimeout + 30*time.Second))
 	r := bufio.NewReaderSize(conn, 4096)
 	var req SocketRequest
 	err := readMessage(r, &req)
-	conn.SetReadDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	conn.SetReadDeadline(time.Now().Add(gate.OTPTimeout + 30*time.Second))
 	if err != nil || req.V != ProtocolVersion {
 		if s.quiet.first(uidKey(cred.UID), "bad requests") {
 			s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
@@ -399,8 +403,8 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 // chooses anyway (ssh -t host), so claiming it gets nothing the gate would
 // not do (Latch may then ask for a one-time code, which the person must
 // type; without it Latch is asked with /nootp).
-func decisionRequest(cred PeerCred, name string, req SocketRequest) Request {
-	r := Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+func decisionRequest(cred PeerCred, name string, req SocketRequest) gate.Request {
+	r := gate.Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
 	if cred.UID == 0 {
 		if r.Service == "" {
 			r.Service = ForceCommandService
@@ -429,7 +433,7 @@ func (s *SocketServer) decide(ctx context.Context, conn exchangeConn, r *bufio.R
 	greq := decisionRequest(cred, name, req)
 	core := s.Core()
 	if !serviceName.MatchString(greq.Service) {
-		core.record(greq, Decision{Outcome: Deny, Reason: "invalid service name from the gate", Severity: Warning})
+		core.Refuse(greq, "invalid service name from the gate")
 		deny("latch-ssh: access denied")
 		return
 	}
@@ -437,18 +441,18 @@ func (s *SocketServer) decide(ctx context.Context, conn exchangeConn, r *bufio.R
 		// One line per uid per interval: a user hammering the socket must
 		// not fill the log with refusals.
 		if s.quiet.first(uidKey(cred.UID), "decisions refused by the rate limit") {
-			core.record(greq, Decision{Outcome: Deny, Reason: "rate limit: too many logins for this user", Severity: Warning})
+			core.Refuse(greq, "rate limit: too many logins for this user")
 		}
 		deny("latch-ssh: access denied: too many attempts, wait a minute")
 		return
 	}
 	d := core.Decide(ctx, greq)
-	if d.Outcome == AskOTP {
+	if d.Outcome == gate.AskOTP {
 		if err := writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "ask-otp", Prompt: "Latch one-time code: "}); err != nil {
 			core.Finish(greq, d, "")
 			return
 		}
-		conn.SetReadDeadline(time.Now().Add(OTPTimeout))
+		conn.SetReadDeadline(time.Now().Add(gate.OTPTimeout))
 		var answer SocketRequest
 		code := ""
 		if err := readMessage(r, &answer); err == nil && answer.V == ProtocolVersion && answer.Op == OpOTP {
@@ -468,17 +472,25 @@ func (s *SocketServer) selfService(ctx context.Context, name string, req SocketR
 	if s.SelfService == nil || core.Config == nil || !core.Config.Policy.AllowSelfPairing {
 		return SocketResponse{V: ProtocolVersion, Message: "self-service pairing is turned off on this server: ask an administrator (allow_self_pairing)"}
 	}
-	var resp SocketResponse
+	var res pairing.Result
 	switch req.Op {
 	case OpPair:
-		resp = s.SelfService.Pair(ctx, name, req.Token)
+		res = s.SelfService.Pair(ctx, name, req.Token)
 	case OpUnpair:
-		resp = s.SelfService.Unpair(ctx, name)
+		res = s.SelfService.Unpair(ctx, name)
 	default:
-		resp = s.SelfService.Status(ctx, name)
+		res = s.SelfService.Status(ctx, name)
 	}
-	resp.V = ProtocolVersion
-	resp.Message = safetext.Clean(resp.Message)
+	return response(res)
+}
+
+// response is the wire form of a self-service result.
+func response(res pairing.Result) SocketResponse {
+	resp := SocketResponse{V: ProtocolVersion, OK: res.OK, Message: safetext.Clean(res.Message)}
+	if res.Status != nil {
+		st := WireStatus(*res.Status)
+		resp.Status = &st
+	}
 	return resp
 }
 
