@@ -57,7 +57,14 @@ package gatesocket
 // Any answer with an unknown outcome, a missing field or another version is
 // a deny for the gate.
 
-import "github.com/latch-ssh/latch-ssh/internal/pairing"
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
+)
 
 // Protocol constants.
 const (
@@ -146,4 +153,34 @@ func WireStatus(st pairing.UserStatus) UserStatus {
 		w.Latches = append(w.Latches, LatchState{Service: l.Service, Operation: l.Operation, State: l.State, Detail: l.Detail})
 	}
 	return w
+}
+
+// readMessage reads one protocol line into v. The line must end in "\n":
+// a message cut short by a closed connection is not a message.
+func readMessage(r *bufio.Reader, v any) error {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxMessageSize {
+			return errors.New("message too long")
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return err
+		}
+	}
+	return json.Unmarshal(line, v)
+}
+
+// writeMessage writes v as one protocol line.
+func writeMessage(conn io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Write(append(b, '\n'))
+	return err
 }
