@@ -1,10 +1,11 @@
 // Package daemon is `latch-ssh serve`, the long-running process of
 // latch-ssh. It holds what an ordinary user must never read (the Latch
 // secret) and what a login should not pay for twice (warm HTTPS connections
-// to Latch), and answers the gate socket (protocol in internal/gatesocket/protocol.go) for
-// the processes that run as the person logging in: the ForceCommand gate and
-// self-service pair/unpair/status. Every caller is identified by the kernel
-// (SO_PEERCRED), never by what it sends; gatesocket.SocketServer does that part.
+// to Latch), and answers the gate socket (package gatesocket, protocol in
+// internal/gatesocket/protocol.go) for the processes that run as the person
+// logging in: the ForceCommand gate and self-service pair/unpair/status.
+// Every caller is identified by the kernel (SO_PEERCRED), never by what it
+// sends; gatesocket.SocketServer does that part.
 //
 // The daemon's own job is the process around the socket: load the
 // configuration (refusing to start without a valid one), swap it when it
@@ -308,20 +309,20 @@ func (a appliedSelfService) Unpair(ctx context.Context, user string) pairing.Res
 	return a.d.applied("self-service unpair", a.SelfService.Unpair(ctx, user))
 }
 
-// applied reloads after a self-service edit and says so in resp when the
+// applied reloads after a self-service edit and says so in res when the
 // edit could not be put in force. Only a success has changed the file
 // (self-service unpair is always refused, and a pairing whose line could
 // not be written is undone): reloading on refusals too would let any local
 // user make the daemon reload as fast as they can send requests.
-func (d *daemon) applied(trigger string, resp pairing.Result) pairing.Result {
-	if !resp.OK {
-		return resp
+func (d *daemon) applied(trigger string, res pairing.Result) pairing.Result {
+	if !res.OK {
+		return res
 	}
 	if err := d.reloadFrom(trigger, true); err != nil {
-		resp.OK = false
-		resp.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
+		res.OK = false
+		res.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
 	}
-	return resp
+	return res
 }
 
 // endReloads makes every later reload a no-op: the daemon is stopping.

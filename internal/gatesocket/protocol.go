@@ -42,7 +42,7 @@ package gatesocket
 // [policy] allow_self_pairing = true:
 //
 //	client -> {"v":1,"op":"pair","token":"AbC123"}
-//	daemon -> {"v":1,"ok":true,"message":"paired ..."}  or  {"v":1,"ok":false,"message":"that code is wrong or has expired: ..."}
+//	daemon -> {"v":1,"message":"paired ...","ok":true}  or  {"v":1,"message":"that code is wrong or has expired: ..."}
 //	client -> {"v":1,"op":"status"}
 //	daemon -> {"v":1,"ok":true,"status":{...}}
 //
@@ -52,10 +52,11 @@ package gatesocket
 // once it is (ok) or says why it is not:
 //
 //	client -> {"v":1,"op":"reload"}
-//	daemon -> {"v":1,"ok":true,"message":"..."}  or  {"v":1,"ok":false,"message":"..."}
+//	daemon -> {"v":1,"message":"...","ok":true}  or  {"v":1,"message":"..."}
 //
 // Any answer with an unknown outcome, a missing field or another version is
-// a deny for the gate.
+// a deny for the gate. The lines above are the exact bytes (fields in this
+// order, false and empty fields left out): TestWireBytes pins them.
 
 import (
 	"bufio"
