@@ -38,7 +38,6 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	var st gatesocket.UserStatus
 	if c.direct {
-		var err error
 		direct, err := c.manager().Status(ctx, c.user)
 		if err != nil {
 			return finish("status", "", err, stdout, stderr)
