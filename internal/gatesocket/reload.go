@@ -3,10 +3,8 @@ package gatesocket
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"syscall"
@@ -54,7 +52,9 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 	conn.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	resp, err := exchangeReload(conn)
+	// The exchange of every client: one request, one answer of this
+	// protocol version, framed by readMessage and writeMessage.
+	resp, err := exchange(conn, bufio.NewReaderSize(conn, 4096), SocketRequest{V: ProtocolVersion, Op: OpReload})
 	switch {
 	case err != nil:
 		return fmt.Errorf("the latch-ssh daemon did not confirm that the change is in force (%w): reload it (systemctl reload latch-ssh)", err)
@@ -67,25 +67,4 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 		return fmt.Errorf("the latch-ssh daemon did not put the change in force: %s", msg)
 	}
 	return nil
-}
-
-// exchangeReload sends the reload request on conn and reads the answer,
-// with the protocol's one reader and writer (readMessage, writeMessage).
-func exchangeReload(conn *net.UnixConn) (SocketResponse, error) {
-	if err := writeMessage(conn, SocketRequest{V: ProtocolVersion, Op: OpReload}); err != nil {
-		return SocketResponse{}, err
-	}
-	var resp SocketResponse
-	err := readMessage(bufio.NewReaderSize(conn, 4096), &resp)
-	switch {
-	case errors.Is(err, io.EOF):
-		return SocketResponse{}, errors.New("the daemon closed the connection without answering")
-	case errors.As(err, new(*json.SyntaxError)), errors.As(err, new(*json.UnmarshalTypeError)):
-		return SocketResponse{}, fmt.Errorf("malformed answer: %w", err)
-	case err != nil:
-		return SocketResponse{}, err
-	case resp.V != ProtocolVersion:
-		return SocketResponse{}, fmt.Errorf("protocol version %d", resp.V)
-	}
-	return resp, nil
 }
