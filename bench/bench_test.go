@@ -24,6 +24,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/sshserver"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
@@ -180,11 +181,11 @@ func decisionLatency(t *testing.T, w *world, d *daemonProc, cfg string, rtt time
 		{"latch-check", func() error {
 			return runOK(t, exec.Command(w.checkBin, "-c", cfg, w.paired.Name))
 		}},
-		{"gate.AskDecision", func() error {
+		{"gatesocket.AskDecision", func() error {
 			return withTimeout(func(ctx context.Context) error {
 				// As root, who is in [users]: the daemon decides for the
 				// caller's uid (SO_PEERCRED), like for the gate.
-				resp, err := gate.AskDecision(ctx, d.socket, gate.SocketRequest{Service: "sshd", Remote: "127.0.0.1"}, nil)
+				resp, err := gatesocket.AskDecision(ctx, d.socket, gatesocket.SocketRequest{Service: "sshd", Remote: "127.0.0.1"}, nil)
 				if err == nil && resp.Outcome != "allow" {
 					err = fmt.Errorf("outcome %q: %s", resp.Outcome, resp.Message)
 				}
@@ -215,7 +216,7 @@ func decisionLatency(t *testing.T, w *world, d *daemonProc, cfg string, rtt time
 		verdictRow(timing(Row{Part: part1, Scenario: "PAM hook: `latch-check` as a fresh process (cold: TCP + TLS + request)",
 			Target: "≤ 3 RTT + 10 ms = " + Ms(cold)}, check), Median(check) <= cold, rttRatio(Median(check), rtt)),
 		timing(Row{Part: part1, Scenario: "↳ `latch-check` with the fake's RTT set to 0: exec, Go runtime, config, TLS, request, exit"}, own),
-		verdictRow(timing(Row{Part: part1, Scenario: "ForceCommand gate → daemon, warm (`gate.AskDecision` over the socket)",
+		verdictRow(timing(Row{Part: part1, Scenario: "ForceCommand gate → daemon, warm (`gatesocket.AskDecision` over the socket)",
 			Target: "≤ 1 RTT + 2 ms = " + Ms(warm)}, ask), Median(ask) <= warm, rttRatio(Median(ask), rtt)),
 		verdictRow(timing(Row{Part: part1, Scenario: "embedded server: auth step (handshake + auth gated − gate off, paired per round)",
 			Target: "≤ 1 RTT + 2 ms = " + Ms(warm)}, auth), Median(auth) <= warm, rttRatio(Median(auth), rtt)),
@@ -613,7 +614,7 @@ var method = strings.ReplaceAll(`
   same run, interleaved round-robin with the other scenarios.
 - **Part 1.** ~latch-check -c latch.toml USER~ is timed as a whole
   process (exec, config, TCP + TLS + request, exit). The ForceCommand
-  gate's decision is ~gate.AskDecision~ against a real ~latch-ssh serve~
+  gate's decision is ~gatesocket.AskDecision~ against a real ~latch-ssh serve~
   process (root is mapped in [users]; the daemon decides for the caller's
   uid). The embedded server's auth step is the difference, paired per
   round, between a golang.org/x/crypto client's handshake + public-key

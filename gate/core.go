@@ -97,6 +97,17 @@ func (c *Core) record(req Request, d Decision) {
 	}
 }
 
+// Refuse denies req without asking Latch, for a front end that refuses it
+// before any decision (a malformed service name, a rate limit), and writes
+// the refusal to the audit log like any other decision, with reason and
+// Warning severity. It can only deny: no front end can log an allow the
+// core did not decide.
+func (c *Core) Refuse(req Request, reason string) Decision {
+	d := Decision{Outcome: Deny, Reason: reason, Severity: Warning}
+	c.record(req, d)
+	return d
+}
+
 func (c *Core) decide(ctx context.Context, req Request) Decision {
 	cfg := c.Config
 	if cfg == nil {
@@ -142,7 +153,7 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 	account, _ := cfg.Account(sub.name)
 	op := cfg.Operation(sub.name, req.Service)
 	nootp := !req.Interactive || cfg.Policy.OTP == users.OTPNever
-	st, timeout, err := c.status(ctx, account, op, nootp)
+	st, timeout, err := c.LatchStatus(ctx, account, op, nootp)
 	if err != nil {
 		if latch.IsNotPaired(err) {
 			d := c.unpaired("unpaired from the phone (Latch 201)", Warning)
@@ -177,13 +188,19 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 	return d
 }
 
-// status asks Latch for the state of account's latch (op "" is the
-// application's) within [latch] timeout, which it returns for the reasons.
-func (c *Core) status(ctx context.Context, account, op string, nootp bool) (latch.Status, time.Duration, error) {
-	timeout := c.Config.Latch.Timeout.Duration
-	if timeout <= 0 {
-		timeout = users.DefaultTimeout
-	}
+// LatchStatus asks Latch for the live state of account's latch for op (""
+// is the application latch), within [latch] timeout (which it returns, for
+// the reasons), with [policy] silent: the one Latch status call of
+// latch-ssh, shared by Decide, Recheck and `latch-ssh status`. It decides
+// nothing and logs nothing; the caller reads the answer.
+//
+// With nootp, Latch is asked with /nootp and never generates a one-time
+// code: Recheck and status always pass it (nobody is there to type a code,
+// and asking for a status must never push a second-factor prompt to the
+// phone); Decide passes it when nobody can be prompted. c.Config must be
+// set.
+func (c *Core) LatchStatus(ctx context.Context, account, op string, nootp bool) (latch.Status, time.Duration, error) {
+	timeout := LatchTimeout(c.Config)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st, err := c.Latch.Status(ctx, latch.StatusRequest{
@@ -193,6 +210,15 @@ func (c *Core) status(ctx context.Context, account, op string, nootp bool) (latc
 		Silent:      c.Config.Policy.Silent,
 	})
 	return st, timeout, err
+}
+
+// LatchTimeout is the deadline of one Latch call under cfg: [latch]
+// timeout, or users.DefaultTimeout when it is not set.
+func LatchTimeout(cfg *users.Config) time.Duration {
+	if d := cfg.Latch.Timeout.Duration; d > 0 {
+		return d
+	}
+	return users.DefaultTimeout
 }
 
 // unpaired applies the unpaired policy.

@@ -3,7 +3,13 @@ package gate
 import (
 	"crypto/subtle"
 	"sync"
+	"time"
 )
+
+// OTPTimeout is how long a person has to type a one-time code, whichever
+// front end asks for it (the ForceCommand gate through the daemon's socket,
+// the embedded server's keyboard-interactive prompt).
+const OTPTimeout = 60 * time.Second
 
 // Challenge holds a one-time code Latch pushed to the person's phone. It
 // never leaves the process that asked Latch: front ends pass the person's

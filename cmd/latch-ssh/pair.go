@@ -3,7 +3,7 @@ package main
 import (
 	"io"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 )
 
@@ -37,6 +37,6 @@ func runPair(args []string, stdout, stderr io.Writer) int {
 		msg, err := c.manager().Pair(ctx, c.user, token)
 		return finishDirect(ctx, c.configPath, "pair", msg, err, stdout, stderr)
 	}
-	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpPair, Token: token})
+	resp, err := callDaemon(ctx, gatesocket.SocketRequest{Op: gatesocket.OpPair, Token: token})
 	return finishDaemon("pair", resp, err, stdout, stderr)
 }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
@@ -101,11 +101,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 // compiled into this binary (never one named by the caller). The deadline
 // covers the daemon's own Latch calls (pairing and, if the edit fails,
 // undoing it), whose timeout only the root-only configuration knows.
-func callDaemon(ctx context.Context, req gate.SocketRequest) (gate.SocketResponse, error) {
+func callDaemon(ctx context.Context, req gatesocket.SocketRequest) (gatesocket.SocketResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, daemonLimit)
 	defer cancel()
-	resp, err := gate.CallSelfService(ctx, paths.GateSocket(), req)
-	if errors.Is(err, gate.ErrDaemon) {
+	resp, err := gatesocket.CallSelfService(ctx, paths.GateSocket(), req)
+	if errors.Is(err, gatesocket.ErrDaemon) {
 		return resp, fmt.Errorf("the latch-ssh daemon is not running (ask an administrator to start latch-ssh.service): %w", err)
 	}
 	return resp, err
@@ -134,7 +134,7 @@ func finishDirect(ctx context.Context, configPath, cmd, msg string, err error, s
 	// An interrupted command still tells the daemon what it did.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := pairing.ApplyToDaemon(applyCtx, daemonSocket(configPath)); err != nil {
+	if err := gatesocket.ApplyToDaemon(applyCtx, daemonSocket(configPath)); err != nil {
 		printError(stderr, cmd, err.Error())
 		return exitFailed
 	}
@@ -151,7 +151,7 @@ func daemonSocket(path string) string {
 }
 
 // finishDaemon is finish for an answer from the daemon.
-func finishDaemon(cmd string, resp gate.SocketResponse, err error, stdout, stderr io.Writer) int {
+func finishDaemon(cmd string, resp gatesocket.SocketResponse, err error, stdout, stderr io.Writer) int {
 	switch {
 	case err != nil:
 		return finish(cmd, "", err, stdout, stderr)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
@@ -75,7 +76,7 @@ sshd = %q   # ssh
 }
 
 // TestSelfServiceAsAUser runs the real latch-ssh binary as a created test
-// user against an in-process daemon socket (gate.SocketServer with the
+// user against an in-process daemon socket (gatesocket.SocketServer with the
 // pairing adapter), as `latch-ssh serve` will.
 func TestSelfServiceAsAUser(t *testing.T) {
 	w := newPairingWorld(t)
@@ -92,7 +93,7 @@ func TestSelfServiceAsAUser(t *testing.T) {
 		core.Store(c)
 	}
 	reload()
-	ln, err := gate.ListenSocket(sock)
+	ln, err := gatesocket.ListenSocket(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestSelfServiceAsAUser(t *testing.T) {
 		defer logMu.Unlock()
 		logs = append(logs, fmt.Sprintf(format, args...))
 	}
-	server := &gate.SocketServer{
+	server := &gatesocket.SocketServer{
 		Core:        core.Load,
 		SelfService: pairing.SelfService{Manager: &pairing.Manager{ConfigPath: w.path}, Logf: logf},
 		Logf:        logf,
@@ -182,7 +183,7 @@ func TestSelfServiceAsAUser(t *testing.T) {
 
 	// Status, for scripts and for people.
 	out := expect(0, "", "", "status", "--json")
-	var st gate.UserStatus
+	var st gatesocket.UserStatus
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}

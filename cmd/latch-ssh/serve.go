@@ -11,6 +11,7 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/daemon"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/spawn"
 )
@@ -64,13 +65,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		// allow_self_pairing. Its own limiter: each request is a Latch call
 		// with the server's credentials, and must not share the budget of
 		// logins.
-		SelfService: func(cfgPath string, _ func() *gate.Core) gate.SelfService {
+		// Its failures go to the daemon's own log, as JSON lines like all
+		// the others.
+		SelfService: func(cfgPath string, _ func() *gate.Core, logf func(string, ...any)) gatesocket.SelfService {
 			return pairing.SelfService{
 				Manager: &pairing.Manager{ConfigPath: cfgPath},
-				Limiter: gate.NewRateLimiter(selfServicePerMinute),
-				Logf: func(format string, args ...any) {
-					fmt.Fprintf(stderr, "{\"level\":\"warn\",\"event\":\"self-service\",\"message\":%q}\n", fmt.Sprintf(format, args...))
-				},
+				Limiter: gatesocket.NewRateLimiter(selfServicePerMinute),
+				Logf:    logf,
 			}
 		},
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
@@ -52,7 +53,7 @@ func TestServeProcess(t *testing.T) {
 	}
 	socket := filepath.Join(dir, "gate.sock")
 	cfg := filepath.Join(dir, "latch.toml")
-	text := fmt.Sprintf("[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\n\n[policy]\nfail_mode = \"closed\"\n\n[daemon]\nsocket = %q\nrate_limit = 1000\n",
+	text := fmt.Sprintf("[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\n\n[policy]\nfail_mode = \"closed\"\nallow_self_pairing = true\n\n[daemon]\nsocket = %q\nrate_limit = 1000\n",
 		app, secret, srv.URL(), caFile, socket)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -92,14 +93,35 @@ func TestServeProcess(t *testing.T) {
 	if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
 		t.Fatalf("notification %q, %v; want READY=1\nlog:\n%s", buf[:n], err, log)
 	}
-	ask := func() (gate.SocketResponse, error) {
+	ask := func() (gatesocket.SocketResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return gate.AskDecision(ctx, socket, gate.SocketRequest{Service: "sshd"}, nil)
+		return gatesocket.AskDecision(ctx, socket, gatesocket.SocketRequest{Service: "sshd"}, nil)
 	}
 	// root is not in [users]: unpaired = allow.
 	if resp, err := ask(); err != nil || resp.Outcome != "allow" {
 		t.Fatalf("decision: %+v, %v\nlog:\n%s", resp, err, log)
+	}
+
+	// A failed self-service request is logged by the daemon's own logger:
+	// one JSON line with the time and level every other line has (it was
+	// once written by hand, without the time).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	resp, err := gatesocket.CallSelfService(ctx, socket, gatesocket.SocketRequest{Op: gatesocket.OpPair, Token: "bad"})
+	cancel()
+	if err != nil || resp.OK {
+		t.Fatalf("self-service pair with a bad code: %+v, %v", resp, err)
+	}
+	serveWaitFor(t, "the self-service line", log, func() bool { return strings.Contains(log.String(), `"event":"self-service"`) })
+	for _, line := range strings.Split(log.String(), "\n") {
+		if !strings.Contains(line, `"event":"self-service"`) {
+			continue
+		}
+		var entry struct{ Level, Time, Message string }
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry.Level != "warn" || entry.Time == "" ||
+			!strings.Contains(entry.Message, "self-service pair for root: a pairing code is") {
+			t.Errorf("self-service log line %s (%v): want the daemon's JSON line, with level warn, the time and the reason", line, err)
+		}
 	}
 
 	// A real SIGHUP reloads.

@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
@@ -36,14 +36,17 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	var st gate.UserStatus
+	var st gatesocket.UserStatus
 	if c.direct {
-		var err error
-		if st, err = c.manager().Status(ctx, c.user); err != nil {
+		direct, err := c.manager().Status(ctx, c.user)
+		if err != nil {
 			return finish("status", "", err, stdout, stderr)
 		}
+		// The daemon's wire form, so that --json prints the same whichever
+		// way the status came.
+		st = gatesocket.WireStatus(direct)
 	} else {
-		resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpStatus})
+		resp, err := callDaemon(ctx, gatesocket.SocketRequest{Op: gatesocket.OpStatus})
 		if err == nil && resp.OK && resp.Status == nil {
 			err = errors.New("the latch-ssh daemon answered without a status")
 		}
@@ -73,11 +76,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 
 // cleanStatus strips control characters from every string of st: it may
 // come from the daemon, and its details quote Latch.
-func cleanStatus(st gate.UserStatus) gate.UserStatus {
+func cleanStatus(st gatesocket.UserStatus) gatesocket.UserStatus {
 	st.User, st.Account, st.Note = safetext.Clean(st.User), safetext.Clean(st.Account), safetext.Clean(st.Note)
-	latches := make([]gate.LatchState, len(st.Latches))
+	latches := make([]gatesocket.LatchState, len(st.Latches))
 	for i, l := range st.Latches {
-		latches[i] = gate.LatchState{Service: safetext.Clean(l.Service), Operation: safetext.Clean(l.Operation),
+		latches[i] = gatesocket.LatchState{Service: safetext.Clean(l.Service), Operation: safetext.Clean(l.Operation),
 			State: safetext.Clean(l.State), Detail: safetext.Clean(l.Detail)}
 	}
 	st.Latches = latches
@@ -89,7 +92,7 @@ func cleanStatus(st gate.UserStatus) gate.UserStatus {
 //	alice: paired with Latch account 7hN2…9kLq
 //	  application latch: open
 //	  sshd (operation OPSSHD…): closed
-func formatStatus(st gate.UserStatus) string {
+func formatStatus(st gatesocket.UserStatus) string {
 	var b strings.Builder
 	if st.Paired {
 		fmt.Fprintf(&b, "%s: paired with Latch account %s\n", st.User, st.Account)

@@ -3,7 +3,7 @@ package main
 import (
 	"io"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 )
 
 const unpairHelp = `Removes a local user from [users] of the configuration, keeping every
@@ -32,6 +32,6 @@ func runUnpair(args []string, stdout, stderr io.Writer) int {
 		msg, err := c.manager().Unpair(ctx, c.user)
 		return finishDirect(ctx, c.configPath, "unpair", msg, err, stdout, stderr)
 	}
-	resp, err := callDaemon(ctx, gate.SocketRequest{Op: gate.OpUnpair})
+	resp, err := callDaemon(ctx, gatesocket.SocketRequest{Op: gatesocket.OpUnpair})
 	return finishDaemon("unpair", resp, err, stdout, stderr)
 }

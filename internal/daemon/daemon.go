@@ -1,10 +1,11 @@
 // Package daemon is `latch-ssh serve`, the long-running process of
 // latch-ssh. It holds what an ordinary user must never read (the Latch
 // secret) and what a login should not pay for twice (warm HTTPS connections
-// to Latch), and answers the gate socket (protocol in gate/protocol.go) for
-// the processes that run as the person logging in: the ForceCommand gate and
-// self-service pair/unpair/status. Every caller is identified by the kernel
-// (SO_PEERCRED), never by what it sends; gate.SocketServer does that part.
+// to Latch), and answers the gate socket (package gatesocket, protocol in
+// internal/gatesocket/protocol.go) for the processes that run as the person
+// logging in: the ForceCommand gate and self-service pair/unpair/status.
+// Every caller is identified by the kernel (SO_PEERCRED), never by what it
+// sends; gatesocket.SocketServer does that part.
 //
 // The daemon's own job is the process around the socket: load the
 // configuration (refusing to start without a valid one), swap it when it
@@ -18,7 +19,7 @@
 //   - on SIGHUP (systemctl reload);
 //   - right after its own self-service pair and unpair, before answering;
 //   - when root's `latch-ssh pair` and `unpair`, which edit the file
-//     themselves, ask it to over the socket (gate.OpReload), before they
+//     themselves, ask it to over the socket (gatesocket.OpReload), before they
 //     return;
 //   - when the file changes on disk (inotify on its directory, so an
 //     editor's rename-over save is seen), within DefaultWatchDelay of the
@@ -46,6 +47,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/internal/sshserver"
@@ -69,9 +72,10 @@ type Options struct {
 	// os.Stderr, which journald keeps under systemd.
 	Log io.Writer
 	// SelfService, if set, builds the handler of pair/unpair/status from
-	// the configuration path and the function that returns the core in
-	// force. nil refuses self-service.
-	SelfService func(cfgPath string, core func() *gate.Core) gate.SelfService
+	// the configuration path, the function that returns the core in force
+	// and logf, which writes a warning line to the daemon's log (event
+	// "self-service"). nil refuses self-service.
+	SelfService func(cfgPath string, core func() *gate.Core, logf func(format string, args ...any)) gatesocket.SelfService
 	// Socket overrides [daemon] socket.
 	Socket string
 	// Signals delivers the signals the daemon acts on: SIGHUP reloads the
@@ -103,7 +107,7 @@ type daemon struct {
 	// socket is fixed for the life of the process: the listener is built
 	// once. The limiter's rate follows reloads.
 	socket  string
-	limiter *gate.RateLimiter
+	limiter *gatesocket.RateLimiter
 	// ssh is the embedded SSH server, nil when [server] listen is empty;
 	// listen is the address it was started on (fixed until a restart).
 	ssh    *sshserver.Server
@@ -179,16 +183,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.core.Store(core)
 	cfg := core.Config
-	d.socket, d.limiter = cfg.Daemon.Socket, gate.NewRateLimiter(cfg.Daemon.RateLimit)
+	d.socket, d.limiter = cfg.Daemon.Socket, gatesocket.NewRateLimiter(cfg.Daemon.RateLimit)
 	if o.Socket != "" {
 		d.socket = o.Socket
 	}
-	ln, err := gate.ListenSocket(d.socket)
+	ln, err := gatesocket.ListenSocket(d.socket)
 	if err != nil {
 		core.Close()
 		return fmt.Errorf("not starting: %w", err)
 	}
-	srv := &gate.SocketServer{
+	srv := &gatesocket.SocketServer{
 		Core:    d.core.Load,
 		Limiter: d.limiter,
 		Logf: func(format string, args ...any) {
@@ -198,7 +202,10 @@ func Run(ctx context.Context, o Options) error {
 		Reload: func(context.Context) error { return d.reloadFrom("reload request", true) },
 	}
 	if o.SelfService != nil {
-		srv.SelfService = appliedSelfService{SelfService: o.SelfService(o.ConfigPath, d.core.Load), d: d}
+		logf := func(format string, args ...any) {
+			d.log.Warn().Str("event", "self-service").Msg(safetext.Clean(fmt.Sprintf(format, args...)))
+		}
+		srv.SelfService = appliedSelfService{SelfService: o.SelfService(o.ConfigPath, d.core.Load, logf), d: d}
 	}
 	served := make(chan error, 1)
 	// Exchanges in progress must outlive the stop: cancelling their
@@ -288,34 +295,34 @@ func (d *daemon) reload() {
 // edit the file, and the daemon puts the edit in force before it answers,
 // so the person's next login through any front end follows it.
 type appliedSelfService struct {
-	gate.SelfService
+	gatesocket.SelfService
 	d *daemon
 }
 
 // Pair pairs, then reloads.
-func (a appliedSelfService) Pair(ctx context.Context, user, token string) gate.SocketResponse {
+func (a appliedSelfService) Pair(ctx context.Context, user, token string) pairing.Result {
 	return a.d.applied("self-service pair", a.SelfService.Pair(ctx, user, token))
 }
 
 // Unpair unpairs, then reloads.
-func (a appliedSelfService) Unpair(ctx context.Context, user string) gate.SocketResponse {
+func (a appliedSelfService) Unpair(ctx context.Context, user string) pairing.Result {
 	return a.d.applied("self-service unpair", a.SelfService.Unpair(ctx, user))
 }
 
-// applied reloads after a self-service edit and says so in resp when the
+// applied reloads after a self-service edit and says so in res when the
 // edit could not be put in force. Only a success has changed the file
 // (self-service unpair is always refused, and a pairing whose line could
 // not be written is undone): reloading on refusals too would let any local
 // user make the daemon reload as fast as they can send requests.
-func (d *daemon) applied(trigger string, resp gate.SocketResponse) gate.SocketResponse {
-	if !resp.OK {
-		return resp
+func (d *daemon) applied(trigger string, res pairing.Result) pairing.Result {
+	if !res.OK {
+		return res
 	}
 	if err := d.reloadFrom(trigger, true); err != nil {
-		resp.OK = false
-		resp.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
+		res.OK = false
+		res.Message += "; but this server could not put the change in force yet: ask an administrator (latch-ssh check-config)"
 	}
-	return resp
+	return res
 }
 
 // endReloads makes every later reload a no-op: the daemon is stopping.

@@ -22,6 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
@@ -153,22 +155,22 @@ type recordingSelfService struct {
 	calls []string
 }
 
-func (r *recordingSelfService) record(s string) gate.SocketResponse {
+func (r *recordingSelfService) record(s string) pairing.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, s)
-	return gate.SocketResponse{OK: true, Message: s}
+	return pairing.Result{OK: true, Message: s}
 }
 
-func (r *recordingSelfService) Pair(_ context.Context, user, token string) gate.SocketResponse {
+func (r *recordingSelfService) Pair(_ context.Context, user, token string) pairing.Result {
 	return r.record("pair " + user + " " + token)
 }
 
-func (r *recordingSelfService) Unpair(_ context.Context, user string) gate.SocketResponse {
+func (r *recordingSelfService) Unpair(_ context.Context, user string) pairing.Result {
 	return r.record("unpair " + user)
 }
 
-func (r *recordingSelfService) Status(_ context.Context, user string) gate.SocketResponse {
+func (r *recordingSelfService) Status(_ context.Context, user string) pairing.Result {
 	return r.record("status " + user)
 }
 
@@ -185,7 +187,7 @@ func TestCallerIdentity(t *testing.T) {
 	var gotPath string
 	var gotCore *gate.Core
 	f.start(t, func(o *Options) {
-		o.SelfService = func(path string, core func() *gate.Core) gate.SelfService {
+		o.SelfService = func(path string, core func() *gate.Core, _ func(string, ...any)) gatesocket.SelfService {
 			gotPath, gotCore = path, core()
 			return rec
 		}
@@ -198,7 +200,7 @@ func TestCallerIdentity(t *testing.T) {
 	}{{b.Name, b.UID}, {"root", 0}} {
 		line := fmt.Sprintf(`{"v":1,"op":"decide","service":"sshd","user":%q,"uid":%d,"gid":0,"pid":1,"account":%q}`, other.name, other.uid, accB)
 		out := f.ask(t, a, "raw", f.socket, line)
-		var resp gate.SocketResponse
+		var resp gatesocket.SocketResponse
 		if len(out) != 1 || !strings.HasPrefix(out[0], "ANSWER ") || json.Unmarshal([]byte(strings.TrimPrefix(out[0], "ANSWER ")), &resp) != nil {
 			t.Fatalf("raw decide: %q", out)
 		}
@@ -432,8 +434,8 @@ func TestDrain(t *testing.T) {
 	if i, j := slices.Index(events, "decision"), slices.Index(events, "stopped"); i < 0 || j < 0 || i > j {
 		t.Errorf("log events %q: want the decision before stopped", events)
 	}
-	_, err := gate.AskDecision(context.Background(), f.socket, gate.SocketRequest{}, nil)
-	if !errors.Is(err, gate.ErrDaemon) {
+	_, err := gatesocket.AskDecision(context.Background(), f.socket, gatesocket.SocketRequest{}, nil)
+	if !errors.Is(err, gatesocket.ErrDaemon) {
 		t.Errorf("AskDecision with the daemon stopped: %v, want ErrDaemon", err)
 	}
 	s.end(t)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
@@ -83,8 +84,8 @@ func TestSecuritySelfServicePairAppliesAtOnce(t *testing.T) {
 	f.writeConfig(t, f.configText(conf{policy: "allow_self_pairing = true"}))
 	f.start(t, func(o *Options) {
 		o.NoWatch = true
-		o.SelfService = func(path string, _ func() *gate.Core) gate.SelfService {
-			return pairing.SelfService{Manager: &pairing.Manager{ConfigPath: path}}
+		o.SelfService = func(path string, _ func() *gate.Core, logf func(string, ...any)) gatesocket.SelfService {
+			return pairing.SelfService{Manager: &pairing.Manager{ConfigPath: path}, Logf: logf}
 		}
 	})
 	if got := f.decide(t, u); got != "allow" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
@@ -163,7 +164,7 @@ func TestSecurityServiceChosenByCaller(t *testing.T) {
 	f.srv.ResetRequests()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	resp, err := gate.AskDecision(ctx, f.socket, gate.SocketRequest{Service: "sudo", Remote: "192.0.2.1", Command: "id"}, nil)
+	resp, err := gatesocket.AskDecision(ctx, f.socket, gatesocket.SocketRequest{Service: "sudo", Remote: "192.0.2.1", Command: "id"}, nil)
 	if err != nil || resp.Outcome != "allow" {
 		t.Errorf("root asking for sudo (open): %+v, %v; want allow", resp, err)
 	}
@@ -194,7 +195,7 @@ func TestSecuritySelfServiceRateLimited(t *testing.T) {
 	f.writeConfig(t, f.configText(conf{policy: "allow_self_pairing = true", rateLimit: 3}))
 	rec := &recordingSelfService{}
 	f.start(t, func(o *Options) {
-		o.SelfService = func(string, func() *gate.Core) gate.SelfService { return rec }
+		o.SelfService = func(string, func() *gate.Core, func(string, ...any)) gatesocket.SelfService { return rec }
 	})
 	var refused int
 	for range 5 {

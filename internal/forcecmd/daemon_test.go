@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
@@ -137,11 +138,11 @@ func startDaemon(t *testing.T, sock string, lookup func(uint32) (string, error))
 // start (re)starts serving after stop.
 func (d *daemon) start(t *testing.T) {
 	t.Helper()
-	ln, err := gate.ListenSocket(d.sock)
+	ln, err := gatesocket.ListenSocket(d.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &gate.SocketServer{Core: d.core.Load, LookupUser: d.lookup, Logf: t.Logf}
+	srv := &gatesocket.SocketServer{Core: d.core.Load, LookupUser: d.lookup, Logf: t.Logf}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() {

@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/users"
@@ -59,8 +60,8 @@ const (
 	// service is the PAM-style service the gate decides for: "sshd", like
 	// the PAM hook for sshd logins, so [operations] sshd = "..." applies to
 	// both front ends. The daemon decides every caller but root for it
-	// whatever the request says (see gate.ForceCommandService).
-	service = gate.ForceCommandService
+	// whatever the request says (see gatesocket.ForceCommandService).
+	service = gatesocket.ForceCommandService
 	// decisionTimeout bounds the wait for the daemon's answer (the daemon
 	// bounds its Latch call by [latch] timeout, a few seconds). When a
 	// one-time code is asked, the person has gate.OTPTimeout more.
@@ -241,7 +242,7 @@ type verdict struct {
 // decide gets the verdict for req, bounded in time and interruptible by
 // the gate's signals, and returns whether to go on and, if not, the line
 // to print. The decision itself runs in a goroutine because
-// gate.AskDecision does not stop a blocked socket read when its context is
+// gatesocket.AskDecision does not stop a blocked socket read when its context is
 // cancelled; the gate gives up on it instead (the process exits).
 func (r *runner) decide(tty *ttyGuard, req gate.Request) (bool, string) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -306,7 +307,7 @@ func (r *runner) ask(ctx context.Context, req gate.Request, otp func(string) (st
 			return r.askCore(ctx, req, otp)
 		}
 	}
-	resp, err := gate.AskDecision(ctx, r.socket, gate.SocketRequest{
+	resp, err := gatesocket.AskDecision(ctx, r.socket, gatesocket.SocketRequest{
 		Service: req.Service, Interactive: req.Interactive, Command: req.Command, Remote: req.RemoteAddr,
 	}, otp)
 	if err != nil {

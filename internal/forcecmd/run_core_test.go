@@ -12,7 +12,7 @@ import (
 )
 
 // These tests run the gate in-process against the real daemon code
-// (gate.SocketServer with a decision core) and the fake Latch, and against
+// (gatesocket.SocketServer with a decision core) and the fake Latch, and against
 // the in-process path root takes.
 
 func aliceIs(uint32) (string, error) { return "alice", nil }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
@@ -186,7 +187,7 @@ func TestRunMalformedAnswers(t *testing.T) {
 		{"upper-case outcome", answer(`{"v":1,"outcome":"ALLOW"}` + "\n")},
 		{"no outcome", answer(`{"v":1}` + "\n")},
 		{"outcome of the wrong type", answer(`{"v":1,"outcome":true}` + "\n")},
-		{"too long", answer(`{"v":1,"outcome":"allow","message":"` + strings.Repeat("a", gate.MaxMessageSize) + `"}` + "\n")},
+		{"too long", answer(`{"v":1,"outcome":"allow","message":"` + strings.Repeat("a", gatesocket.MaxMessageSize) + `"}` + "\n")},
 		{"closed without answer", func(c *net.UnixConn, r *bufio.Reader) { r.ReadString('\n') }},
 		{"closed before reading", func(*net.UnixConn, *bufio.Reader) {}},
 		{"half an answer", answer(`{"v":1,"outc`)},
@@ -342,24 +343,24 @@ func TestRunRequest(t *testing.T) {
 		name        string
 		env         []string
 		interactive bool
-		wantReq     gate.SocketRequest
+		wantReq     gatesocket.SocketRequest
 		path        string
 		argv        []string
 	}{
 		{"command", []string{"SSH_ORIGINAL_COMMAND=ls -l", "SSH_CONNECTION=192.0.2.9 50022 127.0.0.1 22"}, false,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "ls -l", Remote: "192.0.2.9"}, "/bin/bash", []string{"bash", "-c", "ls -l"}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "ls -l", Remote: "192.0.2.9"}, "/bin/bash", []string{"bash", "-c", "ls -l"}},
 		// A terminal and a command (ssh -t host top, or scp in a pty) is no
 		// person at a prompt.
 		{"command on a terminal", []string{"SSH_ORIGINAL_COMMAND=top"}, true,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "top"}, "/bin/bash", []string{"bash", "-c", "top"}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "top"}, "/bin/bash", []string{"bash", "-c", "top"}},
 		{"login shell on a terminal", []string{sshdConn}, true,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Interactive: true, Remote: "192.0.2.1"}, "/bin/bash", []string{"-bash"}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Interactive: true, Remote: "192.0.2.1"}, "/bin/bash", []string{"-bash"}},
 		{"login shell without terminal", []string{"SSH_CONNECTION=::1 1 ::1 22"}, false,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Remote: "::1"}, "/bin/bash", []string{"-bash"}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Remote: "::1"}, "/bin/bash", []string{"-bash"}},
 		{"internal-sftp", []string{"SSH_ORIGINAL_COMMAND=internal-sftp -l INFO"}, false,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "internal-sftp -l INFO"}, "/usr/lib/openssh/sftp-server", []string{"sftp-server", "-l", "INFO"}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: "internal-sftp -l INFO"}, "/usr/lib/openssh/sftp-server", []string{"sftp-server", "-l", "INFO"}},
 		{"long command", []string{"SSH_ORIGINAL_COMMAND=echo " + strings.Repeat("y", 20000)}, false,
-			gate.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: truncateCommand("echo " + strings.Repeat("y", 20000))}, "/bin/bash", []string{"bash", "-c", "echo " + strings.Repeat("y", 20000)}},
+			gatesocket.SocketRequest{V: 1, Op: "decide", Service: "sshd", Command: truncateCommand("echo " + strings.Repeat("y", 20000))}, "/bin/bash", []string{"bash", "-c", "echo " + strings.Repeat("y", 20000)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sock := filepath.Join(shortDir(t), "gate.sock")
@@ -454,7 +455,7 @@ func TestRunSignalAtPrompt(t *testing.T) {
 // jsonLine is the protocol line the gate must send for v, spelled out
 // field by field rather than with encoding/json, so the test does not
 // share the gate's encoder.
-func jsonLine(v gate.SocketRequest) string {
+func jsonLine(v gatesocket.SocketRequest) string {
 	var b bytes.Buffer
 	b.WriteString(fmt.Sprintf(`{"v":%d,"op":%q`, v.V, v.Op))
 	if v.Service != "" {

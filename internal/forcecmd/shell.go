@@ -157,7 +157,7 @@ func remoteAddr(env []string) string {
 }
 
 // maxLoggedCommand bounds the command sent to the daemon, which only logs
-// it: a protocol line is at most gate.MaxMessageSize, and a long but
+// it: a protocol line is at most gatesocket.MaxMessageSize, and a long but
 // legitimate command (a big rsync or git invocation) must not turn into a
 // "bad request" denial.
 const maxLoggedCommand = 1024

@@ -35,7 +35,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
@@ -52,7 +51,35 @@ var (
 	userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$`)
 )
 
-// The states of gate.LatchState.State.
+// UserStatus describes one local user's mapping and live latch state: the
+// answer of Status. The daemon sends it to a person over the gate socket
+// in its own wire form (gatesocket.WireStatus).
+type UserStatus struct {
+	User string
+	// Paired is true when the user has an account in [users].
+	Paired bool
+	// Account is the account id, shortened for display ("abcd...wxyz").
+	Account string
+	// Latches lists the live state per service/operation: the application
+	// latch first, then every service with an operation, by service.
+	Latches []LatchState
+	// Note is a plain-language remark, e.g. NoteUnpairedFromPhone.
+	Note string
+}
+
+// LatchState is the state of one latch of a user.
+type LatchState struct {
+	// Service is the service or front end, "" for the application latch.
+	Service string
+	// Operation is the operation id, shortened for display ("OPSSHD…").
+	Operation string
+	// State is StateOpen, StateClosed, StateUnpaired or StateError.
+	State string
+	// Detail explains an error or unpaired state, for people.
+	Detail string
+}
+
+// The states of LatchState.State.
 const (
 	StateOpen     = "open"
 	StateClosed   = "closed"
@@ -60,7 +87,7 @@ const (
 	StateError    = "error"
 )
 
-// NoteUnpairedFromPhone is gate.UserStatus.Note when Latch answers 201: the
+// NoteUnpairedFromPhone is UserStatus.Note when Latch answers 201: the
 // person removed this server from the Latch app.
 const NoteUnpairedFromPhone = "unpaired from the phone (Latch 201): pair again"
 
@@ -200,7 +227,7 @@ func (m *Manager) Unpair(ctx context.Context, user string) (string, error) {
 // not prompt the person's phone for a second factor. Latch errors are
 // reported per latch (State "error", Detail for people); the error return
 // is for problems before any call (bad name, configuration).
-func (m *Manager) Status(ctx context.Context, user string) (gate.UserStatus, error) {
+func (m *Manager) Status(ctx context.Context, user string) (UserStatus, error) {
 	return m.status(ctx, user, false)
 }
 
@@ -247,14 +274,6 @@ func client(cfg *users.Config) (*latch.Client, error) {
 		return nil, configFailure(err, configTrouble, "%s: [latch]: %s", cfg.Path, safetext.Clean(err.Error()))
 	}
 	return c, nil
-}
-
-// timeout is the deadline of one Latch call.
-func timeout(cfg *users.Config) time.Duration {
-	if d := cfg.Latch.Timeout.Duration; d > 0 {
-		return d
-	}
-	return users.DefaultTimeout
 }
 
 func (m *Manager) lookupUser(name string) error {
@@ -322,7 +341,7 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 	if cfg.Policy.PairCommonName {
 		commonName = m.commonName(name)
 	}
-	callCtx, cancel := context.WithTimeout(ctx, timeout(cfg))
+	callCtx, cancel := context.WithTimeout(ctx, gate.LatchTimeout(cfg))
 	account, err := lc.Pair(callCtx, token, commonName)
 	cancel()
 	if err != nil {
@@ -351,7 +370,7 @@ func (m *Manager) rollback(ctx context.Context, cfg *users.Config, lc *latch.Cli
 	}
 	// Undo even if the caller gave up (Ctrl-C, a closed connection): a
 	// pairing nobody recorded is worse than a late call.
-	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout(cfg))
+	undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gate.LatchTimeout(cfg))
 	defer cancel()
 	if err := lc.Unpair(undoCtx, account); err != nil && !latch.IsNotPaired(err) {
 		tail := fmt.Sprintf("; undoing the Latch pairing failed too (%s): remove this server in the Latch app, then pair again", Message(err))
@@ -423,7 +442,7 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 		return fmt.Sprintf("unpaired %s (removed from [users]); Latch account %s stays paired because %s also use(s) it",
 			name, ShortAccount(account), strings.Join(others, ", ")), nil
 	}
-	callCtx, cancel := context.WithTimeout(ctx, timeout(cfg))
+	callCtx, cancel := context.WithTimeout(ctx, gate.LatchTimeout(cfg))
 	err = lc.Unpair(callCtx, account)
 	cancel()
 	switch {
@@ -443,15 +462,15 @@ type target struct {
 	service, op string
 }
 
-func (m *Manager) status(ctx context.Context, name string, self bool) (gate.UserStatus, error) {
+func (m *Manager) status(ctx context.Context, name string, self bool) (UserStatus, error) {
 	if err := checkUser(name); err != nil {
-		return gate.UserStatus{}, err
+		return UserStatus{}, err
 	}
 	cfg, err := m.load(self)
 	if err != nil {
-		return gate.UserStatus{}, err
+		return UserStatus{}, err
 	}
-	st := gate.UserStatus{User: name}
+	st := UserStatus{User: name}
 	account, ok := cfg.Account(name)
 	if !ok {
 		st.Note = unpairedNote(cfg, name)
@@ -460,7 +479,7 @@ func (m *Manager) status(ctx context.Context, name string, self bool) (gate.User
 	st.Paired, st.Account = true, ShortAccount(account)
 	lc, err := client(cfg)
 	if err != nil {
-		return gate.UserStatus{}, err
+		return UserStatus{}, err
 	}
 	defer lc.CloseIdleConnections()
 
@@ -473,10 +492,13 @@ func (m *Manager) status(ctx context.Context, name string, self bool) (gate.User
 			distinct = append(distinct, t.op)
 		}
 	}
-	states := make([]gate.LatchState, len(distinct))
+	// The core's status call, with this fresh configuration: the same
+	// timeout and [policy] silent as a login's, and never a one-time code.
+	core := &gate.Core{Config: cfg, Latch: lc}
+	states := make([]LatchState, len(distinct))
 	var wg sync.WaitGroup
 	for i, op := range distinct {
-		wg.Go(func() { states[i] = latchState(ctx, cfg, lc, account, op) })
+		wg.Go(func() { states[i] = latchState(ctx, core, account, op) })
 	}
 	wg.Wait()
 	for _, t := range targets {
@@ -510,24 +532,18 @@ func targetsOf(cfg *users.Config, name string) []target {
 }
 
 // latchState asks Latch for one latch, never generating a one-time code.
-func latchState(ctx context.Context, cfg *users.Config, lc *latch.Client, account, op string) gate.LatchState {
-	ctx, cancel := context.WithTimeout(ctx, timeout(cfg))
-	defer cancel()
-	s, err := lc.Status(ctx, latch.StatusRequest{
-		AccountID:   account,
-		OperationID: op,
-		NoOTP:       true, // status must never push a second-factor prompt
-		Silent:      cfg.Policy.Silent,
-	})
+func latchState(ctx context.Context, core *gate.Core, account, op string) LatchState {
+	// nootp: status must never push a second-factor prompt to the phone.
+	s, _, err := core.LatchStatus(ctx, account, op, true)
 	switch {
 	case err == nil && s.Open:
-		return gate.LatchState{State: StateOpen}
+		return LatchState{State: StateOpen}
 	case err == nil:
-		return gate.LatchState{State: StateClosed}
+		return LatchState{State: StateClosed}
 	case latch.IsNotPaired(err):
-		return gate.LatchState{State: StateUnpaired, Detail: Message(err)}
+		return LatchState{State: StateUnpaired, Detail: Message(err)}
 	default:
-		return gate.LatchState{State: StateError, Detail: Message(err)}
+		return LatchState{State: StateError, Detail: Message(err)}
 	}
 }
 

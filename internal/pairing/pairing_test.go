@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
@@ -524,7 +523,7 @@ func TestStatus(t *testing.T) {
 	f.srv.SetTwoFactor(opSSHD, true)
 	f.srv.ResetRequests()
 
-	states := func(st gate.UserStatus) string {
+	states := func(st pairing.UserStatus) string {
 		var s []string
 		for _, l := range st.Latches {
 			s = append(s, l.Service+"="+l.State)

@@ -5,11 +5,30 @@ import (
 	"os/user"
 	"strconv"
 
-	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
-// SelfService answers the daemon's self-service requests (gate.SelfService)
+// Result is the answer to one self-service request: what the person is
+// told, and for Status the status itself. The daemon's socket server turns
+// it into its wire message; pairing knows nothing of the protocol.
+type Result struct {
+	// OK reports success.
+	OK bool
+	// Message is the sentence for the person, cleaned of control
+	// characters: the result of pair or unpair, or why a request failed.
+	Message string
+	// Status is the answer of a successful Status, nil otherwise.
+	Status *UserStatus
+}
+
+// Limiter bounds requests per uid; gatesocket.RateLimiter is one.
+type Limiter interface {
+	// Allow takes one request's worth for uid, reporting whether it may
+	// go on.
+	Allow(uid uint32) bool
+}
+
+// SelfService answers the daemon's self-service requests (gatesocket.SelfService)
 // with a Manager: a person pairs, unpairs or asks about their own account.
 // The user name is the one the daemon resolved from the socket's
 // SO_PEERCRED; nothing in the request can name another user.
@@ -43,16 +62,14 @@ type SelfService struct {
 	// guessed pairing codes from one user could get the application
 	// rate-limited for everyone. Use a limiter of its own, not the one of
 	// login decisions.
-	Limiter *gate.RateLimiter
+	Limiter Limiter
 	// Logf, if set, receives the full error of every failed request, for
 	// the administrator's log.
 	Logf func(format string, args ...any)
 }
 
-var _ gate.SelfService = SelfService{}
-
 // Pair pairs user with the Latch account behind token.
-func (s SelfService) Pair(ctx context.Context, user, token string) gate.SocketResponse {
+func (s SelfService) Pair(ctx context.Context, user, token string) Result {
 	if r, ok := s.limited(user); !ok {
 		return r
 	}
@@ -61,7 +78,7 @@ func (s SelfService) Pair(ctx context.Context, user, token string) gate.SocketRe
 }
 
 // Unpair unpairs user.
-func (s SelfService) Unpair(ctx context.Context, user string) gate.SocketResponse {
+func (s SelfService) Unpair(ctx context.Context, user string) Result {
 	if r, ok := s.limited(user); !ok {
 		return r
 	}
@@ -70,7 +87,7 @@ func (s SelfService) Unpair(ctx context.Context, user string) gate.SocketRespons
 }
 
 // Status reports user's mapping and latches.
-func (s SelfService) Status(ctx context.Context, user string) gate.SocketResponse {
+func (s SelfService) Status(ctx context.Context, user string) Result {
 	if r, ok := s.limited(user); !ok {
 		return r
 	}
@@ -78,23 +95,23 @@ func (s SelfService) Status(ctx context.Context, user string) gate.SocketRespons
 	if err != nil {
 		return s.answer("status", user, "", err)
 	}
-	return gate.SocketResponse{V: gate.ProtocolVersion, OK: true, Status: &st}
+	return Result{OK: true, Status: &st}
 }
 
-func (s SelfService) answer(op, user, msg string, err error) gate.SocketResponse {
+func (s SelfService) answer(op, user, msg string, err error) Result {
 	if err != nil {
 		if s.Logf != nil {
 			s.Logf("self-service %s for %s: %s", op, user, safetext.Clean(err.Error()))
 		}
-		return gate.SocketResponse{V: gate.ProtocolVersion, Message: safetext.Clean(publicMessage(err))}
+		return Result{Message: safetext.Clean(publicMessage(err))}
 	}
-	return gate.SocketResponse{V: gate.ProtocolVersion, OK: true, Message: safetext.Clean(msg)}
+	return Result{OK: true, Message: safetext.Clean(msg)}
 }
 
 // limited takes a token for user's uid from the Limiter, if there is one.
-func (s SelfService) limited(name string) (gate.SocketResponse, bool) {
+func (s SelfService) limited(name string) (Result, bool) {
 	if s.Limiter == nil {
-		return gate.SocketResponse{}, true
+		return Result{}, true
 	}
 	lookup := s.Manager.LookupUser
 	if lookup == nil {
@@ -109,7 +126,7 @@ func (s SelfService) limited(name string) (gate.SocketResponse, bool) {
 		return s.answer("request", name, "", fail(err, "cannot look up user %s: %s", name, safetext.Clean(err.Error()))), false
 	}
 	if !s.Limiter.Allow(uint32(uid)) {
-		return gate.SocketResponse{V: gate.ProtocolVersion, Message: "too many pairing requests: wait a minute, then try again"}, false
+		return Result{Message: "too many pairing requests: wait a minute, then try again"}, false
 	}
-	return gate.SocketResponse{}, true
+	return Result{}, true
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 )
 
@@ -34,7 +34,7 @@ func TestSelfServiceNeedsAllowSelfPairingInTheFile(t *testing.T) {
 	f := newFixture(t, options{})
 	ss := pairing.SelfService{Manager: f.m}
 	ctx := context.Background()
-	for name, resp := range map[string]gate.SocketResponse{
+	for name, resp := range map[string]pairing.Result{
 		"pair":   ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID)),
 		"unpair": ss.Unpair(ctx, "alice"),
 		"status": ss.Status(ctx, "alice"),
@@ -72,7 +72,7 @@ func TestSelfService(t *testing.T) {
 	ss := pairing.SelfService{Manager: f.m}
 	ctx := context.Background()
 	resp := ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID))
-	if !resp.OK || !strings.Contains(resp.Message, "paired alice") || resp.V != gate.ProtocolVersion {
+	if !resp.OK || !strings.Contains(resp.Message, "paired alice") {
 		t.Fatalf("pair: %+v", resp)
 	}
 	resp = ss.Status(ctx, "alice")
@@ -119,7 +119,7 @@ func TestSelfServiceHidesConfigDetails(t *testing.T) {
 
 func TestSelfServiceRateLimit(t *testing.T) {
 	f := newFixture(t, options{policy: "allow_self_pairing = true"})
-	ss := pairing.SelfService{Manager: f.m, Limiter: gate.NewRateLimiter(2)}
+	ss := pairing.SelfService{Manager: f.m, Limiter: gatesocket.NewRateLimiter(2)}
 	ctx := context.Background()
 	for i := range 2 {
 		if resp := ss.Pair(ctx, "alice", "ZZZZZ9"); resp.OK || !strings.Contains(resp.Message, "that code is wrong") {

@@ -3,7 +3,7 @@
 // that user's uid through SO_PEERCRED.
 //
 //	askgate decide [-interactive] [-n N] [-timeout D] [-service S] [-command C] [-remote R] SOCKET
-//	    asks gate.AskDecision N times, each within D (default 2m), and
+//	    asks gatesocket.AskDecision N times, each within D (default 2m), and
 //	    prints one line per answer:
 //	    "allow", "deny MESSAGE", or "error daemon ..." / "error other ...".
 //	    When asked for a one-time code it prints "PROMPT <prompt>" and reads
@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 )
 
 func main() {
@@ -64,12 +64,12 @@ func decide(args []string) {
 	}
 	for range *n {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		resp, err := gate.AskDecision(ctx, fs.Arg(0), gate.SocketRequest{
+		resp, err := gatesocket.AskDecision(ctx, fs.Arg(0), gatesocket.SocketRequest{
 			Service: *service, Interactive: *interactive, Command: *command, Remote: *remote,
 		}, otp)
 		cancel()
 		switch {
-		case errors.Is(err, gate.ErrDaemon):
+		case errors.Is(err, gatesocket.ErrDaemon):
 			fmt.Printf("error daemon %v\n", err)
 		case err != nil:
 			fmt.Printf("error other %v\n", err)

@@ -1,4 +1,4 @@
-package gate_test
+package gatesocket_test
 
 import (
 	"bufio"
@@ -15,21 +15,22 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
 // startSocket serves a SocketServer with no configuration (every decision
 // denies) on a socket in a private directory.
-func startSocket(t *testing.T, srv *gate.SocketServer) string {
+func startSocket(t *testing.T, srv *gatesocket.SocketServer) string {
 	t.Helper()
 	return startSocketIn(t, srv, t.TempDir())
 }
 
 // startSocketIn is startSocket in dir.
-func startSocketIn(t *testing.T, srv *gate.SocketServer, dir string) string {
+func startSocketIn(t *testing.T, srv *gatesocket.SocketServer, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "run", "gate.sock")
-	ln, err := gate.ListenSocket(path)
+	ln, err := gatesocket.ListenSocket(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func startSocketIn(t *testing.T, srv *gate.SocketServer, dir string) string {
 // up the daemon: past the cap, new connections are refused at once, and
 // freed slots work again.
 func TestConnectionCapPerUID(t *testing.T) {
-	srv := &gate.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 3}
+	srv := &gatesocket.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 3}
 	// Root has no cap (see SocketServer.enter): as root, connect as
 	// nobody, from a directory nobody can traverse.
 	dial := func(path string) (net.Conn, error) { return net.Dial("unix", path) }
@@ -114,7 +115,7 @@ func TestConnectionCapPerUID(t *testing.T) {
 // message: the daemon refuses it instead of acting on it.
 func TestTruncatedMessageRefused(t *testing.T) {
 	logged := make(chan string, 10)
-	srv := &gate.SocketServer{Core: func() *gate.Core { return &gate.Core{} },
+	srv := &gatesocket.SocketServer{Core: func() *gate.Core { return &gate.Core{} },
 		Logf: func(format string, args ...any) { logged <- fmt.Sprintf(format, args...) }}
 	path := startSocket(t, srv)
 	c, err := net.Dial("unix", path)
@@ -162,17 +163,17 @@ func dialAsUID(path string, uid int) (net.Conn, error) {
 }
 
 // askOn sends a decide request on c and reads the answer.
-func askOn(c net.Conn) (gate.SocketResponse, error) {
+func askOn(c net.Conn) (gatesocket.SocketResponse, error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte(`{"v":1,"op":"decide","service":"sshd"}` + "\n")); err != nil {
-		return gate.SocketResponse{}, err
+		return gatesocket.SocketResponse{}, err
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
-		return gate.SocketResponse{}, err
+		return gatesocket.SocketResponse{}, err
 	}
-	var resp gate.SocketResponse
+	var resp gatesocket.SocketResponse
 	err = json.Unmarshal([]byte(line), &resp)
 	return resp, err
 }
@@ -184,8 +185,8 @@ func askOn(c net.Conn) (gate.SocketResponse, error) {
 // minute, would be refused. Root is exempt from both.
 func TestSecurityRootNotThrottled(t *testing.T) {
 	systest.Require(t)
-	srv := &gate.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 2,
-		Limiter: gate.NewRateLimiter(1)}
+	srv := &gatesocket.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 2,
+		Limiter: gatesocket.NewRateLimiter(1)}
 	path := startSocket(t, srv)
 	for range 4 {
 		c, err := net.Dial("unix", path)
@@ -212,7 +213,7 @@ func TestSecurityRootNotThrottled(t *testing.T) {
 // exchange.
 func TestQueuedConnectionsServed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "gate.sock")
-	ln, err := gate.ListenSocket(path)
+	ln, err := gatesocket.ListenSocket(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestQueuedConnectionsServed(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	srv := &gate.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 1000}
+	srv := &gatesocket.SocketServer{Core: func() *gate.Core { return &gate.Core{} }, MaxConnsPerUID: 1000}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()

@@ -1,4 +1,4 @@
-package gate_test
+package gatesocket_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
@@ -68,7 +68,7 @@ func TestAttackSocketDirectoryTakenByUser(t *testing.T) {
 			dir := systest.SecureDir(t)
 			path := tc.setup(t, dir)
 			before := entries(t, filepath.Dir(path))
-			ln, err := gate.ListenSocket(path)
+			ln, err := gatesocket.ListenSocket(path)
 			if err == nil {
 				ln.Close()
 				t.Fatal("the daemon would serve from a directory another user controls")
@@ -85,7 +85,7 @@ func TestAttackSocketDirectoryTakenByUser(t *testing.T) {
 	// Control: the same directory, root's and 0755, works.
 	dir := systest.SecureDir(t)
 	mkdir(t, dir+"/run", 0o755)
-	ln, err := gate.ListenSocket(dir + "/run/gate.sock")
+	ln, err := gatesocket.ListenSocket(dir + "/run/gate.sock")
 	if err != nil {
 		t.Fatalf("a safe directory was refused: %v", err)
 	}

@@ -1,4 +1,4 @@
-package gate
+package gatesocket
 
 // The gate socket protocol, spoken between the daemon (`latch-ssh serve`)
 // and the processes that run as the person logging in: the ForceCommand
@@ -36,13 +36,13 @@ package gate
 //
 // The one-time code never leaves the daemon: the gate sends what the person
 // typed and gets the verdict. The connection stays open while the person
-// types, under a deadline (OTPTimeout); closing it denies.
+// types, under a deadline (gate.OTPTimeout); closing it denies.
 //
 // Self-service (ops "pair", "unpair", "status"), allowed only when
 // [policy] allow_self_pairing = true:
 //
 //	client -> {"v":1,"op":"pair","token":"AbC123"}
-//	daemon -> {"v":1,"ok":true,"message":"paired ..."}  or  {"v":1,"ok":false,"message":"that code is wrong or has expired: ..."}
+//	daemon -> {"v":1,"message":"paired ...","ok":true}  or  {"v":1,"message":"that code is wrong or has expired: ..."}
 //	client -> {"v":1,"op":"status"}
 //	daemon -> {"v":1,"ok":true,"status":{...}}
 //
@@ -52,20 +52,26 @@ package gate
 // once it is (ok) or says why it is not:
 //
 //	client -> {"v":1,"op":"reload"}
-//	daemon -> {"v":1,"ok":true,"message":"..."}  or  {"v":1,"ok":false,"message":"..."}
+//	daemon -> {"v":1,"message":"...","ok":true}  or  {"v":1,"message":"..."}
 //
 // Any answer with an unknown outcome, a missing field or another version is
-// a deny for the gate.
+// a deny for the gate. The lines above are the exact bytes (fields in this
+// order, false and empty fields left out): TestWireBytes pins them.
 
-import "time"
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
+)
 
 // Protocol constants.
 const (
 	ProtocolVersion = 1
 	// MaxMessageSize bounds one protocol line.
 	MaxMessageSize = 16 << 10
-	// OTPTimeout is how long a person has to type a one-time code.
-	OTPTimeout = 60 * time.Second
 )
 
 // ForceCommandService is the service the ForceCommand gate decides for,
@@ -135,4 +141,47 @@ type LatchState struct {
 	State string `json:"state"`
 	// Detail explains an error state.
 	Detail string `json:"detail,omitempty"`
+}
+
+// WireStatus is the wire form of a status from pairing: the daemon's
+// answer to OpStatus, and what `latch-ssh status --json` prints whichever
+// way it got the status (root asks pairing directly), so scripts see one
+// format. The wire types are the protocol's own, not pairing's, so that
+// changing pairing can never change what an older client reads.
+func WireStatus(st pairing.UserStatus) UserStatus {
+	w := UserStatus{User: st.User, Paired: st.Paired, Account: st.Account, Note: st.Note}
+	for _, l := range st.Latches {
+		w.Latches = append(w.Latches, LatchState{Service: l.Service, Operation: l.Operation, State: l.State, Detail: l.Detail})
+	}
+	return w
+}
+
+// readMessage reads one protocol line into v. The line must end in "\n":
+// a message cut short by a closed connection is not a message.
+func readMessage(r *bufio.Reader, v any) error {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxMessageSize {
+			return errors.New("message too long")
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return err
+		}
+	}
+	return json.Unmarshal(line, v)
+}
+
+// writeMessage writes v as one protocol line.
+func writeMessage(conn io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Write(append(b, '\n'))
+	return err
 }

@@ -1,17 +1,14 @@
-package gate
+package gatesocket
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -20,49 +17,27 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
-// PeerCred is who is at the other end of a Unix socket, as the kernel says.
-type PeerCred struct {
-	UID, GID uint32
-	PID      int32
-}
-
-// PeerCredOf reads SO_PEERCRED from conn: the credentials the peer had
-// when it connected. Nothing the peer sends can change them.
-func PeerCredOf(conn *net.UnixConn) (PeerCred, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return PeerCred{}, fmt.Errorf("peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return PeerCred{}, fmt.Errorf("peer credentials: %w", err)
-	}
-	if serr != nil {
-		return PeerCred{}, fmt.Errorf("peer credentials: %w", serr)
-	}
-	return PeerCred{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
-}
-
 // SelfService answers pairing requests a user makes for themselves through
 // the socket. The user name comes from the peer's uid, never from the
-// request.
+// request. pairing.SelfService implements it; its results are pairing's
+// own, and the server turns them into wire messages (see response), so
+// pairing knows nothing of the protocol.
 type SelfService interface {
-	Pair(ctx context.Context, user, token string) SocketResponse
-	Unpair(ctx context.Context, user string) SocketResponse
-	Status(ctx context.Context, user string) SocketResponse
+	Pair(ctx context.Context, user, token string) pairing.Result
+	Unpair(ctx context.Context, user string) pairing.Result
+	Status(ctx context.Context, user string) pairing.Result
 }
 
 // SocketServer answers the gate socket (see protocol.go).
 type SocketServer struct {
 	// Core returns the decision core in force; the daemon swaps it on
 	// reload, and an exchange keeps the one it started with.
-	Core func() *Core
+	Core func() *gate.Core
 	// SelfService handles pair/unpair/status; nil refuses them.
 	SelfService SelfService
 	// Reload, if set, answers OpReload, which only root (or this
@@ -327,11 +302,11 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 	// connections must not be able to tie up the daemon's descriptors for
 	// long. The whole exchange, a person typing a code included, is bounded.
 	conn.SetReadDeadline(time.Now().Add(firstMessageTimeout))
-	conn.SetWriteDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	conn.SetWriteDeadline(time.Now().Add(gate.OTPTimeout + 30*time.Second))
 	r := bufio.NewReaderSize(conn, 4096)
 	var req SocketRequest
 	err := readMessage(r, &req)
-	conn.SetReadDeadline(time.Now().Add(OTPTimeout + 30*time.Second))
+	conn.SetReadDeadline(time.Now().Add(gate.OTPTimeout + 30*time.Second))
 	if err != nil || req.V != ProtocolVersion {
 		if s.quiet.first(uidKey(cred.UID), "bad requests") {
 			s.logf("gate socket: bad request from uid %d pid %d: %v", cred.UID, cred.PID, err)
@@ -399,8 +374,8 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 // chooses anyway (ssh -t host), so claiming it gets nothing the gate would
 // not do (Latch may then ask for a one-time code, which the person must
 // type; without it Latch is asked with /nootp).
-func decisionRequest(cred PeerCred, name string, req SocketRequest) Request {
-	r := Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+func decisionRequest(cred PeerCred, name string, req SocketRequest) gate.Request {
+	r := gate.Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
 	if cred.UID == 0 {
 		if r.Service == "" {
 			r.Service = ForceCommandService
@@ -429,7 +404,7 @@ func (s *SocketServer) decide(ctx context.Context, conn exchangeConn, r *bufio.R
 	greq := decisionRequest(cred, name, req)
 	core := s.Core()
 	if !serviceName.MatchString(greq.Service) {
-		core.record(greq, Decision{Outcome: Deny, Reason: "invalid service name from the gate", Severity: Warning})
+		core.Refuse(greq, "invalid service name from the gate")
 		deny("latch-ssh: access denied")
 		return
 	}
@@ -437,18 +412,18 @@ func (s *SocketServer) decide(ctx context.Context, conn exchangeConn, r *bufio.R
 		// One line per uid per interval: a user hammering the socket must
 		// not fill the log with refusals.
 		if s.quiet.first(uidKey(cred.UID), "decisions refused by the rate limit") {
-			core.record(greq, Decision{Outcome: Deny, Reason: "rate limit: too many logins for this user", Severity: Warning})
+			core.Refuse(greq, "rate limit: too many logins for this user")
 		}
 		deny("latch-ssh: access denied: too many attempts, wait a minute")
 		return
 	}
 	d := core.Decide(ctx, greq)
-	if d.Outcome == AskOTP {
+	if d.Outcome == gate.AskOTP {
 		if err := writeMessage(conn, SocketResponse{V: ProtocolVersion, Outcome: "ask-otp", Prompt: "Latch one-time code: "}); err != nil {
 			core.Finish(greq, d, "")
 			return
 		}
-		conn.SetReadDeadline(time.Now().Add(OTPTimeout))
+		conn.SetReadDeadline(time.Now().Add(gate.OTPTimeout))
 		var answer SocketRequest
 		code := ""
 		if err := readMessage(r, &answer); err == nil && answer.V == ProtocolVersion && answer.Op == OpOTP {
@@ -468,17 +443,25 @@ func (s *SocketServer) selfService(ctx context.Context, name string, req SocketR
 	if s.SelfService == nil || core.Config == nil || !core.Config.Policy.AllowSelfPairing {
 		return SocketResponse{V: ProtocolVersion, Message: "self-service pairing is turned off on this server: ask an administrator (allow_self_pairing)"}
 	}
-	var resp SocketResponse
+	var res pairing.Result
 	switch req.Op {
 	case OpPair:
-		resp = s.SelfService.Pair(ctx, name, req.Token)
+		res = s.SelfService.Pair(ctx, name, req.Token)
 	case OpUnpair:
-		resp = s.SelfService.Unpair(ctx, name)
+		res = s.SelfService.Unpair(ctx, name)
 	default:
-		resp = s.SelfService.Status(ctx, name)
+		res = s.SelfService.Status(ctx, name)
 	}
-	resp.V = ProtocolVersion
-	resp.Message = safetext.Clean(resp.Message)
+	return response(res)
+}
+
+// response is the wire form of a self-service result.
+func response(res pairing.Result) SocketResponse {
+	resp := SocketResponse{V: ProtocolVersion, OK: res.OK, Message: safetext.Clean(res.Message)}
+	if res.Status != nil {
+		st := WireStatus(*res.Status)
+		resp.Status = &st
+	}
 	return resp
 }
 
@@ -504,291 +487,4 @@ func lookupUserName(uid uint32) (string, error) {
 		return "", err
 	}
 	return u.Username, nil
-}
-
-// readMessage reads one protocol line into v. The line must end in "\n":
-// a message cut short by a closed connection is not a message.
-func readMessage(r *bufio.Reader, v any) error {
-	var line []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > MaxMessageSize {
-			return errors.New("message too long")
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return err
-		}
-	}
-	return json.Unmarshal(line, v)
-}
-
-// writeMessage writes v as one protocol line.
-func writeMessage(conn io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = conn.Write(append(b, '\n'))
-	return err
-}
-
-// ListenSocket creates the gate socket at path: the directory is created
-// (0755, root) if missing and must otherwise be owned by this process's user
-// and not writable by others, so no user can swap the socket for their
-// own; a stale socket is removed; the socket is 0666, since every user must
-// reach it and identity comes from SO_PEERCRED.
-func ListenSocket(path string) (*net.UnixListener, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("gate socket directory: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("gate socket directory: %w", err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
-		return nil, fmt.Errorf("gate socket directory %s must be a directory owned by uid %d and not writable by others (fix: chown %d %s && chmod 755 %s)",
-			dir, os.Geteuid(), os.Geteuid(), dir, dir)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
-		}
-		os.Remove(path)
-	}
-	// Built by hand rather than with net.ListenUnix, for two reasons. The
-	// backlog: net takes it from /proc/sys/net/core/somaxconn, or 128 when
-	// it cannot read that; a backlog is what a connect flood fills (issue
-	// 12, item 6), so ask for the most the kernel gives (it caps the value
-	// at somaxconn) whatever /proc shows. And the order: the socket is
-	// made reachable by everyone (0666) after bind and before listen, so
-	// no gate ever finds it listening with the umask's mode and is denied
-	// EACCES; between bind and listen a gate gets ECONNREFUSED, which it
-	// retries.
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("gate socket: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("gate socket: bind %s: %w", path, err)
-	}
-	fail := func(what string, err error) (*net.UnixListener, error) {
-		unix.Close(fd)
-		os.Remove(path)
-		return nil, fmt.Errorf("gate socket: %s %s: %w", what, path, err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		return fail("chmod", err)
-	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
-		return fail("listen", err)
-	}
-	f := os.NewFile(uintptr(fd), path)
-	l, err := net.FileListener(f) // a duplicate of fd
-	f.Close()
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("gate socket: %s: %w", path, err)
-	}
-	ln, ok := l.(*net.UnixListener)
-	if !ok {
-		l.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("gate socket: %s: not a Unix listener", path)
-	}
-	ln.SetUnlinkOnClose(true)
-	return ln, nil
-}
-
-// listenBacklog is the backlog the gate socket asks for; Linux caps it at
-// net.core.somaxconn (4096 by default since 5.4).
-const listenBacklog = 1<<16 - 1
-
-// ErrDaemon wraps every failure to get a clear answer from the daemon: not
-// running, a broken connection, a malformed answer. The gate denies on it.
-var ErrDaemon = errors.New("no answer from the latch-ssh daemon")
-
-// AskDecision asks the daemon at socket whether the calling process's user
-// may log in. When the daemon asks for a one-time code, otp is called with
-// the prompt (nil means nobody can be asked: the empty code is sent). The
-// returned response is either an allow or a deny; any error means deny.
-func AskDecision(ctx context.Context, socket string, req SocketRequest, otp func(prompt string) (string, error)) (SocketResponse, error) {
-	conn, r, err := dial(ctx, socket)
-	if err != nil {
-		return SocketResponse{}, err
-	}
-	defer conn.Close()
-	// A blocked read ends when ctx does, not only at the connection deadline.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	req.V, req.Op = ProtocolVersion, OpDecide
-	resp, err := exchange(conn, r, req)
-	if err != nil {
-		return SocketResponse{}, err
-	}
-	if resp.Outcome == "ask-otp" {
-		code := ""
-		if otp != nil {
-			// Errors (no terminal, timeout, interrupted) send the empty
-			// code, which the daemon denies and logs.
-			code, _ = otp(safetext.Clean(resp.Prompt))
-		}
-		conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
-		if resp, err = exchange(conn, r, SocketRequest{V: ProtocolVersion, Op: OpOTP, Code: code}); err != nil {
-			return SocketResponse{}, err
-		}
-	}
-	if resp.Outcome != "allow" && resp.Outcome != "deny" {
-		return SocketResponse{}, fmt.Errorf("%w: unexpected outcome %q", ErrDaemon, safetext.Clean(resp.Outcome))
-	}
-	resp.Message = safetext.Clean(resp.Message)
-	return resp, nil
-}
-
-// CallSelfService sends a pair, unpair or status request for the calling
-// process's user and returns the daemon's answer.
-func CallSelfService(ctx context.Context, socket string, req SocketRequest) (SocketResponse, error) {
-	conn, r, err := dial(ctx, socket)
-	if err != nil {
-		return SocketResponse{}, err
-	}
-	defer conn.Close()
-	req.V = ProtocolVersion
-	resp, err := exchange(conn, r, req)
-	if err != nil {
-		return SocketResponse{}, err
-	}
-	resp.Message = safetext.Clean(resp.Message)
-	return resp, nil
-}
-
-// connectRefusedGrace is how long dial retries ECONNREFUSED. The socket
-// file exists but nothing listens on it: a daemon starting (between its
-// bind and its listen) or one that died (a stale file). Retrying briefly
-// rides out the first; the second must still deny quickly.
-const connectRefusedGrace = time.Second
-
-// dial connects to the daemon, retrying within ctx's deadline (30s
-// without one) while the listen backlog is full (EAGAIN): a burst of
-// logins, or a local user flooding the socket (issue 12, item 6), must
-// delay a login, not deny it. The waits are short and jittered, so many
-// gates do not retry in step.
-func dial(ctx context.Context, socket string) (*net.UnixConn, *bufio.Reader, error) {
-	deadline := deadlineOf(ctx, 30*time.Second)
-	refusedUntil := time.Now().Add(connectRefusedGrace)
-	backoff := time.Millisecond
-	var d net.Dialer
-	var c net.Conn
-	for {
-		var err error
-		c, err = d.DialContext(ctx, "unix", socket)
-		if err == nil {
-			break
-		}
-		retry := errors.Is(err, syscall.EAGAIN) || (errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(refusedUntil))
-		wait := backoff/2 + rand.N(backoff/2+1)
-		if !retry || time.Now().Add(wait).After(deadline) {
-			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
-		}
-		backoff = min(2*backoff, 20*time.Millisecond)
-	}
-	conn := c.(*net.UnixConn)
-	// Defence in depth: the socket's directory is root's, but make sure
-	// the answer comes from root (or from our own user, for an
-	// unprivileged daemon), not from whoever managed to bind the path.
-	cred, err := PeerCredOf(conn)
-	if err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
-		conn.Close()
-		return nil, nil, fmt.Errorf("%w: the socket %s is not served by root", ErrDaemon, socket)
-	}
-	conn.SetDeadline(deadlineOf(ctx, 30*time.Second))
-	return conn, bufio.NewReaderSize(conn, 4096), nil
-}
-
-func exchange(conn *net.UnixConn, r *bufio.Reader, req SocketRequest) (SocketResponse, error) {
-	if err := writeMessage(conn, req); err != nil {
-		return SocketResponse{}, fmt.Errorf("%w: %v", ErrDaemon, err)
-	}
-	var resp SocketResponse
-	if err := readMessage(r, &resp); err != nil {
-		return SocketResponse{}, fmt.Errorf("%w: %v", ErrDaemon, err)
-	}
-	if resp.V != ProtocolVersion {
-		return SocketResponse{}, fmt.Errorf("%w: protocol version %d", ErrDaemon, resp.V)
-	}
-	return resp, nil
-}
-
-func deadlineOf(ctx context.Context, def time.Duration) time.Time {
-	if dl, ok := ctx.Deadline(); ok {
-		return dl
-	}
-	return time.Now().Add(def)
-}
-
-// RateLimiter allows up to N decisions per uid per minute (a token bucket
-// refilled continuously). Safe for concurrent use.
-type RateLimiter struct {
-	perMinute int
-	now       func() time.Time
-	mu        sync.Mutex
-	buckets   map[uint32]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// NewRateLimiter returns a limiter allowing perMinute decisions per uid.
-func NewRateLimiter(perMinute int) *RateLimiter {
-	return &RateLimiter{perMinute: perMinute, now: time.Now, buckets: map[uint32]*bucket{}}
-}
-
-// SetPerMinute changes the rate (on reload). Buckets are kept, so a reload
-// does not hand every uid a fresh burst.
-func (l *RateLimiter) SetPerMinute(n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.perMinute = n
-}
-
-// Allow takes one token for uid, reporting whether there was one.
-func (l *RateLimiter) Allow(uid uint32) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	b, ok := l.buckets[uid]
-	if !ok {
-		b = &bucket{tokens: float64(l.perMinute), last: now}
-		l.buckets[uid] = b
-	}
-	b.tokens = min(float64(l.perMinute), b.tokens+now.Sub(b.last).Minutes()*float64(l.perMinute))
-	b.last = now
-	// Forget full buckets so the map does not grow with every uid seen.
-	if len(l.buckets) > 4096 {
-		for k, v := range l.buckets {
-			if v.tokens >= float64(l.perMinute) {
-				delete(l.buckets, k)
-			}
-		}
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -1,9 +1,8 @@
-package pairing
+package gatesocket
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
@@ -45,16 +43,18 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 	}
 	conn := c.(*net.UnixConn)
 	defer conn.Close()
-	// As gate.AskDecision: the answer must come from root (or from this
+	// As AskDecision (see dial): the answer must come from root (or from this
 	// process's own user), not from whoever managed to bind the path.
-	if cred, err := gate.PeerCredOf(conn); err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
+	if cred, err := PeerCredOf(conn); err != nil || (cred.UID != 0 && int(cred.UID) != os.Geteuid()) {
 		return fmt.Errorf("the socket %s is not served by root: the change was not put in force by a daemon; check latch-ssh.service", socket)
 	}
 	dl, _ := ctx.Deadline()
 	conn.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	resp, err := exchangeReload(conn)
+	// The exchange of every client: one request, one answer of this
+	// protocol version, framed by readMessage and writeMessage.
+	resp, err := exchange(conn, bufio.NewReaderSize(conn, 4096), SocketRequest{V: ProtocolVersion, Op: OpReload})
 	switch {
 	case err != nil:
 		return fmt.Errorf("the latch-ssh daemon did not confirm that the change is in force (%w): reload it (systemctl reload latch-ssh)", err)
@@ -67,31 +67,4 @@ func ApplyToDaemon(ctx context.Context, socket string) error {
 		return fmt.Errorf("the latch-ssh daemon did not put the change in force: %s", msg)
 	}
 	return nil
-}
-
-// exchangeReload sends the reload request on conn and reads the answer.
-func exchangeReload(conn *net.UnixConn) (gate.SocketResponse, error) {
-	b, err := json.Marshal(gate.SocketRequest{V: gate.ProtocolVersion, Op: gate.OpReload})
-	if err != nil {
-		return gate.SocketResponse{}, err
-	}
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return gate.SocketResponse{}, err
-	}
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 4096), gate.MaxMessageSize)
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return gate.SocketResponse{}, err
-		}
-		return gate.SocketResponse{}, errors.New("the daemon closed the connection without answering")
-	}
-	var resp gate.SocketResponse
-	if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
-		return gate.SocketResponse{}, fmt.Errorf("malformed answer: %w", err)
-	}
-	if resp.V != gate.ProtocolVersion {
-		return gate.SocketResponse{}, fmt.Errorf("protocol version %d", resp.V)
-	}
-	return resp, nil
 }
