@@ -60,6 +60,18 @@ func (tr tree) link(target, rel string, uid int) string {
 	return p
 }
 
+// chain makes etc/l0, a file, and n links etc/lN -> etc/lN-1 ... -> l0,
+// and returns etc/lN.
+func (tr tree) chain(n int) string {
+	tr.t.Helper()
+	tr.dir("etc", 0o755, 0)
+	tr.file("etc/l0", 0o644, 0)
+	for i := 1; i <= n; i++ {
+		tr.link("l"+strconv.Itoa(i-1), "etc/l"+strconv.Itoa(i), 0)
+	}
+	return tr.p("etc/l" + strconv.Itoa(n))
+}
+
 func (tr tree) own(p string, mode os.FileMode, uid int) {
 	tr.t.Helper()
 	if err := os.Lchown(p, uid, uid); err != nil {
@@ -217,25 +229,11 @@ func TestPolicies(t *testing.T) {
 			},
 			want: want{path: "=", fix: "point the link straight at the file", kind: pathtrust.TooManyLinks}},
 		{name: "a chain of MaxLinks links",
-			setup: func(tr tree) string {
-				tr.dir("etc", 0o755, 0)
-				tr.file("etc/l0", 0o644, 0)
-				for i := 1; i <= pathtrust.MaxLinks; i++ {
-					tr.link("l"+strconv.Itoa(i-1), "etc/l"+strconv.Itoa(i), 0)
-				}
-				return tr.p("etc/l" + strconv.Itoa(pathtrust.MaxLinks))
-			},
-			want: want{real: "etc/l0"}},
+			setup: func(tr tree) string { return tr.chain(pathtrust.MaxLinks) },
+			want:  want{real: "etc/l0"}},
 		{name: "a chain of MaxLinks+1 links",
-			setup: func(tr tree) string {
-				tr.dir("etc", 0o755, 0)
-				tr.file("etc/l0", 0o644, 0)
-				for i := 1; i <= pathtrust.MaxLinks+1; i++ {
-					tr.link("l"+strconv.Itoa(i-1), "etc/l"+strconv.Itoa(i), 0)
-				}
-				return tr.p("etc/l" + strconv.Itoa(pathtrust.MaxLinks+1))
-			},
-			want: want{path: "=", kind: pathtrust.TooManyLinks, fix: "point the link straight at the file"}},
+			setup: func(tr tree) string { return tr.chain(pathtrust.MaxLinks + 1) },
+			want:  want{path: "=", kind: pathtrust.TooManyLinks, fix: "point the link straight at the file"}},
 		{name: "dangling link",
 			setup: func(tr tree) string { tr.dir("etc", 0o755, 0); return tr.link("nowhere", "etc/f", 0) },
 			want:  want{err: fs.ErrNotExist}},
