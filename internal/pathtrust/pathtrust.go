@@ -269,7 +269,11 @@ func (p Policy) check(path string, uid uint32, mode fs.FileMode, dir bool) *Erro
 		fixes = append(fixes, p.chownFix(path))
 	}
 	if writable {
-		problems = append(problems, fmt.Sprintf("is writable by %s (mode %04o), so they could %s", others(perm&0o022), perm, risk))
+		also := ""
+		if len(problems) > 0 {
+			also = "also "
+		}
+		problems = append(problems, fmt.Sprintf("is %swritable by %s (mode %04o), so they could %s", also, others(perm&0o022), perm, risk))
 		fix := "chmod go-w " + path
 		if p.Private && !dir {
 			fix = "chmod 600 " + path
@@ -280,7 +284,7 @@ func (p Policy) check(path string, uid uint32, mode fs.FileMode, dir bool) *Erro
 		return nil
 	}
 	// Both problems at once, with both fixes: one round of fixing.
-	return &Error{Path: path, Problem: strings.Join(problems, "; it also "), Fix: strings.Join(fixes, " && "),
+	return &Error{Path: path, Problem: strings.Join(problems, "; it "), Fix: strings.Join(fixes, " && "),
 		Kind: kind, Dir: dir, UID: uid, Mode: mode}
 }
 
