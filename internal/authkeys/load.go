@@ -121,7 +121,7 @@ type PermissionError = pathtrust.Error
 // treats that as "no keys"), an error wrapping fs.ErrPermission when the
 // user may not read it, or a Parse error (which never quotes the file's
 // content). home is used to word the fixes: inside it, "chown UID"; above
-// it, "chown root:root".
+// it, "chown root".
 func Load(path string, user asuser.Creds, home string) ([]Key, []Skipped, error) {
 	if !filepath.IsAbs(path) {
 		return nil, nil, fmt.Errorf("authorized keys file %q: not an absolute path", path)
@@ -160,7 +160,7 @@ func load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
 // on its way owned by root or the user, writable by no one else, no sticky
 // directory (sshd's secure_filename refuses /tmp-like directories too, and
 // a home both servers accept should be the same home). Fixes inside the
-// home say "chown UID", above it "chown root:root".
+// home say "chown UID", above it "chown root".
 func policy(owner uint32, home string) pathtrust.Policy {
 	return pathtrust.Policy{
 		User:     owner,

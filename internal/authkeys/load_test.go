@@ -113,7 +113,7 @@ func TestLoad(t *testing.T) {
 		{name: "dir above home owned by another user", setup: func(t *testing.T, e env) string {
 			chmodChown(t, e.base, 0o755, 65534)
 			return ""
-		}, wantPath: ".", wantFix: "chown root:root "},
+		}, wantPath: ".", wantFix: "chown root "},
 		{name: "dir above home group-writable", setup: func(t *testing.T, e env) string {
 			chmodChown(t, e.base, 0o775, 0)
 			return ""

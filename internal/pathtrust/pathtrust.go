@@ -66,8 +66,8 @@ type Policy struct {
 	// UserName names User in messages: "the user", "this process's user".
 	UserName string
 	// Home limits where User's ownership is the fix: inside Home the fix
-	// for a bad owner is "chown User", elsewhere "chown root:root". ""
-	// means everywhere (when HasUser).
+	// for a bad owner is "chown User", elsewhere "chown root". "" means
+	// everywhere (when HasUser), and "chown root:root" for root.
 	Home string
 
 	// Sticky accepts a directory writable by others when it is sticky
@@ -291,10 +291,16 @@ func (p Policy) check(path string, uid uint32, mode fs.FileMode, dir bool) *Erro
 func (p Policy) trusted(uid uint32) bool { return uid == 0 || p.HasUser && uid == p.User }
 
 // chownFix names the owner path should have: User inside Home, root
-// elsewhere.
+// elsewhere. Around a home (Home set) the fix leaves the group alone:
+// directories such as /home may carry a group on purpose, and with no
+// group write (checked separately) it does not matter for trust. latch-ssh's
+// own files and directories get root's group too, as packaged.
 func (p Policy) chownFix(path string) string {
-	if p.HasUser && p.User != 0 && (p.Home == "" || within(path, p.Home)) {
+	switch {
+	case p.HasUser && p.User != 0 && (p.Home == "" || within(path, p.Home)):
 		return fmt.Sprintf("chown %d %s", p.User, path)
+	case p.Home != "":
+		return "chown root " + path
 	}
 	return "chown root:root " + path
 }

@@ -298,7 +298,7 @@ func TestPolicies(t *testing.T) {
 				tr.dir("up", 0o755, otherUID)
 				return tr.p("up/f")
 			},
-			want: want{path: "up", fix: "chown root:root BASE/up", kind: pathtrust.BadOwner}},
+			want: want{path: "up", fix: "chown root BASE/up", kind: pathtrust.BadOwner}},
 
 		// Private and executable files.
 		{name: "private file readable by its group", policy: func(tree) pathtrust.Policy { return privateP },
