@@ -98,6 +98,38 @@ func TestLoadPermissions(t *testing.T) {
 			symlink(t, "real.toml", dir+"/latch.toml")
 			return dir + "/latch.toml", p
 		}},
+		// Issue 14: the directory holding a link to a directory is
+		// checked too (it used to be resolved away by EvalSymlinks: anyone
+		// who can write dir/open could repoint dir/open/d).
+		{name: "link to a safe directory, the link in a world-writable directory", fix: "chmod go-w %s", setup: func(t *testing.T, dir string) (string, string) {
+			mkdir(t, dir+"/open", 0o777)
+			mkdir(t, dir+"/safe", 0o755)
+			writeFile(t, dir+"/safe/latch.toml", validConfig, 0o600)
+			symlink(t, dir+"/safe", dir+"/open/d")
+			return dir + "/open/d/latch.toml", dir + "/open"
+		}},
+		// Issue 14: in a sticky directory, a link's owner chooses where it
+		// points; only root's (or this process's user's) links are followed.
+		{name: "link of another uid in a sticky directory", root: true, fix: "use the path it points to, or remove it", setup: func(t *testing.T, dir string) (string, string) {
+			mkdir(t, dir+"/tmp", os.ModeSticky|0o777)
+			mkdir(t, dir+"/real", 0o755)
+			writeFile(t, dir+"/real/latch.toml", validConfig, 0o600)
+			symlink(t, dir+"/real", dir+"/tmp/etc")
+			chown(t, dir+"/tmp/etc", 65534)
+			return dir + "/tmp/etc/latch.toml", ""
+		}},
+		// Issue 14: ".." after a link is the parent of the link's target,
+		// as for the kernel (and cat, and sshd), not a textual step back:
+		// the file checked and read is the one every other tool reads.
+		{name: "dot-dot after a link", setup: func(t *testing.T, dir string) (string, string) {
+			mkdir(t, dir+"/etc", 0o755)
+			writeFile(t, dir+"/etc/latch.toml", "not the file the kernel finds", 0o666)
+			mkdir(t, dir+"/real", 0o755)
+			mkdir(t, dir+"/real/sub", 0o755)
+			writeFile(t, dir+"/real/latch.toml", validConfig, 0o600)
+			symlink(t, dir+"/real/sub", dir+"/etc/link")
+			return dir + "/etc/link/../latch.toml", ""
+		}},
 		{name: "world-writable parent directory", fix: "chmod go-w %s", setup: func(t *testing.T, dir string) (string, string) {
 			mkdir(t, dir+"/etc", 0o777)
 			return writeFile(t, dir+"/etc/latch.toml", validConfig, 0o600), dir + "/etc"

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 
 	"github.com/latch-ssh/latch-ssh/internal/asuser"
+	"github.com/latch-ssh/latch-ssh/internal/pathtrust"
 )
 
 // Match returns the first key in keys equal to offered, comparing the wire
@@ -80,23 +78,9 @@ func ExpandPath(pattern, user, home string) (string, error) {
 }
 
 // PermissionError says why an authorized_keys file, or a directory above
-// it, is not safe to trust, and the command that makes it safe.
-type PermissionError struct {
-	// Path is the file or directory at fault.
-	Path string
-	// Problem says what is wrong and why it matters.
-	Problem string
-	// Fix is the shell command that fixes it, or what to do.
-	Fix string
-}
-
-// Error formats the error as "path: problem (fix: command)".
-func (e *PermissionError) Error() string {
-	return fmt.Sprintf("%s: %s (fix: %s)", e.Path, e.Problem, e.Fix)
-}
-
-// maxSymlinks bounds the symlink chain Load follows.
-const maxSymlinks = 8
+// it, is not safe to trust, and the command that makes it safe: the one
+// error of package pathtrust.
+type PermissionError = pathtrust.Error
 
 // Load checks and parses the authorized_keys file at path for user (whose
 // uid owns the keys) with home directory home, with sshd's StrictModes
@@ -110,6 +94,9 @@ const maxSymlinks = 8
 //     exception for sticky directories: a home or key file under /tmp is
 //     refused. (sshd stops at the home directory; we also check above it.)
 //
+// The walk, the checks and their messages are package pathtrust's, with
+// the policy below.
+//
 // Everything, from the first lstat to the last read, is done with the
 // user's credentials (asuser.Run), as sshd does with temporarily_use_uid:
 // the daemon is root, and the user controls the path (a symbolic link in
@@ -121,7 +108,8 @@ const maxSymlinks = 8
 // user could follow it themselves.
 //
 // A symlink is followed, as sshd does, but the directories holding the link
-// and those holding each target are all checked, at most 8 links deep; the
+// and those holding each target are all checked, at most 8 links deep, and
+// ".." after a link means the parent of its target, as for the kernel; the
 // final file is opened with O_NOFOLLOW and checked with fstat on the open
 // descriptor, so what is read is what was checked. Only root and the user
 // can change anything along the checked paths, and the user may edit the
@@ -155,166 +143,32 @@ func Load(path string, user asuser.Creds, home string) ([]Key, []Skipped, error)
 
 // load is Load with the caller's credentials (already the user's).
 func load(path string, owner uint32, home string) ([]Key, []Skipped, error) {
-	c := checker{owner: owner, home: filepath.Clean(home)}
-	f, real, err := c.open(filepath.Clean(path))
+	f, real, _, err := pathtrust.Open(path, policy(owner, home))
+	var pe *PermissionError
+	if err != nil && !errors.As(err, &pe) {
+		return nil, nil, fmt.Errorf("authorized keys file: %w", err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", real, err)
-	}
-	if err := c.checkFile(real, fi); err != nil {
-		return nil, nil, err
-	}
-	if err := checkFS(f, real); err != nil {
-		return nil, nil, err
-	}
 	return Parse(f, real)
 }
 
-type checker struct {
-	owner uint32
-	home  string
-}
-
-func (c checker) trusted(uid uint32) bool { return uid == 0 || uid == c.owner }
-
-// chownFix names the owner a path should have: the user inside the home,
-// root elsewhere.
-func (c checker) chownFix(p string) string {
-	if c.home != "" && c.home != "/" && (p == c.home || strings.HasPrefix(p, c.home+"/")) {
-		return fmt.Sprintf("chown %d %s", c.owner, p)
+// policy is sshd's StrictModes rule for the authorized_keys of user uid
+// owner with home directory home (pathtrust): the file and every directory
+// on its way owned by root or the user, writable by no one else, no sticky
+// directory (sshd's secure_filename refuses /tmp-like directories too, and
+// a home both servers accept should be the same home). Fixes inside the
+// home say "chown UID", above it "chown root".
+func policy(owner uint32, home string) pathtrust.Policy {
+	return pathtrust.Policy{
+		User:     owner,
+		HasUser:  true,
+		UserName: "the user",
+		Home:     filepath.Clean(home),
+		Moved:    "the home directory or key file",
+		FileRisk: "add keys",
+		DirRisk:  "replace the keys below it",
 	}
-	return "chown root " + p
-}
-
-// open follows path's symlinks (checking the directories of each hop) and
-// opens the final file without following a symlink, non-blocking (a FIFO
-// must not hang the server). It returns the file and its real path.
-func (c checker) open(path string) (*os.File, string, error) {
-	cur := path
-	for hops := 0; ; hops++ {
-		dir, err := filepath.EvalSymlinks(filepath.Dir(cur))
-		if err != nil {
-			return nil, "", fmt.Errorf("authorized keys file %s: %w", path, err)
-		}
-		if err := c.checkDirs(dir); err != nil {
-			return nil, "", err
-		}
-		cur = filepath.Join(dir, filepath.Base(cur))
-		fi, err := os.Lstat(cur)
-		if err != nil {
-			return nil, "", fmt.Errorf("authorized keys file: %w", err)
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			break
-		}
-		if hops == maxSymlinks {
-			return nil, "", &PermissionError{path, fmt.Sprintf("leads through more than %d symbolic links", maxSymlinks),
-				"point the link straight at the file"}
-		}
-		target, err := os.Readlink(cur)
-		if err != nil {
-			return nil, "", fmt.Errorf("authorized keys file: %w", err)
-		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(dir, target)
-		}
-		cur = filepath.Clean(target)
-	}
-	f, err := os.OpenFile(cur, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, "", fmt.Errorf("authorized keys file %s: became a symbolic link while being opened: %w", cur, err)
-		}
-		return nil, "", fmt.Errorf("authorized keys file: %w", err)
-	}
-	return f, cur, nil
-}
-
-// checkFS refuses a file on /proc or /sys. Their files look regular and
-// root-owned, and some of /proc/self (maps, for one) are readable by any
-// thread of the daemon, even one acting as the user, because the kernel
-// lets a process's threads read each other's. A link there reads the
-// daemon's own state: no content ever reaches the log or the client, but
-// nothing there is a key file either.
-func checkFS(f *os.File, p string) error {
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
-		return fmt.Errorf("%s: statfs: %w", p, err)
-	}
-	if st.Type == unix.PROC_SUPER_MAGIC || st.Type == unix.SYSFS_MAGIC {
-		return &PermissionError{p, "is on /proc or /sys, not a key file", "point authorized_keys at a real file"}
-	}
-	return nil
-}
-
-// checkFile checks the Stat of the open file.
-func (c checker) checkFile(p string, fi os.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return &PermissionError{p, "is not a regular file", "replace it with a regular file"}
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return &PermissionError{p, "has no owner information", "use a local file system"}
-	}
-	perm := fi.Mode().Perm()
-	switch {
-	case !c.trusted(st.Uid):
-		return &PermissionError{p, fmt.Sprintf("is owned by uid %d, neither root nor the user (uid %d), so that user could add keys", st.Uid, c.owner),
-			c.chownFix(p)}
-	case perm&0o022 != 0:
-		return &PermissionError{p, fmt.Sprintf("is writable by %s (mode %04o), so they could add keys", others(perm), perm),
-			"chmod go-w " + p}
-	}
-	return nil
-}
-
-// checkDirs checks dir (absolute, symlink-free) and every directory above
-// it, from / down, so the first problem reported is the outermost one.
-func (c checker) checkDirs(dir string) error {
-	dirs := []string{"/"}
-	for _, p := range strings.Split(dir, "/") {
-		if p != "" {
-			dirs = append(dirs, filepath.Join(dirs[len(dirs)-1], p))
-		}
-	}
-	for _, d := range dirs {
-		fi, err := os.Lstat(d)
-		if err != nil {
-			return fmt.Errorf("authorized keys directory: %w", err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		perm := fi.Mode().Perm()
-		switch {
-		case !fi.IsDir():
-			return &PermissionError{d, "is not a directory", "use a path without symbolic links"}
-		case !ok:
-			return &PermissionError{d, "has no owner information", "use a local file system"}
-		case !c.trusted(st.Uid):
-			return &PermissionError{d, fmt.Sprintf("is owned by uid %d, neither root nor the user (uid %d), so that user could replace the keys below it", st.Uid, c.owner),
-				c.chownFix(d)}
-		case perm&0o022 != 0:
-			problem := fmt.Sprintf("is writable by %s (mode %04o), so they could replace the keys below it", others(perm), perm)
-			if fi.Mode()&os.ModeSticky != 0 {
-				return &PermissionError{d, problem + " (sticky directories such as /tmp are not accepted on the way to authorized_keys)",
-					"move the home directory or key file out of " + d}
-			}
-			return &PermissionError{d, problem, "chmod go-w " + d}
-		}
-	}
-	return nil
-}
-
-// others names who besides the owner may write.
-func others(perm os.FileMode) string {
-	switch {
-	case perm&0o020 != 0 && perm&0o002 != 0:
-		return "group and others"
-	case perm&0o020 != 0:
-		return "its group"
-	}
-	return "others"
 }

@@ -145,6 +145,15 @@ func TestLoad(t *testing.T) {
 			symlink(t, filepath.Join(pub, "keys"), e.file)
 			return ""
 		}, wantPath: "pub", wantFix: "chmod go-w "},
+		// Issue 14: the directory holding a link to a directory is
+		// checked (it used to be resolved away: anyone able to write pub
+		// could repoint pub/d).
+		{name: "symlinked directory, the link in a world-writable dir", setup: func(t *testing.T, e env) string {
+			pub := filepath.Join(e.base, "pub")
+			mkdir(t, pub, 0o777, 0)
+			symlink(t, e.ssh, filepath.Join(pub, "d"))
+			return filepath.Join(pub, "d", "authorized_keys")
+		}, wantPath: "pub", wantFix: "chmod go-w "},
 		{name: "symlink to a group-writable file", setup: func(t *testing.T, e env) string {
 			real := filepath.Join(e.home, "keys")
 			writeFile(t, real, keyLine+"\n", 0o660, fakeOwner)

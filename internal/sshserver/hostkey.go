@@ -13,10 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/rs/zerolog"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/latch-ssh/latch-ssh/internal/pathtrust"
 )
 
 // LoadHostKeys reads the host private keys at paths. A path that does not
@@ -25,7 +26,8 @@ import (
 // can pin it: an RSA key (3072 bits) when the file name says "rsa", like
 // ssh_host_rsa_key, and an ed25519 key otherwise (see GeneratedKeyType).
 // Like sshd, a key file that others may read or write, or that belongs to
-// someone else, is refused with the fix in the error; so are DSA keys,
+// someone else, is refused with the fix in the error, and so is one in a
+// directory others may write (hostKeyPolicy); so are DSA keys,
 // RSA keys under 2048 bits and two keys of the same type (algorithms.go).
 func LoadHostKeys(paths []string, log zerolog.Logger) ([]gossh.Signer, error) {
 	if len(paths) == 0 {
@@ -131,32 +133,35 @@ func errNoGenerate(path string) error {
 	return fmt.Errorf("host key %s: does not exist, and its name asks for an (EC)DSA key, which is not generated (ed25519, or rsa for a name containing \"rsa\", are); fix: ssh-keygen -t ecdsa -N '' -f %s, or list an ed25519 key instead", path, path)
 }
 
-// readKeyFile reads a private key file after sshd's checks on the open
-// file: a regular file, owned by us (or root), not readable or writable by
-// group or others.
+// hostKeyPolicy is the rule for host private keys (pathtrust): owned by
+// root or the user the server runs as, and so is every directory on the
+// way (sshd checks only the file; but whoever can replace the key can
+// impersonate the server, and a key generated in a directory others can
+// write could be swapped for theirs); readable by no one else; a sticky
+// directory such as /tmp is accepted above the key's own directory.
+func hostKeyPolicy() pathtrust.Policy {
+	p := pathtrust.Policy{
+		Sticky:   true,
+		Private:  true,
+		FileRisk: "replace the server's identity",
+		DirRisk:  "replace the host key below it",
+		ReadRisk: "read the host private key and impersonate the server",
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		p.User, p.HasUser, p.UserName = uint32(euid), true, "the user the server runs as"
+	}
+	return p
+}
+
+// readKeyFile reads a private key file after the checks of hostKeyPolicy.
+// An error wraps fs.ErrNotExist when the file does not exist (and the
+// directories before it passed the checks).
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, _, _, err := pathtrust.Open(path, hostKeyPolicy())
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("host key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("host key %s: not a regular file", path)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil, fmt.Errorf("host key %s: cannot read its owner", path)
-	}
-	if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 {
-		return nil, fmt.Errorf("host key %s: owned by uid %d; fix: chown %d %s", path, st.Uid, uid, path)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("host key %s: mode %04o lets others read it; fix: chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
 	const maxKey = 64 << 10
 	data, err := io.ReadAll(io.LimitReader(f, maxKey+1))
 	if err != nil {

@@ -231,6 +231,10 @@ func TestCheckPAMHookFile(t *testing.T) {
 		{"setuid", func(h string) error { return os.Chmod(h, os.ModeSetuid|0o755) }, "setuid or setgid"},
 		{"not executable", func(h string) error { return os.Chmod(h, 0o644) }, "not an executable file"},
 		{"writable directory", func(h string) error { return os.Chmod(filepath.Dir(h), 0o777) }, "which someone other than root can write"},
+		// Issue 14: a sticky directory (like /tmp) is accepted above the
+		// hook's directory, not as it: anyone may plant the hook there
+		// before it exists, or a hard link to another root-owned program.
+		{"sticky writable directory", func(h string) error { return os.Chmod(filepath.Dir(h), os.ModeSticky|0o777) }, "which someone other than root can write"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, hook := fixture(t, "stacks")

@@ -1,12 +1,26 @@
 package wiring
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/latch-ssh/latch-ssh/internal/pathtrust"
 )
+
+// execPolicy is the rule for an executable that runs at every login
+// (pathtrust): owned by root and writable by no one else, and so is every
+// directory on its way (a sticky one such as /tmp only above the program's
+// own directory); executable, and neither setuid nor setgid.
+func execPolicy() pathtrust.Policy {
+	return pathtrust.Policy{
+		Sticky:   true,
+		Exec:     true,
+		FileRisk: "make it allow anyone",
+		DirRisk:  "replace the program in it",
+	}
+}
 
 // execProblem says what is wrong with an executable that runs at every
 // login (the PAM hook as root, the gate as the user), or "" when nothing.
@@ -20,42 +34,26 @@ func execProblem(path string) (msg, fix string) {
 	if !filepath.IsAbs(path) {
 		return p + " is not an absolute path: what runs depends on the working directory and PATH", "use the full path"
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Sprintf("%s cannot run (%s): the login is refused", p, clean(errText(err))), "install latch-ssh, or fix the path"
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	_, _, err := pathtrust.Stat(path, execPolicy())
+	var pe *pathtrust.Error
 	switch {
-	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-		return p + " is not an executable file: the login is refused", "chmod 0755 " + p
-	case !ok:
-		return p + ": cannot read its owner", ""
-	case st.Uid != 0:
-		return fmt.Sprintf("%s is owned by uid %d, not root: its owner can make it allow anyone", p, st.Uid), "chown root:root " + p
-	case fi.Mode().Perm()&0o022 != 0:
-		return p + " is group or world writable: anyone who can write it decides who logs in", "chmod go-w " + p
-	case fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0:
-		return p + " is setuid or setgid, which latch-ssh binaries must never be", "chmod ug-s " + p
+	case err == nil:
+		return "", ""
+	case !errors.As(err, &pe):
+		return fmt.Sprintf("%s cannot run (%s): the login is refused", p, clean(errText(err))), "install latch-ssh, or fix the path"
+	case pe.Dir:
+		return fmt.Sprintf("%s is in directory %s, which someone other than root can write: it %s", p, clean(pe.Path), clean(pe.Problem)),
+			clean(pe.Fix)
+	case pe.Kind == pathtrust.NotRegular:
+		return p + " is not an executable file: the login is refused", clean(pe.Fix)
+	case pe.Kind == pathtrust.Writable:
+		return fmt.Sprintf("%s is group or world writable (mode %04o): anyone who can write it decides who logs in", p, pe.Mode.Perm()),
+			clean(pe.Fix)
+	case pe.Path != path:
+		// The problem is with the file a link leads to, or with a link.
+		return fmt.Sprintf("%s: %s %s", p, clean(pe.Path), clean(pe.Problem)), clean(pe.Fix)
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Sprintf("%s: %s", p, clean(errText(err))), ""
-	}
-	for d := filepath.Dir(real); ; d = filepath.Dir(d) {
-		if di, err := os.Stat(d); err == nil {
-			dst, ok := di.Sys().(*syscall.Stat_t)
-			// A root-owned sticky directory (like /tmp) is fine: others
-			// cannot rename or delete root's file in it.
-			writable := di.Mode().Perm()&0o022 != 0 && di.Mode()&fs.ModeSticky == 0
-			if !ok || dst.Uid != 0 || writable {
-				return fmt.Sprintf("%s is in directory %s, which someone other than root can write: they can replace it", p, clean(d)),
-					"chown root:root " + clean(d) + " && chmod go-w " + clean(d)
-			}
-		}
-		if d == "/" || d == "." {
-			return "", ""
-		}
-	}
+	return p + " " + clean(pe.Problem), clean(pe.Fix)
 }
 
 // errText drops the path Go repeats in *PathError: the message names it.
