@@ -104,8 +104,13 @@ pam() {
 	for x in latchpkg1 latchpkg2; do
 		! getent passwd "$x" >/dev/null || fail "user $x exists on this machine"
 	done
-	# Private copies, bound over the originals.
-	for x in /etc/pam.d /var/lib/pam /var/cache/debconf /etc/passwd /etc/shadow; do
+	# Private copies, bound over the originals. All of /etc rather than
+	# /etc/passwd and /etc/shadow alone: a file bind-mounted in this
+	# namespace is detached from it when anything outside renames a new file
+	# over the original (useradd and userdel do, in any test running beside
+	# this one; Linux >= 3.18), and the lines added below would then be
+	# written to, and missed from, the real files.
+	for x in /etc /var/lib/pam /var/cache/debconf; do
 		mkdir -p "$work/ns$(dirname "$x")"
 		cp -a "$x" "$work/ns$x"
 		mount --bind "$work/ns$x" "$x"

@@ -178,6 +178,12 @@ func Stat(path string, p Policy) (string, os.FileInfo, error) {
 func (p Policy) open(path string, flags int) (*os.File, string, os.FileInfo, error) {
 	real, err := p.resolve(path, false)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) && pe.Path != path {
+			// The walk stopped at a missing directory on the way; the
+			// person asked about path, and os.Open would name it too.
+			return nil, "", nil, &fs.PathError{Op: "open", Path: path, Err: pe.Err}
+		}
 		return nil, "", nil, err
 	}
 	f, err := os.OpenFile(real, flags|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
