@@ -233,7 +233,7 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 // banner; so do the warnings of a login that goes on (pam_unix's "your
 // password will expire", a nologin file shown to root).
 func (c *conn) checkAccount(meta gossh.ConnMetadata, acct spawn.Account) error {
-	warning, err := spawn.CheckLogin(acct, time.Now(), c.s.o.nologin)
+	warning, err := c.s.o.checkLogin(acct, time.Now())
 	if err == nil {
 		// meta is x/crypto's connection, which can send a banner
 		// during authentication (ServerPreAuthConn).
