@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
@@ -199,7 +200,8 @@ func TestRealUsersAccountStates(t *testing.T) {
 // Debian's and Fedora's sshd account stack) and the embedded server refuse
 // a key login and show the person its content; once it is gone, both let
 // them in. systemd writes /run/nologin before a shutdown and while booting.
-// The file here is a private one (pam_nologin file=, Options.nologin): the
+// The file here is a private one (pam_nologin file=, and the account rule given it through
+// Options.checkLogin): the
 // real /etc/nologin would stop every login on the machine.
 func TestRealUsersNologinFile(t *testing.T) {
 	systest.Require(t, "ssh", "sshd")
@@ -210,7 +212,11 @@ func TestRealUsersNologinFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(notice+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.start(t, func(o *Options) { o.nologin = []string{file} })
+	f.start(t, func(o *Options) {
+		o.checkLogin = func(acct spawn.Account, now time.Time) (string, error) {
+			return spawn.CheckLogin(acct, now, []string{file})
+		}
+	})
 	sshd := systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true,
 		PAM: strings.Replace(debianSSHDPAM, "pam_nologin.so", "pam_nologin.so file="+file, 1)})
 	targets := map[string]*systest.Target{"sshd": &sshd.Target, "embedded": &f.target}

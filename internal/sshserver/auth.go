@@ -80,6 +80,7 @@ func (c *conn) isDenied() bool {
 // including keys it never proves it holds, so it decides nothing but that:
 // no Latch call, no identity (see verified).
 func (c *conn) publicKey(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
+	c.attempted("publickey")
 	if c.isDenied() {
 		c.closeWhy("another attempt after the gate refused")
 		return nil, errDenied
@@ -184,6 +185,7 @@ func (s *Server) loadKeyring(user, pattern string) *keyring {
 // which publicKey accepted for the user. Only now is the gate asked, and
 // the identity is this key's, whatever else the client offered before.
 func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+	c.attempted("publickey")
 	if c.isDenied() {
 		c.closeWhy("another attempt after the gate refused")
 		return nil, errDenied
@@ -233,7 +235,7 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 // banner; so do the warnings of a login that goes on (pam_unix's "your
 // password will expire", a nologin file shown to root).
 func (c *conn) checkAccount(meta gossh.ConnMetadata, acct spawn.Account) error {
-	warning, err := spawn.CheckLogin(acct, time.Now(), c.s.o.nologin)
+	warning, err := c.s.o.checkLogin(acct, time.Now())
 	if err == nil {
 		// meta is x/crypto's connection, which can send a banner
 		// during authentication (ServerPreAuthConn).
@@ -263,6 +265,7 @@ func (c *conn) checkAccount(meta gossh.ConnMetadata, acct spawn.Account) error {
 // oneTimeCode is the keyboard-interactive step after a partial success:
 // one prompt, one try.
 func (c *conn) oneTimeCode(meta gossh.ConnMetadata, ask gossh.KeyboardInteractiveChallenge) (*gossh.Permissions, error) {
+	c.attempted("keyboard-interactive")
 	c.mu.Lock()
 	p := c.pending
 	c.pending = nil

@@ -400,8 +400,7 @@ func TestNotRootServesOnlyItself(t *testing.T) {
 	f := newFixture(t)
 	alice, _ := f.user(t, systest.UserOptions{})
 	bob, bobAcc := f.user(t, systest.UserOptions{})
-	f.start(t, nil)
-	f.srv.root, f.srv.self = false, uint32(alice.UID)
+	f.start(t, func(o *Options) { uid := uint32(alice.UID); o.euid = &uid })
 	f.latch.ResetRequests()
 	if r := f.dial(t, bob.Name, gossh.PublicKeys(bob.Signer)); r.err == nil {
 		t.Fatal("a non-root server let another user in")

@@ -212,7 +212,13 @@ func (c *conn) timeout(why string) {
 	c.closeWhy(why)
 }
 
-// attempted records an authentication request of method.
+// attempted records an authentication request of method. It is called
+// from each authentication callback, not only from authLog: x/crypto does
+// not call AuthLogCallback for a public key query, nor for a signature that
+// does not verify (it ends the handshake), and a gate refusal closes the
+// connection from inside the callback (deny), before AuthLogCallback runs.
+// Counting on authLog alone charged those connections the lighter
+// penalty_noauth, as if they had never tried (issue 14, TestAuthTable).
 func (c *conn) attempted(method string) {
 	if method == "none" {
 		return

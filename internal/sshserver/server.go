@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -63,12 +62,14 @@ type Options struct {
 	// Log receives one JSON line per connection event and auth step. The
 	// decisions themselves go to the core's audit log.
 	Log zerolog.Logger
-	// Lookup finds a local account; nil means spawn.Lookup (NSS).
+	// Lookup finds a local account; nil means spawn.Lookup (NSS). It is
+	// one of the seams of backend.go.
 	Lookup func(name string) (spawn.Account, error)
 	// Keys, when set, returns the authorized keys of acct instead of
 	// reading [server] authorized_keys with the StrictModes checks. It is
 	// for the demo, whose throwaway key lives in a temporary directory
-	// that StrictModes rightly refuses; production leaves it nil.
+	// that StrictModes rightly refuses, and for the tests that run the
+	// authentication in memory (backend.go); production leaves it nil.
 	Keys func(acct spawn.Account) ([]authkeys.Key, error)
 	// OnDecision, when set, is called with every login decision: the
 	// final ones, and AskOTP when a one-time code is asked (the demo
@@ -86,9 +87,11 @@ type Options struct {
 	// admission (startups.go), so that tests can be deterministic.
 	now  func() time.Time
 	intn func(n int) int
-	// nologin, when not nil, replaces spawn.NologinFiles() (tests: the
-	// real /etc/nologin would stop every login on the machine).
-	nologin []string
+	// checkLogin and euid, when set, replace the account rule and the
+	// uid the server runs as (backend.go): tests run the authentication
+	// without root and without real users.
+	checkLogin func(acct spawn.Account, now time.Time) (warning string, err error)
+	euid       *uint32
 }
 
 // Server is the embedded SSH server. Build it with New, run it with Serve,
@@ -127,17 +130,15 @@ func New(o Options) (*Server, error) {
 	if len(o.HostSigners) == 0 {
 		return nil, errors.New("sshserver: no host key")
 	}
-	if o.Lookup == nil {
-		o.Lookup = spawn.Lookup
-	}
+	o.systemDefaults()
 	hostSigners, err := hostSigners(o.HostSigners)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		o:      o,
-		root:   os.Geteuid() == 0,
-		self:   uint32(os.Geteuid()),
+		root:   *o.euid == 0,
+		self:   *o.euid,
 		live:   map[string]map[*conn]struct{}{},
 		groups: spawn.NewGroups(spawn.GroupsOptions{ProcessGroupsOnly: o.ProcessGroupsOnly}),
 		adm:    newStartups(),
