@@ -1,8 +1,9 @@
-package main
+package checkconfig
 
 import (
-	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,18 +37,21 @@ func TestSecurityCheckConfigSharedUID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
 				"[policy]\nfail_mode = \"closed\"\n[users]\n" + tc.users
-			cfg, err := users.Parse("latch.toml", []byte(text))
-			if err != nil {
+			path := filepath.Join(t.TempDir(), "latch.toml")
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var out bytes.Buffer
-			r := &report{w: &out}
-			checkSharedUIDs(r, cfg, passwdNames("/etc/passwd"))
-			if r.errors != tc.errors || !strings.Contains(out.String(), tc.want) {
-				t.Fatalf("%d errors (want %d), output lacks %q:\n%s", r.errors, tc.errors, tc.want, out.String())
+			in := users.Inspect(path)
+			if in.Config == nil || len(in.Problems) > 0 || in.Err != nil {
+				t.Fatalf("the test's latch.toml does not load: %v %v", in.Problems, in.Err)
 			}
-			if strings.Contains(out.String(), bob.Name) {
-				t.Fatalf("bob shares no uid, but is named:\n%s", out.String())
+			rep := &Report{Findings: sharedUIDs(&run{in: in, cfg: in.Config}, passwdNames("/etc/passwd"))}
+			out := render(rep)
+			if errors, _ := rep.Count(); errors != tc.errors || !strings.Contains(out, tc.want) {
+				t.Fatalf("%d errors (want %d), output lacks %q:\n%s", errors, tc.errors, tc.want, out)
+			}
+			if strings.Contains(out, bob.Name) {
+				t.Fatalf("bob shares no uid, but is named:\n%s", out)
 			}
 		})
 	}
