@@ -53,6 +53,7 @@ func checkSharedUIDs(_ context.Context, r *run) []Finding {
 // and several [users] names of one uid with different Latch accounts or
 // operations deny every login of that uid. others are more names to look
 // at (the passwd file: back ends such as LDAP cannot always be listed).
+// Each finding is located at the line of the first [users] name of the uid.
 func sharedUIDs(r *run, others []string) []Finding {
 	cfg := r.cfg
 	shared := gate.SharedUIDs(cfg, nil, others)
@@ -70,14 +71,15 @@ func sharedUIDs(r *run, others []string) []Finding {
 			conflict = conflict || cfg.Users[m] != cfg.Users[mapped[0]] || !maps.Equal(cfg.UserOperations[m], cfg.UserOperations[mapped[0]])
 		}
 		list := strings.Join(names, ", ")
+		at := []string{"users", mapped[0]}
 		if conflict {
-			out = append(out, Finding{Severity: Error, File: cfg.Path,
-				Message: fmt.Sprintf("[users]: uid %d has several names here (%s) with different Latch accounts or operations: every login of that uid is denied", uid, list),
-				Fix:     "map them all to the same account and operations, or give each person their own uid"})
+			out = append(out, r.finding(Error, at,
+				fmt.Sprintf("[users]: uid %d has several names here (%s) with different Latch accounts or operations: every login of that uid is denied", uid, list),
+				"map them all to the same account and operations, or give each person their own uid"))
 			continue
 		}
-		out = append(out, Finding{Severity: Warning, File: cfg.Path,
-			Message: fmt.Sprintf("[users]: uid %d has several names (%s): the latch follows the uid, so a login under any of them is decided by %s's latch", uid, list, mapped[0])})
+		out = append(out, r.finding(Warning, at,
+			fmt.Sprintf("[users]: uid %d has several names (%s): the latch follows the uid, so a login under any of them is decided by %s's latch", uid, list, mapped[0]), ""))
 	}
 	return out
 }
