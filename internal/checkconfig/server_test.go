@@ -1,7 +1,7 @@
-package main
+package checkconfig
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,15 +46,14 @@ func TestCheckServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out bytes.Buffer
-			r := &report{w: &out}
-			checkServer(r, cfg)
-			if r.errors != tc.errors {
-				t.Errorf("%d errors, want %d:\n%s", r.errors, tc.errors, out.String())
+			rep := &Report{Findings: checkServer(context.Background(), &run{cfg: cfg})}
+			out := render(rep)
+			if errors, _ := rep.Count(); errors != tc.errors {
+				t.Errorf("%d errors, want %d:\n%s", errors, tc.errors, out)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 			if _, err := os.Stat(missing); err == nil {
@@ -62,4 +61,13 @@ func TestCheckServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// render prints the findings of rep as check-config does.
+func render(rep *Report) string {
+	var b strings.Builder
+	for _, f := range rep.Findings {
+		b.WriteString(f.String() + "\n")
+	}
+	return b.String()
 }

@@ -1,7 +1,7 @@
-package main
+package checkconfig
 
 import (
-	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -31,14 +31,13 @@ func TestSecurityCheckStaleGateOperation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out bytes.Buffer
-			r := &report{w: &out}
-			checkOperations(r, cfg)
-			if r.warnings != tc.warnings || r.errors != 0 {
-				t.Errorf("%d warnings, %d errors, want %d warnings:\n%s", r.warnings, r.errors, tc.warnings, out.String())
+			rep := &Report{Findings: checkOperations(context.Background(), &run{cfg: cfg})}
+			out := render(rep)
+			if errors, warnings := rep.Count(); warnings != tc.warnings || errors != 0 {
+				t.Errorf("%d warnings, %d errors, want %d warnings:\n%s", warnings, errors, tc.warnings, out)
 			}
-			if tc.warnings > 0 && !strings.Contains(out.String(), "rename the key to sshd") {
-				t.Errorf("the warning gives no fix:\n%s", out.String())
+			if tc.warnings > 0 && !strings.Contains(out, "rename the key to sshd") {
+				t.Errorf("the warning gives no fix:\n%s", out)
 			}
 		})
 	}
