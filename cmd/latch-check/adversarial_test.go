@@ -71,9 +71,9 @@ func auditLines(t *testing.T, logs *systest.Syslog, mark string) []map[string]an
 func TestAttackHostilePAMUser(t *testing.T) {
 	f := newFixture(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	acc := f.pair(t)
-	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc}, "")
-	f.srv.SetLatch(acc, appID, false)
+	acc := f.Pair()
+	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc})
+	f.SetLatch(acc, false)
 	logs := systest.CaptureSyslog(t)
 	const rhost = "192.0.2.81" // this test's runs in the shared syslog
 	base := []string{"PAM_TYPE=account", "PAM_SERVICE=sshd", "PAM_RHOST=" + rhost}
@@ -82,7 +82,7 @@ func TestAttackHostilePAMUser(t *testing.T) {
 	if code, out := f.pamRun(t, cfg, append(base, "PAM_USER="+alice.Name)...); code != 1 || !strings.Contains(out, "your latch is closed") {
 		t.Fatalf("alice, closed latch: exit %d, %q", code, out)
 	}
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 	invalid := []string{
 		"../../etc/passwd", alice.Name + "/../root", "root\nlatch-ssh: forged", "\x1b]0;pwned\x07\x1b[2J" + alice.Name,
 		"\x01\x02\x03", alice.Name + "\x7f", alice.Name + "\r", "\xff\xfe" + alice.Name, "-" + alice.Name,
@@ -100,7 +100,7 @@ func TestAttackHostilePAMUser(t *testing.T) {
 			t.Errorf("PAM_USER=%q (no such account, unpaired = allow): exit %d, %q; want denied with one plain line", name, code, out)
 		}
 	}
-	if n := len(f.srv.Requests()); n != 0 {
+	if n := len(f.Latch.Requests()); n != 0 {
 		t.Errorf("%d Latch calls for names that are not alice", n)
 	}
 	var lines []map[string]any
@@ -131,9 +131,9 @@ func TestAttackHostilePAMUser(t *testing.T) {
 func TestAttackCaseInsensitiveNSSUser(t *testing.T) {
 	f := newFixture(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	acc := f.pair(t)
-	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc}, "")
-	f.srv.SetLatch(acc, appID, false)
+	acc := f.Pair()
+	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc})
+	f.SetLatch(acc, false)
 	typed := strings.ToUpper(alice.Name)
 	// NSS as a case-insensitive back end answers.
 	lookupAccount := caseInsensitive{alice.Name}
@@ -177,10 +177,10 @@ func (a *recordingAudit) Record(r gate.Request, _ gate.Decision) { a.reqs = appe
 func TestAttackEscapesInLatchErrorMessage(t *testing.T) {
 	f := newFixture(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	acc := f.pair(t)
-	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc}, "")
+	acc := f.Pair()
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 	const hostile = "\x1b]0;pwned\x07\x1b[2J\r\nallowed: latch open"
-	f.srv.SetFault(acc, latchtest.Fault{ErrorCode: 202, Message: hostile})
+	f.Latch.SetFault(acc, latchtest.Fault{ErrorCode: 202, Message: hostile})
 	logs := systest.CaptureSyslog(t)
 
 	code, stderr, _ := f.check(t, cfg, alice.Name)
@@ -215,14 +215,14 @@ func TestAttackEscapesInLatchErrorMessage(t *testing.T) {
 func TestAttackSlowDripAnswer(t *testing.T) {
 	f := newFixture(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	acc := f.pair(t)
+	acc := f.Pair()
 	users := map[string]string{alice.Name: acc}
-	f.srv.SetFault(acc, latchtest.Fault{Drip: time.Second})
+	f.Latch.SetFault(acc, latchtest.Fault{Drip: time.Second})
 	for _, tc := range []struct {
 		mode string
 		want int
 	}{{"closed", 1}, {"open", 0}} {
-		code, stderr, took := f.check(t, f.config(t, fmt.Sprintf("fail_mode = %q", tc.mode), users, ""), alice.Name)
+		code, stderr, took := f.check(t, f.config(t, fmt.Sprintf("fail_mode = %q", tc.mode), users), alice.Name)
 		if code != tc.want || !strings.Contains(stderr, "did not answer within 1s") {
 			t.Errorf("fail_mode = %s: exit %d, %q; want %d with the deadline as the reason", tc.mode, code, stderr, tc.want)
 		}
@@ -240,23 +240,19 @@ func TestAttackSlowDripAnswer(t *testing.T) {
 // everybody unchecked with "open"); with it each run of the hook costs one
 // more round trip and gets Latch's real answer.
 func TestAttackClockTenMinutesOff(t *testing.T) {
-	systest.Require(t)
-	f := &fixture{}
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret,
-		latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
-	f.bin = systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check")
+	f := newFixture(t, latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	acc := f.pair(t)
-	cfg := f.config(t, `fail_mode = "open"`, map[string]string{alice.Name: acc}, "")
+	acc := f.Pair()
+	cfg := f.config(t, `fail_mode = "open"`, map[string]string{alice.Name: acc})
 	expired := func() int {
-		return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Code == latch.CodeRequestExpired })
+		return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Code == latch.CodeRequestExpired })
 	}
 
-	f.srv.SetLatch(acc, appID, false)
+	f.SetLatch(acc, false)
 	if code, stderr, _ := f.check(t, cfg, alice.Name); code != 1 || stderr != "denied: latch closed\n" {
 		t.Fatalf("closed latch, clock 10 minutes off: exit %d, %q; want Latch's own answer", code, stderr)
 	}
-	f.srv.SetLatch(acc, appID, true)
+	f.SetLatch(acc, true)
 	if code, stderr, _ := f.check(t, cfg, alice.Name); code != 0 || stderr != "allowed: latch open\n" {
 		t.Fatalf("open latch, clock 10 minutes off: exit %d, %q", code, stderr)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -14,50 +12,28 @@ import (
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
-const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
-)
-
-// fixture is a fake Latch, a built latch-check, and a directory for
-// configurations that passes the permission checks (root-owned path).
+// fixture is a systest.World (the fake Latch, a directory for
+// configurations that passes the permission checks) and a built
+// latch-check. Its configurations give Latch 1s ([latch] timeout).
 type fixture struct {
-	srv    *latchtest.Server
-	bin    string
-	dir    string
-	caFile string
+	*systest.World
+	bin string
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture builds the fixture; fake are options for the fake Latch.
+func newFixture(t *testing.T, fake ...latchtest.Option) *fixture {
 	t.Helper()
-	f := &fixture{}
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
-	f.bin = systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check")
-	return f
-}
-
-// pair pairs a new Latch account and returns its id.
-func (f *fixture) pair(t *testing.T) string {
-	t.Helper()
-	return f.srv.PairedAccount(appID)
+	return &fixture{
+		World: systest.NewWorld(t, systest.WorldOptions{Timeout: "1s", Fake: fake}),
+		bin:   systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-check"),
+	}
 }
 
 // config writes a latch.toml (0600) and returns its path. policy holds the
 // [policy] lines; users maps local users to accounts.
-func (f *fixture) config(t *testing.T, policy string, users map[string]string, latchExtra string) string {
+func (f *fixture) config(t *testing.T, policy string, users map[string]string) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString(strings.TrimSuffix(systest.LatchTable(f.srv, appID, secret, f.caFile, "1s"), "\n"))
-	fmt.Fprintf(&b, "%s\n", latchExtra)
-	fmt.Fprintf(&b, "[policy]\n%s\n\n[users]\n", policy)
-	for u, a := range users {
-		fmt.Fprintf(&b, "%s = %q\n", u, a)
-	}
-	p := filepath.Join(f.dir, fmt.Sprintf("latch-%d.toml", time.Now().UnixNano()))
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return f.WriteConfig(t, systest.Config{Policy: policy, Users: users})
 }
 
 // check runs latch-check by hand for user and returns its exit code,
@@ -75,10 +51,10 @@ func (f *fixture) check(t *testing.T, cfg, user string, env ...string) (int, str
 // binary in both fail modes.
 func TestFaultMatrix(t *testing.T) {
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	cfgs := map[string]string{
-		"open":   f.config(t, `fail_mode = "open"`, map[string]string{"alice": acc}, ""),
-		"closed": f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, ""),
+		"open":   f.config(t, `fail_mode = "open"`, map[string]string{"alice": acc}),
+		"closed": f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}),
 	}
 	const A, D = 0, 1
 	for _, tc := range []struct {
@@ -112,12 +88,12 @@ func TestFaultMatrix(t *testing.T) {
 	} {
 		for _, mode := range []string{"open", "closed"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
-				f.srv.ClearFaults()
-				f.srv.SetWrongHost(tc.wrongHost)
+				f.Latch.ClearFaults()
+				f.Latch.SetWrongHost(tc.wrongHost)
 				if !reflect.ValueOf(tc.fault).IsZero() {
-					f.srv.SetFault(acc, tc.fault)
+					f.Latch.SetFault(acc, tc.fault)
 				}
-				t.Cleanup(func() { f.srv.ClearFaults(); f.srv.SetWrongHost(false) })
+				t.Cleanup(func() { f.Latch.ClearFaults(); f.Latch.SetWrongHost(false) })
 				want := tc.closed
 				if mode == "open" {
 					want = tc.open
@@ -138,13 +114,13 @@ func TestFaultMatrix(t *testing.T) {
 // an unmapped user follows the unpaired policy.
 func TestLatchStates(t *testing.T) {
 	f := newFixture(t)
-	acc := f.pair(t)
-	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
-	deny := f.config(t, "fail_mode = \"closed\"\nunpaired = \"deny\"", map[string]string{"alice": acc}, "")
+	acc := f.Pair()
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc})
+	deny := f.config(t, "fail_mode = \"closed\"\nunpaired = \"deny\"", map[string]string{"alice": acc})
 	if code, stderr, _ := f.check(t, cfg, "alice"); code != 0 || !strings.Contains(stderr, "allowed") {
 		t.Fatalf("open latch: exit %d, %s", code, stderr)
 	}
-	f.srv.SetLatch(acc, appID, false)
+	f.SetLatch(acc, false)
 	if code, stderr, _ := f.check(t, cfg, "alice"); code != 1 || !strings.Contains(stderr, "latch closed") {
 		t.Fatalf("closed latch: exit %d, %s", code, stderr)
 	}
@@ -174,8 +150,8 @@ func TestUsage(t *testing.T) {
 // not change decisions.
 func TestHostileEnvironment(t *testing.T) {
 	f := newFixture(t)
-	acc := f.pair(t)
-	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
+	acc := f.Pair()
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc})
 	hostile := []string{
 		"HTTPS_PROXY=http://127.0.0.1:1", "https_proxy=http://127.0.0.1:1", "ALL_PROXY=http://127.0.0.1:1",
 		"SSL_CERT_FILE=/dev/null", "SSL_CERT_DIR=/nonexistent",
@@ -190,17 +166,15 @@ func TestHostileEnvironment(t *testing.T) {
 		t.Fatalf("GODEBUG from the environment took effect: %s", stderr)
 	}
 	// Closed latch: USER=alice-is-root changes nothing.
-	f.srv.SetLatch(acc, appID, false)
+	f.SetLatch(acc, false)
 	if code, _, _ := f.check(t, cfg, "alice", hostile...); code != 1 {
 		t.Fatalf("closed latch under a hostile environment: exit %d", code)
 	}
 	// SSL_CERT_FILE pointing at the fake's CA must not make system roots
 	// trust it: without ca_file, fail closed.
-	noCA := f.config(t, `fail_mode = "closed"`, map[string]string{"alice": acc}, "")
-	data, _ := os.ReadFile(noCA)
-	os.WriteFile(noCA, []byte(strings.Replace(string(data), fmt.Sprintf("ca_file = %q\n", f.caFile), "", 1)), 0o600)
-	f.srv.SetLatch(acc, appID, true)
-	if code, stderr, _ := f.check(t, noCA, "alice", "SSL_CERT_FILE="+f.caFile, "SSL_CERT_DIR="+filepath.Dir(f.caFile)); code != 1 || !strings.Contains(stderr, "TLS") {
+	noCA := f.WriteConfig(t, systest.Config{Policy: `fail_mode = "closed"`, Users: map[string]string{"alice": acc}, NoCAFile: true})
+	f.SetLatch(acc, true)
+	if code, stderr, _ := f.check(t, noCA, "alice", "SSL_CERT_FILE="+f.CAFile, "SSL_CERT_DIR="+filepath.Dir(f.CAFile)); code != 1 || !strings.Contains(stderr, "TLS") {
 		t.Fatalf("SSL_CERT_FILE was honoured: exit %d, %s", code, stderr)
 	}
 }
@@ -210,11 +184,11 @@ func TestHostileEnvironment(t *testing.T) {
 // unknown types deny, and a PAM_USER smuggled in twice is refused.
 func TestPAMModeEnvironment(t *testing.T) {
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	// unpaired = "allow": a smuggled or mangled PAM_USER naming an
 	// unmapped user would be let in, so these cases can tell.
-	cfg := f.config(t, `fail_mode = "closed"`+"\nunpaired = \"allow\"", map[string]string{"alice": acc}, "")
-	f.srv.SetLatch(acc, appID, false)
+	cfg := f.config(t, `fail_mode = "closed"`+"\nunpaired = \"allow\"", map[string]string{"alice": acc})
+	f.SetLatch(acc, false)
 	run := func(env ...string) (int, string) {
 		cmd := exec.Command(f.bin, "-c", cfg)
 		cmd.Env = env

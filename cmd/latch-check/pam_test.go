@@ -40,17 +40,17 @@ func recipe(t *testing.T, name, bin, cfg string) string {
 func TestRealPAM(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	exemptGroup := systest.CreateGroup(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	admin := systest.CreateUser(t, systest.UserOptions{Groups: []string{exemptGroup}})
-	adminAcc := f.pair(t)
+	adminAcc := f.Pair()
 	users := map[string]string{alice.Name: acc, admin.Name: adminAcc}
 	cfgs := map[string]string{
-		"closed":        f.config(t, `fail_mode = "closed"`, users, ""),
-		"open":          f.config(t, `fail_mode = "open"`, users, ""),
-		"unpaired-deny": f.config(t, "fail_mode = \"closed\"\nunpaired = \"deny\"", users, ""),
-		"exempt":        f.config(t, "fail_mode = \"closed\"\nexempt_groups = [\""+exemptGroup+"\"]", users, ""),
+		"closed":        f.config(t, `fail_mode = "closed"`, users),
+		"open":          f.config(t, `fail_mode = "open"`, users),
+		"unpaired-deny": f.config(t, "fail_mode = \"closed\"\nunpaired = \"deny\"", users),
+		"exempt":        f.config(t, "fail_mode = \"closed\"\nexempt_groups = [\""+exemptGroup+"\"]", users),
 	}
 	service := "latch-pamtest-" + alice.Name
 	stack := func(cfg string) string {
@@ -67,19 +67,19 @@ func TestRealPAM(t *testing.T) {
 		op      string
 		want    int // 0 success, 1 any failure
 	}{
-		{"account: open latch", "closed", alice, func() { f.srv.SetLatch(acc, appID, true) }, "acct_mgmt", 0},
-		{"account: closed latch", "closed", alice, func() { f.srv.SetLatch(acc, appID, false) }, "acct_mgmt", 1},
-		{"auth: open latch", "closed", alice, func() { f.srv.SetLatch(acc, appID, true) }, "authenticate", 0},
-		{"auth: closed latch", "closed", alice, func() { f.srv.SetLatch(acc, appID, false) }, "authenticate", 1},
+		{"account: open latch", "closed", alice, func() { f.SetLatch(acc, true) }, "acct_mgmt", 0},
+		{"account: closed latch", "closed", alice, func() { f.SetLatch(acc, false) }, "acct_mgmt", 1},
+		{"auth: open latch", "closed", alice, func() { f.SetLatch(acc, true) }, "authenticate", 0},
+		{"auth: closed latch", "closed", alice, func() { f.SetLatch(acc, false) }, "authenticate", 1},
 		{"unpaired allow", "closed", nil, nil, "acct_mgmt", 0},
 		{"unpaired deny", "unpaired-deny", nil, nil, "acct_mgmt", 1},
-		{"fail closed on hang", "closed", alice, func() { f.srv.SetLatch(acc, appID, true); f.srv.SetFault(acc, latchtest.Fault{Hang: true}) }, "acct_mgmt", 1},
-		{"fail open on hang", "open", alice, func() { f.srv.SetFault(acc, latchtest.Fault{Hang: true}) }, "acct_mgmt", 0},
-		{"exempt group, closed latch", "exempt", admin, func() { f.srv.SetLatch(adminAcc, appID, false) }, "acct_mgmt", 0},
-		{"not exempt, closed latch", "exempt", alice, func() { f.srv.SetLatch(acc, appID, false) }, "acct_mgmt", 1},
+		{"fail closed on hang", "closed", alice, func() { f.SetLatch(acc, true); f.Latch.SetFault(acc, latchtest.Fault{Hang: true}) }, "acct_mgmt", 1},
+		{"fail open on hang", "open", alice, func() { f.Latch.SetFault(acc, latchtest.Fault{Hang: true}) }, "acct_mgmt", 0},
+		{"exempt group, closed latch", "exempt", admin, func() { f.SetLatch(adminAcc, false) }, "acct_mgmt", 0},
+		{"not exempt, closed latch", "exempt", alice, func() { f.SetLatch(acc, false) }, "acct_mgmt", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.srv.ClearFaults()
+			f.Latch.ClearFaults()
 			if tc.arrange != nil {
 				tc.arrange()
 			}
@@ -103,13 +103,13 @@ func TestRealPAM(t *testing.T) {
 func TestSuLikeServiceWithSeteuid(t *testing.T) {
 	tools := systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	caller := systest.CreateUser(t, systest.UserOptions{})
 	target := systest.CreateUser(t, systest.UserOptions{})
-	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{target.Name: acc}, "")
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{target.Name: acc})
 	// The config directory must be readable only by root for this to mean
 	// anything: the caller cannot read the config.
-	if err := os.Chmod(f.dir, 0o711); err != nil {
+	if err := os.Chmod(f.Dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	suidDir := systest.SecureDir(t)
@@ -135,7 +135,7 @@ func TestSuLikeServiceWithSeteuid(t *testing.T) {
 	if code := run(); code != 0 {
 		t.Fatalf("su-like with seteuid, open latch: exit %d, want 0\n%s", code, logs.String())
 	}
-	f.srv.SetLatch(acc, appID, false)
+	f.SetLatch(acc, false)
 	if code := run(); code == 0 {
 		t.Fatal("su-like with seteuid, closed latch: allowed")
 	}
@@ -146,9 +146,9 @@ func TestSuLikeServiceWithSeteuid(t *testing.T) {
 func TestRealSSHD(t *testing.T) {
 	systest.Require(t, "sshd", "ssh", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	alice := systest.CreateUser(t, systest.UserOptions{})
-	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc}, "")
+	cfg := f.config(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 	hook := recipe(t, "sshd", f.bin, cfg)
 	sshd := systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true, PAM: systest.PAMStack(hook)})
 	logs := systest.CaptureSyslog(t)
@@ -170,7 +170,7 @@ func TestRealSSHD(t *testing.T) {
 	}
 
 	// Closed: refused, the command's side effect does not happen.
-	f.srv.SetLatch(acc, appID, false)
+	f.SetLatch(acc, false)
 	_, stderr, code = systest.Run(t, sshd.SSH(t, alice, "touch "+marker))
 	if code != 255 {
 		t.Fatalf("closed latch: exit %d, want 255; %s", code, stderr)

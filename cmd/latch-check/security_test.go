@@ -76,7 +76,7 @@ func hookProcess(t *testing.T, bin, cfg string) (pid, ruid int) {
 func TestSecurityStoppedHookCannotFailOpen(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd", "kill")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	caller := systest.CreateUser(t, systest.UserOptions{})
 	target := systest.CreateUser(t, systest.UserOptions{})
 	suid := setuidPAMTester(t)
@@ -97,11 +97,11 @@ func TestSecurityStoppedHookCannotFailOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A new config per case: hookProcess finds the hook by it.
-			cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc}, "")
-			f.srv.ClearFaults()
-			f.srv.ResetRequests()
-			f.srv.SetLatch(acc, appID, false)
-			f.srv.SetFault(acc, latchtest.Fault{Hang: true})
+			cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc})
+			f.Latch.ClearFaults()
+			f.Latch.ResetRequests()
+			f.SetLatch(acc, false)
+			f.Latch.SetFault(acc, latchtest.Fault{Hang: true})
 			opt := "quiet"
 			if tc.seteuid {
 				opt = "quiet seteuid"
@@ -135,7 +135,7 @@ func TestSecurityStoppedHookCannotFailOpen(t *testing.T) {
 				}
 				// The hook is waiting for Latch: its deadline is running.
 				systest.WaitFor(t, "the hook's Latch request", 10*time.Second, func() bool {
-					return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Account == acc }) > 0
+					return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Account == acc }) > 0
 				})
 				signal := func(sig string) {
 					kill := exec.Command("kill", "-"+sig, strconv.Itoa(pid))
@@ -223,13 +223,13 @@ func TestSecurityTamperChecks(t *testing.T) {
 func TestSecuritySharedUIDAlias(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	alias := systest.CreateUser(t, systest.UserOptions{UID: alice.UID})
 	if alias.UID != alice.UID {
 		t.Fatalf("alias has uid %d, alice %d", alias.UID, alice.UID)
 	}
-	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc}, "")
+	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc})
 	service := "latch-aliastest-" + alice.Name
 	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+
 		recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
@@ -244,7 +244,7 @@ func TestSecuritySharedUIDAlias(t *testing.T) {
 		{true, alice.Name, 0},
 	} {
 		t.Run(fmt.Sprintf("%s/latch open=%v", tc.user, tc.open), func(t *testing.T) {
-			f.srv.SetLatch(acc, appID, tc.open)
+			f.SetLatch(acc, tc.open)
 			code, out := systest.PAMTester(t, service, tc.user, "acct_mgmt")
 			if (code == 0) != (tc.want == 0) {
 				t.Fatalf("pamtester %s: exit %d, want success=%v\n%s", tc.user, code, tc.want == 0, out)
@@ -309,11 +309,11 @@ func TestSecurityStartHandicap(t *testing.T) {
 func TestSecurityStarvedHookCannotFailOpen(t *testing.T) {
 	tools := systest.Require(t, "pamtester", "useradd", "prlimit", "nice")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	caller := systest.CreateUser(t, systest.UserOptions{})
 	target := systest.CreateUser(t, systest.UserOptions{})
 	suid := setuidPAMTester(t)
-	cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc}, "")
+	cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc})
 	service := "latch-starvetest-" + target.Name
 	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "su", f.bin, cfg)+"\naccount required pam_permit.so\n")
 	for _, tc := range []struct {
@@ -332,10 +332,10 @@ func TestSecurityStarvedHookCannotFailOpen(t *testing.T) {
 		{name: "niced, outage", hang: true, argv: []string{tools["nice"], "-n", "19", suid}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.srv.ClearFaults()
-			f.srv.SetLatch(acc, appID, false)
+			f.Latch.ClearFaults()
+			f.SetLatch(acc, false)
 			if tc.hang {
-				f.srv.SetFault(acc, latchtest.Fault{Hang: true})
+				f.Latch.SetFault(acc, latchtest.Fault{Hang: true})
 			}
 			argv := append(append([]string{}, tc.argv...), service, target.Name, "acct_mgmt")
 			stdout, stderr, code := systest.Run(t, caller.Command(argv[0], argv[1:]...))

@@ -2,10 +2,6 @@ package forcecmd
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,58 +14,25 @@ import (
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
-const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
-)
-
-// latchFixture is a fake Latch with one application and one paired
-// account, and a root-owned directory for configurations that pass the
-// permission checks. It needs root (SecureDir lives in /var/lib).
+// latchFixture is a systest.World (the fake Latch, a directory for
+// configurations that pass the permission checks) with one paired account.
+// It needs root (the directory lives in /var/lib).
 type latchFixture struct {
-	srv    *latchtest.Server
-	acc    string
-	dir    string
-	caFile string
+	*systest.World
+	acc string
 }
 
 func newLatchFixture(t *testing.T) *latchFixture {
 	t.Helper()
-	systest.Require(t)
-	f := &latchFixture{}
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
-	f.acc = f.srv.PairedAccount(appID)
-	return f
+	w := systest.NewWorld(t, systest.WorldOptions{})
+	return &latchFixture{World: w, acc: w.Pair()}
 }
 
 // config writes a latch.toml (0600) mapping each of users to the paired
 // account, with the [policy] lines given, and returns its path.
 func (f *latchFixture) config(t *testing.T, policy string, users ...string) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString(systest.LatchTable(f.srv, appID, secret, f.caFile, "3s"))
-	fmt.Fprintf(&b, "[policy]\n%s\n\n[users]\n", policy)
-	for _, u := range users {
-		fmt.Fprintf(&b, "%s = %q\n", u, f.acc)
-	}
-	p := filepath.Join(f.dir, fmt.Sprintf("latch-%d.toml", time.Now().UnixNano()))
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// lastStatus returns the last status request the fake received.
-func (f *latchFixture) lastStatus(t *testing.T) latchtest.Request {
-	t.Helper()
-	reqs := f.srv.Requests()
-	for i := len(reqs) - 1; i >= 0; i-- {
-		if strings.Contains(reqs[i].Path, "/status/") {
-			return reqs[i]
-		}
-	}
-	t.Fatal("the fake Latch received no status request")
-	return latchtest.Request{}
+	return f.WriteConfig(t, systest.Config{Policy: policy, Users: systest.UsersFor(f.acc, users...)})
 }
 
 // recorder is a gate.Auditor that keeps every decision.

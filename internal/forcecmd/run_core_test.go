@@ -25,7 +25,7 @@ func TestRunWithDaemon(t *testing.T) {
 	t.Run("open", func(t *testing.T) {
 		h := newHarness(d.sock, "SSH_ORIGINAL_COMMAND=echo hi", "SSH_CONNECTION=192.0.2.9 50022 127.0.0.1 22")
 		h.wantExec(t, h.r.run(), "/bin/bash", "bash", "-c", "echo hi")
-		if !f.lastStatus(t).NoOTP {
+		if !f.LastStatus(t).NoOTP {
 			t.Error("a command was decided without /nootp")
 		}
 		recs := d.audit.records()
@@ -39,8 +39,8 @@ func TestRunWithDaemon(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		f.srv.SetLatch(f.acc, appID, false)
-		defer f.srv.SetLatch(f.acc, appID, true)
+		f.SetLatch(f.acc, false)
+		defer f.SetLatch(f.acc, true)
 		h := newHarness(d.sock, "SSH_ORIGINAL_COMMAND=echo hi")
 		h.wantDenied(t, h.r.run(), "latch-ssh: access denied: your latch is closed; open it in the Latch app and try again")
 		if len(h.ownDenials()) != 0 {
@@ -48,17 +48,17 @@ func TestRunWithDaemon(t *testing.T) {
 		}
 	})
 	t.Run("two-factor, command", func(t *testing.T) {
-		f.srv.SetTwoFactor(appID, true)
-		defer f.srv.SetTwoFactor(appID, false)
+		f.SetTwoFactor(true)
+		defer f.SetTwoFactor(false)
 		h := newHarness(d.sock, "SSH_ORIGINAL_COMMAND=echo hi")
 		h.wantExec(t, h.r.run(), "/bin/bash", "bash", "-c", "echo hi")
-		if !f.lastStatus(t).NoOTP {
+		if !f.LastStatus(t).NoOTP {
 			t.Error("not asked with /nootp")
 		}
 	})
 	t.Run("two-factor, terminal", func(t *testing.T) {
-		f.srv.SetTwoFactor(appID, true)
-		defer f.srv.SetTwoFactor(appID, false)
+		f.SetTwoFactor(true)
+		defer f.SetTwoFactor(false)
 		for _, right := range []bool{true, false} {
 			master, slave := openPTY(t)
 			screen := watch(master)
@@ -67,14 +67,14 @@ func TestRunWithDaemon(t *testing.T) {
 			h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
 			go func() {
 				screen.waitFor(t, "Latch one-time code: ", 10*time.Second)
-				tok, _ := f.srv.LastTwoFactorToken(f.acc, appID)
+				tok := f.TwoFactorCode(f.acc)
 				if !right {
 					tok = strings.ToLower(tok) + "x"
 				}
 				master.WriteString(tok + "\n")
 			}()
 			code := h.r.run()
-			if f.lastStatus(t).NoOTP {
+			if f.LastStatus(t).NoOTP {
 				t.Error("a person at a terminal was decided with /nootp")
 			}
 			if right {
@@ -88,8 +88,8 @@ func TestRunWithDaemon(t *testing.T) {
 		}
 	})
 	t.Run("two-factor, no answer in time", func(t *testing.T) {
-		f.srv.SetTwoFactor(appID, true)
-		defer f.srv.SetTwoFactor(appID, false)
+		f.SetTwoFactor(true)
+		defer f.SetTwoFactor(false)
 		_, slave := openPTY(t)
 		h := newHarness(d.sock, sshdConn)
 		h.r.interactive = true
@@ -112,8 +112,8 @@ func TestRunWithDaemon(t *testing.T) {
 	// at once instead.
 	t.Run("signal while Latch hangs, fail open", func(t *testing.T) {
 		d.useConfig(t, f.config(t, `fail_mode = "open"`, "alice"))
-		f.srv.SetFault(f.acc, faultHang())
-		defer f.srv.ClearFaults()
+		f.Latch.SetFault(f.acc, faultHang())
+		defer f.Latch.ClearFaults()
 		d.drainCalls()
 		h := newHarness(d.sock, "SSH_ORIGINAL_COMMAND=echo hi")
 		go func() { d.waitCall(t); h.sigs <- syscall.SIGTERM }()
@@ -139,14 +139,14 @@ func TestRunAsRoot(t *testing.T) {
 		t.Fatalf("in-process decisions logged: %+v", recs)
 	}
 
-	f.srv.SetLatch(f.acc, appID, false)
+	f.SetLatch(f.acc, false)
 	h = newHarness(nowhere, "SSH_ORIGINAL_COMMAND=echo hi")
 	h.r.rootConfig = cfg
 	h.wantDenied(t, h.r.run(), "latch-ssh: access denied: your latch is closed; open it in the Latch app and try again")
-	f.srv.SetLatch(f.acc, appID, true)
+	f.SetLatch(f.acc, true)
 
 	// One-time code at the terminal, in-process.
-	f.srv.SetTwoFactor(appID, true)
+	f.SetTwoFactor(true)
 	master, slave := openPTY(t)
 	screen := watch(master)
 	h = newHarness(nowhere, sshdConn)
@@ -155,11 +155,11 @@ func TestRunAsRoot(t *testing.T) {
 	h.r.openTTY = func() (*os.File, error) { return os.OpenFile(slave.Name(), os.O_RDWR|syscall.O_NOCTTY, 0) }
 	go func() {
 		screen.waitFor(t, "Latch one-time code: ", 10*time.Second)
-		tok, _ := f.srv.LastTwoFactorToken(f.acc, appID)
+		tok := f.TwoFactorCode(f.acc)
 		master.WriteString(tok + "\n")
 	}()
 	h.wantExec(t, h.r.run(), "/bin/bash", "-bash")
-	f.srv.SetTwoFactor(appID, false)
+	f.SetTwoFactor(false)
 
 	// An unreadable configuration: ask the daemon (absent here: deny).
 	h = newHarness(nowhere, "SSH_ORIGINAL_COMMAND=echo hi")
@@ -170,7 +170,7 @@ func TestRunAsRoot(t *testing.T) {
 	}
 
 	// A readable but invalid configuration denies; it does not fall back.
-	bad := filepath.Join(f.dir, "bad.toml")
+	bad := filepath.Join(f.Dir, "bad.toml")
 	if err := os.WriteFile(bad, []byte("[latch]\nnonsense = 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

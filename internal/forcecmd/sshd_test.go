@@ -194,349 +194,554 @@ func findGate(t *testing.T, uid int, bin string) int {
 	return 0
 }
 
+// sshdEnv is the shared setup of TestForceCommandSSHD's rows: the gate
+// fixture (fake Latch, daemon, built gate, a gated and an ungated user)
+// behind a real sshd running the shipped ForceCommand snippet, with
+// internal-sftp, UsePAM no, and AcceptEnv for the variables rows send.
+type sshdEnv struct {
+	*gateFixture
+	a *systest.SSHD
+	// local is the client side's scratch directory.
+	local string
+}
+
+// sshResult is what one ssh client run gave.
+type sshResult struct {
+	out, err string
+	code     int
+}
+
+// ssh runs ssh as u with args (ssh options, then the remote command).
+func (e *sshdEnv) ssh(t *testing.T, u *systest.User, args ...string) sshResult {
+	t.Helper()
+	out, errOut, code := run(t, e.a.SSH(t, u, args...))
+	return sshResult{out, errOut, code}
+}
+
+// sshdCase is one row of TestForceCommandSSHD. A row states the world it
+// needs (everything it changes is put back when it ends), the one ssh
+// login it makes, and what that login must give; check covers what fields
+// cannot say (file transfers, terminals, comparisons with an ungated
+// login). A row without args makes no login of its own: check does it all.
+// To add a case, add a row; run one with
+// go test -run 'TestForceCommandSSHD/<name>' (spaces in names become _).
+type sshdCase struct {
+	name string
+
+	// The world of this row.
+	latchClosed   bool // the gated user's latch is closed
+	twoFactor     bool // Latch sends a one-time code when asked without /nootp
+	failOpen      bool // the daemon decides with fail_mode = "open" (not "closed")
+	daemonStopped bool // nobody answers on the gate socket
+	// setup changes anything else, putting it back with t.Cleanup.
+	setup func(t *testing.T, e *sshdEnv)
+
+	// The login: ssh as the gated user (the ungated one if ungated), with
+	// args and stdin.
+	ungated bool
+	args    []string
+	stdin   []byte
+
+	// What the login must give; zero values are not checked.
+	want    *sshResult // exactly this stdout, stderr and exit status
+	refused string     // refused: exit 1, no stdout, exactly this line on stderr
+	outHas  string     // stdout contains this
+	notRun  string     // this file in the user's home does not exist afterwards
+	nootp   *bool      // the daemon asked Latch with /nootp (true) or without (false)
+	// decision is the daemon's decision for the login ("allow", "deny"),
+	// or "none" when the daemon must not have decided at all.
+	decision string
+	// gateLog is in the gate's own syslog line (facility authpriv) about
+	// the user.
+	gateLog string
+
+	// check runs after the login with its result.
+	check func(t *testing.T, e *sshdEnv, r sshResult)
+}
+
+// boolPtr returns &b, for sshdCase.nootp.
+func boolPtr(b bool) *bool { return &b }
+
+// runSSHDCase puts the row's world in place, logs in and checks.
+func runSSHDCase(t *testing.T, e *sshdEnv, c sshdCase) {
+	t.Helper()
+	if c.latchClosed {
+		e.SetLatch(e.acc, false)
+		t.Cleanup(func() { e.SetLatch(e.acc, true) })
+	}
+	if c.twoFactor {
+		e.SetTwoFactor(true)
+		t.Cleanup(func() { e.SetTwoFactor(false) })
+	}
+	if c.failOpen {
+		e.d.useConfig(t, e.config(t, `fail_mode = "open"`, e.u.Name))
+		t.Cleanup(func() { e.d.useConfig(t, e.closedCfg) })
+	}
+	var logs *systest.Syslog
+	if c.gateLog != "" {
+		logs = systest.CaptureSyslog(t)
+	}
+	if c.daemonStopped {
+		e.d.stop()
+		t.Cleanup(func() { e.d.start(t) })
+	}
+	if c.setup != nil {
+		c.setup(t, e)
+	}
+	var r sshResult
+	if c.args != nil {
+		u := e.u
+		if c.ungated {
+			u = e.plain
+		}
+		before := len(e.d.audit.records())
+		cmd := e.a.SSH(t, u, c.args...)
+		if c.stdin != nil {
+			cmd.Stdin = bytes.NewReader(c.stdin)
+		}
+		r.out, r.err, r.code = run(t, cmd)
+		if c.want != nil && r != *c.want {
+			t.Fatalf("got %s; want %s", brief(r), brief(*c.want))
+		}
+		if c.refused != "" {
+			wantRefused(t, r.out, r.err, r.code, c.refused)
+		}
+		if c.outHas != "" && !strings.Contains(r.out, c.outHas) {
+			t.Fatalf("stdout lacks %q: %s", c.outHas, brief(r))
+		}
+		if c.notRun != "" && exists(filepath.Join(u.Home, c.notRun)) {
+			t.Fatalf("the command ran (~/%s exists): %s", c.notRun, brief(r))
+		}
+		if c.nootp != nil && e.LastStatus(t).NoOTP != *c.nootp {
+			t.Fatalf("asked Latch with /nootp: %v, want %v", !*c.nootp, *c.nootp)
+		}
+		if c.decision != "" {
+			recs := e.d.audit.records()[before:]
+			got := "none"
+			if len(recs) > 0 {
+				got = recs[len(recs)-1].d.Outcome.String()
+			}
+			if got != c.decision {
+				t.Fatalf("the daemon's decision: %s, want %s (%d new records)", got, c.decision, len(recs))
+			}
+		}
+		if logs != nil {
+			l := logs.WaitFor(t, func(l systest.SyslogLine) bool {
+				return l.Tag == "latch-ssh" && strings.Contains(l.Message, `"user":"`+u.Name+`"`)
+			}, 10*time.Second)
+			if l.Facility != 10 || !strings.Contains(l.Message, c.gateLog) {
+				t.Fatalf("the gate's log line: %+v; want authpriv (10) with %q", l, c.gateLog)
+			}
+		}
+	}
+	if c.check != nil {
+		c.check(t, e, r)
+	}
+}
+
+// brief shows a result, long outputs by their length only.
+func brief(r sshResult) string {
+	show := func(s string) string {
+		if len(s) > 200 {
+			return strconv.Itoa(len(s)) + " bytes"
+		}
+		return strconv.Quote(s)
+	}
+	return "exit " + strconv.Itoa(r.code) + ", stdout " + show(r.out) + ", stderr " + show(r.err)
+}
+
+// TestForceCommandSSHD logs in through a real sshd with the shipped
+// ForceCommand snippet, one row of sshdCases per case.
 func TestForceCommandSSHD(t *testing.T) {
 	g := newGateFixture(t)
-	u := g.u
-	// sshd A: internal-sftp, UsePAM no; variables the tests send.
-	a := systest.StartSSHD(t, systest.SSHDOptions{SFTP: "internal-sftp",
-		Extra: "AcceptEnv FOO SHELL LATCH_SSH_*\n" + snippet(t, g.bin, g.group)})
-	ssh := func(args ...string) (string, string, int) {
-		t.Helper()
-		return run(t, a.SSH(t, u, args...))
+	e := &sshdEnv{gateFixture: g, local: t.TempDir(),
+		a: systest.StartSSHD(t, systest.SSHDOptions{SFTP: "internal-sftp",
+			Extra: "AcceptEnv FOO SHELL LATCH_SSH_*\n" + snippet(t, g.bin, g.group)})}
+	for _, c := range sshdCases(e) {
+		t.Run(c.name, func(t *testing.T) { runSSHDCase(t, e, c) })
 	}
-	local := t.TempDir()
+}
 
-	t.Run("built with cgo", func(t *testing.T) {
-		out, errOut, code := run(t, exec.Command(systest.Require(t, "go")["go"], "version", "-m", g.bin))
-		if code != 0 || !strings.Contains(out, "CGO_ENABLED=1") {
-			t.Fatalf("the gate must use the C library's NSS lookups: go version -m: %d %s%s", code, out, errOut)
-		}
-	})
-	t.Run("snippet passes the wiring checks", func(t *testing.T) {
-		tsshd := systest.Require(t, "sshd")["sshd"]
-		T := func(conn string) wiring.SSHDConfig {
-			out, errOut, code := run(t, exec.Command(tsshd, "-T", "-f", a.ConfigPath, "-C", conn))
-			if code != 0 {
-				t.Fatalf("sshd -T: %s", errOut)
+// sshdCases are TestForceCommandSSHD's rows. e.a's port is known: rows may
+// use it.
+func sshdCases(e *sshdEnv) []sshdCase {
+	stream := make([]byte, 1<<20)
+	rand.Read(stream)
+	const (
+		sigProbe = "grep -E '^Sig(Ign|Blk):' /proc/self/status"
+		showEnv  = `printf '%s|%s|%s' "$FOO" "${LATCH_SSH_TEST-unset}" "$0"`
+		setEnv   = "SetEnv=FOO=bar LATCH_SSH_TEST=x"
+		envNames = "env | cut -d= -f1 | sort"
+	)
+	return []sshdCase{{
+		name: "built with cgo",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			out, errOut, code := run(t, exec.Command(systest.Require(t, "go")["go"], "version", "-m", e.bin))
+			if code != 0 || !strings.Contains(out, "CGO_ENABLED=1") {
+				t.Fatalf("the gate must use the C library's NSS lookups: go version -m: %d %s%s", code, out, errOut)
 			}
-			return wiring.ParseSSHDT([]byte(out))
-		}
-		global := T("user=" + g.plain.Name + ",host=localhost,addr=127.0.0.1")
-		gated := T("user=" + u.Name + ",host=localhost,addr=127.0.0.1")
-		if gated.Get("forcecommand") != g.bin || global.Get("forcecommand") != "none" {
-			t.Fatalf("Match not applied: gated %q, ungated %q", gated.Get("forcecommand"), global.Get("forcecommand"))
-		}
-		for _, f := range wiring.CheckSSHD(global, map[string]wiring.SSHDConfig{u.Name: gated}, false, []string{g.bin}) {
-			if f.Severity == wiring.Error {
-				t.Errorf("check-config finds a hole in the shipped snippet: %s", f)
+		},
+	}, {
+		name: "snippet passes the wiring checks",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			tsshd := systest.Require(t, "sshd")["sshd"]
+			T := func(conn string) wiring.SSHDConfig {
+				out, errOut, code := run(t, exec.Command(tsshd, "-T", "-f", e.a.ConfigPath, "-C", conn))
+				if code != 0 {
+					t.Fatalf("sshd -T: %s", errOut)
+				}
+				return wiring.ParseSSHDT([]byte(out))
 			}
-		}
-	})
-
-	// ForceCommand never sees forwarding channels: the snippet's
-	// DisableForwarding must refuse them (here ssh -W, a direct-tcpip
-	// channel to sshd's own port), while an ungated user gets through.
-	t.Run("forwarding refused", func(t *testing.T) {
-		target := "127.0.0.1:" + strconv.Itoa(a.Port)
-		out, errOut, code := run(t, a.SSH(t, u, "-W", target))
-		if code == 0 || strings.Contains(out, "SSH-2.0") {
-			t.Fatalf("gated ssh -W: exit %d, %q, %q", code, out, errOut)
-		}
-		if out, errOut, _ := run(t, a.SSH(t, g.plain, "-W", target)); !strings.HasPrefix(out, "SSH-2.0-") {
-			t.Fatalf("ungated ssh -W (control): %q, %q", out, errOut)
-		}
-	})
-	t.Run("exit status", func(t *testing.T) {
-		out, errOut, code := ssh("exit 7")
-		if code != 7 || out != "" || errOut != "" {
-			t.Fatalf("exit %d, %q, %q", code, out, errOut)
-		}
-	})
-	t.Run("binary stream", func(t *testing.T) {
-		in := make([]byte, 1<<20)
-		rand.Read(in)
-		cmd := a.SSH(t, u, "cat")
-		cmd.Stdin = bytes.NewReader(in)
-		out, errOut, code := run(t, cmd)
-		if code != 0 || out != string(in) || errOut != "" {
-			t.Fatalf("cat: exit %d, %d bytes back (identical %v), stderr %q", code, len(out), out == string(in), errOut)
-		}
-	})
-	t.Run("scp", func(t *testing.T) {
-		src := filepath.Join(local, "scp-src")
-		randomFile(t, src, 300<<10)
-		for _, legacy := range []bool{true, false} {
-			name, opts := "sftp-scp", []string{}
-			if legacy {
-				name, opts = "legacy-scp", []string{"-O"}
+			global := T("user=" + e.plain.Name + ",host=localhost,addr=127.0.0.1")
+			gated := T("user=" + e.u.Name + ",host=localhost,addr=127.0.0.1")
+			if gated.Get("forcecommand") != e.bin || global.Get("forcecommand") != "none" {
+				t.Fatalf("Match not applied: gated %q, ungated %q", gated.Get("forcecommand"), global.Get("forcecommand"))
 			}
-			up := append(append([]string{}, opts...), src, a.Remote(u, name))
-			if out, errOut, code := run(t, a.SCP(t, u, up...)); code != 0 {
-				t.Fatalf("%s up: %d %s%s", name, code, out, errOut)
-			}
-			back := filepath.Join(local, name+"-back")
-			down := append(append([]string{}, opts...), a.Remote(u, name), back)
-			if out, errOut, code := run(t, a.SCP(t, u, down...)); code != 0 {
-				t.Fatalf("%s down: %d %s%s", name, code, out, errOut)
-			}
-			if sha(t, filepath.Join(u.Home, name)) != sha(t, src) || sha(t, back) != sha(t, src) {
-				t.Fatalf("%s: checksums differ", name)
-			}
-		}
-	})
-	t.Run("sftp internal-sftp", func(t *testing.T) {
-		testSFTP(t, a, u, local)
-	})
-	t.Run("rsync", func(t *testing.T) {
-		src := filepath.Join(local, "rsync-src")
-		os.MkdirAll(filepath.Join(src, "sub"), 0o755)
-		randomFile(t, filepath.Join(src, "a"), 100<<10)
-		randomFile(t, filepath.Join(src, "sub", "b"), 10<<10)
-		rsh := a.RsyncSSH(t, u)
-		if out, errOut, code := run(t, exec.Command("rsync", "-a", "-e", rsh, src+"/", a.Remote(u, "rs/"))); code != 0 {
-			t.Fatalf("rsync up: %d %s%s", code, out, errOut)
-		}
-		back := filepath.Join(local, "rsync-back")
-		if out, errOut, code := run(t, exec.Command("rsync", "-a", "-e", rsh, a.Remote(u, "rs/"), back+"/")); code != 0 {
-			t.Fatalf("rsync down: %d %s%s", code, out, errOut)
-		}
-		for _, f := range []string{"a", "sub/b"} {
-			if sha(t, filepath.Join(back, f)) != sha(t, filepath.Join(src, f)) || sha(t, filepath.Join(u.Home, "rs", f)) != sha(t, filepath.Join(src, f)) {
-				t.Fatalf("rsync: %s differs", f)
-			}
-		}
-	})
-	t.Run("git", func(t *testing.T) {
-		if out, errOut, code := run(t, u.Command("git", "init", "-q", "--bare", "repo.git")); code != 0 {
-			t.Fatalf("git init --bare: %s%s", out, errOut)
-		}
-		work := filepath.Join(local, "git-work")
-		gitEnv := append(os.Environ(), "GIT_SSH_COMMAND="+a.GitSSHCommand(t, u), "HOME="+local,
-			"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		git := func(dir string, args ...string) {
-			t.Helper()
-			cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
-			cmd.Dir, cmd.Env = dir, gitEnv
-			if out, errOut, code := run(t, cmd); code != 0 {
-				t.Fatalf("git %s: %d %s%s", strings.Join(args, " "), code, out, errOut)
-			}
-		}
-		os.MkdirAll(work, 0o755)
-		git(work, "init", "-q")
-		os.WriteFile(filepath.Join(work, "README"), []byte("through the gate\n"), 0o644)
-		git(work, "add", "README")
-		git(work, "commit", "-q", "-m", "first")
-		git(work, "push", "-q", a.Remote(u, "repo.git"), "main")
-		git(local, "clone", "-q", "-b", "main", a.Remote(u, "repo.git"), "git-clone")
-		if b, _ := os.ReadFile(filepath.Join(local, "git-clone", "README")); string(b) != "through the gate\n" {
-			t.Fatalf("cloned README: %q", b)
-		}
-	})
-	t.Run("login shell", func(t *testing.T) {
-		s := startTTY(t, a, u)
-		s.send(t, "echo \"Z=$0=\"; exit\n")
-		s.out.waitFor(t, "Z=-bash=", 30*time.Second)
-		if code := s.wait(t); code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	})
-	t.Run("login shell without a terminal", func(t *testing.T) {
-		cmd := a.SSH(t, u, "-T")
-		cmd.Stdin = strings.NewReader("echo \"Z=$0=\"\n")
-		out, errOut, code := run(t, cmd)
-		if code != 0 || !strings.Contains(out, "Z=-bash=") || errOut != "" {
-			t.Fatalf("exit %d, %q, %q", code, out, errOut)
-		}
-		if !g.lastStatus(t).NoOTP {
-			t.Fatal("no terminal, but not asked with /nootp")
-		}
-	})
-	t.Run("SIGPIPE at its default", func(t *testing.T) {
-		out, errOut, code := ssh("yes | head -1")
-		if code != 0 || out != "y\n" || errOut != "" {
-			t.Fatalf("yes | head -1: exit %d, %q, %q", code, out, errOut)
-		}
-		const probe = "grep -E '^Sig(Ign|Blk):' /proc/self/status"
-		gated, _, _ := ssh(probe)
-		plain, _, _ := run(t, a.SSH(t, g.plain, probe))
-		if gated != plain || gated == "" {
-			t.Fatalf("signal dispositions differ from an ungated login:\ngated:\n%sungated:\n%s", gated, plain)
-		}
-		for _, line := range strings.Split(gated, "\n") {
-			if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
-				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-				if err != nil || mask&(1<<(syscall.SIGPIPE-1)) != 0 {
-					t.Fatalf("SIGPIPE ignored in the session: %s (%v)", line, err)
+			for _, f := range wiring.CheckSSHD(global, map[string]wiring.SSHDConfig{e.u.Name: gated}, false, []string{e.bin}) {
+				if f.Severity == wiring.Error {
+					t.Errorf("check-config finds a hole in the shipped snippet: %s", f)
 				}
 			}
-		}
-	})
-	t.Run("environment", func(t *testing.T) {
-		const show = `printf '%s|%s|%s' "$FOO" "${LATCH_SSH_TEST-unset}" "$0"`
-		setEnv := "SetEnv=FOO=bar LATCH_SSH_TEST=x"
+		},
+	}, {
+		// ForceCommand never sees forwarding channels: the snippet's
+		// DisableForwarding must refuse them (here ssh -W, a direct-tcpip
+		// channel to sshd's own port), while an ungated user gets through.
+		name: "forwarding refused",
+		args: []string{"-W", "127.0.0.1:" + strconv.Itoa(e.a.Port)},
+		check: func(t *testing.T, e *sshdEnv, r sshResult) {
+			if r.code == 0 || strings.Contains(r.out, "SSH-2.0") {
+				t.Fatalf("gated ssh -W: %s", brief(r))
+			}
+			if p := e.ssh(t, e.plain, "-W", "127.0.0.1:"+strconv.Itoa(e.a.Port)); !strings.HasPrefix(p.out, "SSH-2.0-") {
+				t.Fatalf("ungated ssh -W (control): %s", brief(p))
+			}
+		},
+	}, {
+		name:     "exit status",
+		args:     []string{"exit 7"},
+		want:     &sshResult{code: 7},
+		decision: "allow",
+	}, {
+		name:  "binary stream",
+		args:  []string{"cat"},
+		stdin: stream,
+		want:  &sshResult{out: string(stream)},
+	}, {
+		name:  "scp",
+		check: testSCP,
+	}, {
+		name:  "sftp internal-sftp",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) { testSFTP(t, e.a, e.u, e.local) },
+	}, {
+		name:  "rsync",
+		check: testRsync,
+	}, {
+		name:  "git",
+		check: testGit,
+	}, {
+		name: "login shell",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			s := startTTY(t, e.a, e.u)
+			s.send(t, "echo \"Z=$0=\"; exit\n")
+			s.out.waitFor(t, "Z=-bash=", 30*time.Second)
+			if code := s.wait(t); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+		},
+	}, {
+		// No terminal, so no person to prompt: the daemon asks with /nootp.
+		name:   "login shell without a terminal",
+		args:   []string{"-T"},
+		stdin:  []byte("echo \"Z=$0=\"\n"),
+		outHas: "Z=-bash=",
+		nootp:  boolPtr(true),
+		check: func(t *testing.T, e *sshdEnv, r sshResult) {
+			if r.code != 0 || r.err != "" {
+				t.Fatalf("%s", brief(r))
+			}
+		},
+	}, {
+		name: "SIGPIPE at its default",
+		args: []string{"yes | head -1"},
+		want: &sshResult{out: "y\n"},
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			gated, plain := e.ssh(t, e.u, sigProbe).out, e.ssh(t, e.plain, sigProbe).out
+			if gated != plain || gated == "" {
+				t.Fatalf("signal dispositions differ from an ungated login:\ngated:\n%sungated:\n%s", gated, plain)
+			}
+			for _, line := range strings.Split(gated, "\n") {
+				if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+					mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+					if err != nil || mask&(1<<(syscall.SIGPIPE-1)) != 0 {
+						t.Fatalf("SIGPIPE ignored in the session: %s (%v)", line, err)
+					}
+				}
+			}
+		},
+	}, {
 		// FOO reaches the command unchanged; latch-ssh's own variables do
-		// not (an ungated login shows sshd accepted it); argv0 is the
-		// shell's base name, as sshd sets it.
-		out, errOut, code := ssh("-o", setEnv, show)
-		if code != 0 || out != "bar|unset|bash" || errOut != "" {
-			t.Fatalf("exit %d, %q, %q", code, out, errOut)
-		}
-		if out, _, _ := run(t, a.SSH(t, g.plain, "-o", setEnv, show)); out != "bar|x|bash" {
-			t.Fatalf("ungated: %q", out)
-		}
-		const names = "env | cut -d= -f1 | sort"
-		gated, _, _ := ssh(names)
-		plain, _, _ := run(t, a.SSH(t, g.plain, names))
-		// SSH_ORIGINAL_COMMAND is sshd's, set for every forced command.
-		if gated != strings.Replace(plain, "SSH_CONNECTION\n", "SSH_CONNECTION\nSSH_ORIGINAL_COMMAND\n", 1) {
-			t.Fatalf("the gated session's variables differ from an ungated one's:\ngated: %q\nungated: %q", gated, plain)
-		}
-	})
-
-	t.Run("closed", func(t *testing.T) {
-		g.srv.SetLatch(g.acc, appID, false)
-		defer g.srv.SetLatch(g.acc, appID, true)
-		out, errOut, code := ssh("touch ~/closed-marker")
-		wantRefused(t, out, errOut, code, closedLine)
-		if exists(filepath.Join(u.Home, "closed-marker")) {
-			t.Fatal("the command ran with the latch closed")
-		}
+		// not (the next row shows sshd accepted it); argv0 is the shell's
+		// base name, as sshd sets it.
+		name: "environment",
+		args: []string{"-o", setEnv, showEnv},
+		want: &sshResult{out: "bar|unset|bash"},
+	}, {
+		name:    "environment ungated",
+		ungated: true,
+		args:    []string{"-o", setEnv, showEnv},
+		want:    &sshResult{out: "bar|x|bash"},
+	}, {
+		name: "environment names as ungated",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			gated, plain := e.ssh(t, e.u, envNames).out, e.ssh(t, e.plain, envNames).out
+			// SSH_ORIGINAL_COMMAND is sshd's, set for every forced command.
+			if gated != strings.Replace(plain, "SSH_CONNECTION\n", "SSH_CONNECTION\nSSH_ORIGINAL_COMMAND\n", 1) {
+				t.Fatalf("the gated session's variables differ from an ungated one's:\ngated: %q\nungated: %q", gated, plain)
+			}
+		},
+	}, {
+		name:        "closed",
+		latchClosed: true,
+		args:        []string{"touch ~/closed-marker"},
+		refused:     closedLine,
+		notRun:      "closed-marker",
+		decision:    "deny",
+	}, {
 		// scp: the transfer fails, nothing is written.
-		src := filepath.Join(local, "closed-src")
-		randomFile(t, src, 1000)
-		if _, _, code := run(t, a.SCP(t, u, "-O", src, a.Remote(u, "closed-scp"))); code == 0 || exists(filepath.Join(u.Home, "closed-scp")) {
-			t.Fatalf("scp -O with the latch closed: exit %d", code)
-		}
-		if _, _, code := run(t, a.SFTP(t, u, "put "+src+" closed-sftp\n")); code == 0 || exists(filepath.Join(u.Home, "closed-sftp")) {
-			t.Fatalf("sftp with the latch closed: exit %d", code)
-		}
+		name:        "closed scp",
+		latchClosed: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			src := filepath.Join(e.local, "closed-src")
+			randomFile(t, src, 1000)
+			if _, _, code := run(t, e.a.SCP(t, e.u, "-O", src, e.a.Remote(e.u, "closed-scp"))); code == 0 || exists(filepath.Join(e.u.Home, "closed-scp")) {
+				t.Fatalf("scp -O with the latch closed: exit %d", code)
+			}
+		},
+	}, {
+		name:        "closed sftp",
+		latchClosed: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			src := filepath.Join(e.local, "closed-src")
+			randomFile(t, src, 1000)
+			if _, _, code := run(t, e.a.SFTP(t, e.u, "put "+src+" closed-sftp\n")); code == 0 || exists(filepath.Join(e.u.Home, "closed-sftp")) {
+				t.Fatalf("sftp with the latch closed: exit %d", code)
+			}
+		},
+	}, {
 		// A terminal session: the refusal, and no shell.
-		s := startTTY(t, a, u)
-		s.out.waitFor(t, closedLine, 30*time.Second)
-		if code := s.wait(t); code != 1 {
-			t.Fatalf("interactive: exit %d", code)
-		}
-		if n := strings.Count(s.out.String(), "\n"); n != 1 {
-			t.Fatalf("interactive refusal: %d lines: %q", n, s.out.String())
-		}
-	})
-
-	t.Run("one-time code", func(t *testing.T) {
-		g.srv.SetTwoFactor(appID, true)
-		defer g.srv.SetTwoFactor(appID, false)
-		s := startTTY(t, a, u)
-		s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
-		tok, ok := g.srv.LastTwoFactorToken(g.acc, appID)
-		if !ok || g.lastStatus(t).NoOTP {
-			t.Fatalf("no two-factor token (%v), or asked with /nootp", ok)
-		}
-		s.send(t, tok+"\n")
-		s.send(t, "echo OK-$((6*7)); exit\n")
-		s.out.waitFor(t, "OK-42", 30*time.Second)
-		if code := s.wait(t); code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-		if strings.Contains(s.out.String(), tok) {
-			t.Fatalf("the code was echoed: %q", s.out.String())
-		}
-
-		s = startTTY(t, a, u)
-		s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
-		s.send(t, "wrong0\n")
-		s.out.waitFor(t, "latch-ssh: access denied: wrong one-time code", 30*time.Second)
-		if code := s.wait(t); code != 1 {
-			t.Fatalf("wrong code: exit %d", code)
-		}
-
+		name:        "closed terminal",
+		latchClosed: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			s := startTTY(t, e.a, e.u)
+			s.out.waitFor(t, closedLine, 30*time.Second)
+			if code := s.wait(t); code != 1 {
+				t.Fatalf("interactive: exit %d", code)
+			}
+			if n := strings.Count(s.out.String(), "\n"); n != 1 {
+				t.Fatalf("interactive refusal: %d lines: %q", n, s.out.String())
+			}
+		},
+	}, {
+		name:      "one-time code",
+		twoFactor: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			s := startTTY(t, e.a, e.u)
+			s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
+			tok := e.TwoFactorCode(e.acc)
+			if tok == "" || e.LastStatus(t).NoOTP {
+				t.Fatalf("no two-factor token (%q), or asked with /nootp", tok)
+			}
+			s.send(t, tok+"\n")
+			s.send(t, "echo OK-$((6*7)); exit\n")
+			s.out.waitFor(t, "OK-42", 30*time.Second)
+			if code := s.wait(t); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			if strings.Contains(s.out.String(), tok) {
+				t.Fatalf("the code was echoed: %q", s.out.String())
+			}
+		},
+	}, {
+		name:      "one-time code wrong",
+		twoFactor: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			s := startTTY(t, e.a, e.u)
+			s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
+			s.send(t, "wrong0\n")
+			s.out.waitFor(t, "latch-ssh: access denied: wrong one-time code", 30*time.Second)
+			if code := s.wait(t); code != 1 {
+				t.Fatalf("wrong code: exit %d", code)
+			}
+		},
+	}, {
 		// Ctrl-C at the prompt: the terminal's SIGINT reaches the gate,
 		// which denies.
-		s = startTTY(t, a, u)
-		s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
-		s.send(t, "\x03")
-		s.out.waitFor(t, denyLine, 30*time.Second)
-		if code := s.wait(t); code != 1 {
-			t.Fatalf("Ctrl-C at the prompt: exit %d", code)
-		}
-
+		name:      "one-time code Ctrl-C",
+		twoFactor: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			s := startTTY(t, e.a, e.u)
+			s.out.waitFor(t, "Latch one-time code: ", 30*time.Second)
+			s.send(t, "\x03")
+			s.out.waitFor(t, denyLine, 30*time.Second)
+			if code := s.wait(t); code != 1 {
+				t.Fatalf("Ctrl-C at the prompt: exit %d", code)
+			}
+		},
+	}, {
 		// No person to prompt: a command is decided with /nootp and allowed.
-		out, errOut, code := ssh("echo in")
-		if code != 0 || out != "in\n" || errOut != "" {
-			t.Fatalf("command with two-factor on: exit %d, %q, %q", code, out, errOut)
-		}
-		if !g.lastStatus(t).NoOTP {
-			t.Fatal("a command was decided without /nootp")
-		}
-	})
+		name:      "one-time code, command",
+		twoFactor: true,
+		args:      []string{"echo in"},
+		want:      &sshResult{out: "in\n"},
+		nootp:     boolPtr(true),
+		decision:  "allow",
+	}, {
+		name:          "daemon stopped",
+		daemonStopped: true,
+		args:          []string{"touch ~/stopped-marker"},
+		refused:       denyLine,
+		notRun:        "stopped-marker",
+		decision:      "none",
+		gateLog:       "gate: no answer from the latch-ssh daemon",
+	}, {
+		// The gate is killed while Latch hangs; with fail_mode = "open" the
+		// daemon would allow once [latch] timeout passes, so only the
+		// gate's own handling of the signal can deny.
+		name:     "gate killed mid-decision",
+		failOpen: true,
+		check:    testGateKilled,
+	}, {
+		// The known limit the README states: Debian's bash reads ~/.bashrc
+		// when sshd starts it, before the gate, and nothing in sshd stops it.
+		name:        "bashrc runs before the gate",
+		latchClosed: true,
+		setup: func(t *testing.T, e *sshdEnv) {
+			if !exists("/etc/debian_version") {
+				t.Skip("the README's statement is about Debian's bash")
+			}
+			orig, _ := os.ReadFile(filepath.Join(e.u.Home, ".bashrc"))
+			e.u.WriteFile(t, ".bashrc", "touch ~/bashrc-ran\n"+string(orig), 0o644)
+			t.Cleanup(func() { e.u.WriteFile(t, ".bashrc", string(orig), 0o644) })
+		},
+		args:    []string{"true"},
+		refused: closedLine,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			if !exists(filepath.Join(e.u.Home, "bashrc-ran")) {
+				t.Fatal("~/.bashrc did not run before the gate: update the README's known limits")
+			}
+		},
+	}}
+}
 
-	t.Run("daemon stopped", func(t *testing.T) {
-		logs := systest.CaptureSyslog(t)
-		g.d.stop()
-		defer g.d.start(t)
-		out, errOut, code := ssh("touch ~/stopped-marker")
-		wantRefused(t, out, errOut, code, denyLine)
-		if exists(filepath.Join(u.Home, "stopped-marker")) {
-			t.Fatal("the command ran with the daemon stopped")
+// testSCP copies a file up and back with scp, legacy protocol and SFTP.
+func testSCP(t *testing.T, e *sshdEnv, _ sshResult) {
+	a, u := e.a, e.u
+	src := filepath.Join(e.local, "scp-src")
+	randomFile(t, src, 300<<10)
+	for _, legacy := range []bool{true, false} {
+		name, opts := "sftp-scp", []string{}
+		if legacy {
+			name, opts = "legacy-scp", []string{"-O"}
 		}
-		l := logs.WaitFor(t, func(l systest.SyslogLine) bool {
-			return l.Tag == "latch-ssh" && strings.Contains(l.Message, `"user":"`+u.Name+`"`)
-		}, 10*time.Second)
-		if l.Facility != 10 || !strings.Contains(l.Message, "gate: no answer from the latch-ssh daemon") {
-			t.Fatalf("gate's log line: %+v", l)
+		up := append(append([]string{}, opts...), src, a.Remote(u, name))
+		if out, errOut, code := run(t, a.SCP(t, u, up...)); code != 0 {
+			t.Fatalf("%s up: %d %s%s", name, code, out, errOut)
 		}
-	})
+		back := filepath.Join(e.local, name+"-back")
+		down := append(append([]string{}, opts...), a.Remote(u, name), back)
+		if out, errOut, code := run(t, a.SCP(t, u, down...)); code != 0 {
+			t.Fatalf("%s down: %d %s%s", name, code, out, errOut)
+		}
+		if sha(t, filepath.Join(u.Home, name)) != sha(t, src) || sha(t, back) != sha(t, src) {
+			t.Fatalf("%s: checksums differ", name)
+		}
+	}
+}
 
-	// The gate is killed while Latch hangs; with fail_mode = "open" the
-	// daemon would allow once [latch] timeout passes, so only the gate's
-	// own handling of the signal can deny.
-	t.Run("gate killed mid-decision", func(t *testing.T) {
-		g.d.useConfig(t, g.config(t, `fail_mode = "open"`, u.Name))
-		defer g.d.useConfig(t, g.closedCfg)
-		g.srv.SetFault(g.acc, faultHang())
-		defer g.srv.ClearFaults()
-		g.d.drainCalls()
-		cmd := a.SSH(t, u, "touch ~/killed-marker")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+// testRsync copies a tree up and back with rsync over ssh.
+func testRsync(t *testing.T, e *sshdEnv, _ sshResult) {
+	a, u := e.a, e.u
+	src := filepath.Join(e.local, "rsync-src")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	randomFile(t, filepath.Join(src, "a"), 100<<10)
+	randomFile(t, filepath.Join(src, "sub", "b"), 10<<10)
+	rsh := a.RsyncSSH(t, u)
+	if out, errOut, code := run(t, exec.Command("rsync", "-a", "-e", rsh, src+"/", a.Remote(u, "rs/"))); code != 0 {
+		t.Fatalf("rsync up: %d %s%s", code, out, errOut)
+	}
+	back := filepath.Join(e.local, "rsync-back")
+	if out, errOut, code := run(t, exec.Command("rsync", "-a", "-e", rsh, a.Remote(u, "rs/"), back+"/")); code != 0 {
+		t.Fatalf("rsync down: %d %s%s", code, out, errOut)
+	}
+	for _, f := range []string{"a", "sub/b"} {
+		if sha(t, filepath.Join(back, f)) != sha(t, filepath.Join(src, f)) || sha(t, filepath.Join(u.Home, "rs", f)) != sha(t, filepath.Join(src, f)) {
+			t.Fatalf("rsync: %s differs", f)
 		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done }()
-		g.d.waitCall(t)
-		if err := syscall.Kill(findGate(t, u.UID, g.bin), syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second): // well under [latch] timeout
-			t.Fatal("ssh still running after the gate was killed")
-		}
-		wantRefused(t, stdout.String(), stderr.String(), cmd.ProcessState.ExitCode(), denyLine)
-		if exists(filepath.Join(u.Home, "killed-marker")) {
-			t.Fatal("the command ran after the gate was killed")
-		}
-	})
+	}
+}
 
-	// The known limit the README states: Debian's bash reads ~/.bashrc
-	// when sshd starts it, before the gate, and nothing in sshd stops it.
-	t.Run("bashrc runs before the gate (documented limit)", func(t *testing.T) {
-		if !exists("/etc/debian_version") {
-			t.Skip("the README's statement is about Debian's bash")
+// testGit pushes to and clones from a bare repository through the gate.
+func testGit(t *testing.T, e *sshdEnv, _ sshResult) {
+	a, u, local := e.a, e.u, e.local
+	if out, errOut, code := run(t, u.Command("git", "init", "-q", "--bare", "repo.git")); code != 0 {
+		t.Fatalf("git init --bare: %s%s", out, errOut)
+	}
+	work := filepath.Join(local, "git-work")
+	gitEnv := append(os.Environ(), "GIT_SSH_COMMAND="+a.GitSSHCommand(t, u), "HOME="+local,
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "init.defaultBranch=main"}, args...)...)
+		cmd.Dir, cmd.Env = dir, gitEnv
+		if out, errOut, code := run(t, cmd); code != 0 {
+			t.Fatalf("git %s: %d %s%s", strings.Join(args, " "), code, out, errOut)
 		}
-		orig, _ := os.ReadFile(filepath.Join(u.Home, ".bashrc"))
-		u.WriteFile(t, ".bashrc", "touch ~/bashrc-ran\n"+string(orig), 0o644)
-		defer u.WriteFile(t, ".bashrc", string(orig), 0o644)
-		g.srv.SetLatch(g.acc, appID, false)
-		defer g.srv.SetLatch(g.acc, appID, true)
-		out, errOut, code := ssh("true")
-		wantRefused(t, out, errOut, code, closedLine)
-		if !exists(filepath.Join(u.Home, "bashrc-ran")) {
-			t.Fatal("~/.bashrc did not run before the gate: update the README's known limits")
-		}
-	})
+	}
+	os.MkdirAll(work, 0o755)
+	git(work, "init", "-q")
+	os.WriteFile(filepath.Join(work, "README"), []byte("through the gate\n"), 0o644)
+	git(work, "add", "README")
+	git(work, "commit", "-q", "-m", "first")
+	git(work, "push", "-q", a.Remote(u, "repo.git"), "main")
+	git(local, "clone", "-q", "-b", "main", a.Remote(u, "repo.git"), "git-clone")
+	if b, _ := os.ReadFile(filepath.Join(local, "git-clone", "README")); string(b) != "through the gate\n" {
+		t.Fatalf("cloned README: %q", b)
+	}
+}
+
+// testGateKilled sends SIGTERM to the gate while the daemon waits for a
+// hanging Latch: the login is refused well before [latch] timeout, and the
+// command does not run.
+func testGateKilled(t *testing.T, e *sshdEnv, _ sshResult) {
+	u := e.u
+	e.Latch.SetFault(e.acc, faultHang())
+	defer e.Latch.ClearFaults()
+	e.d.drainCalls()
+	cmd := e.a.SSH(t, u, "touch ~/killed-marker")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done }()
+	e.d.waitCall(t)
+	if err := syscall.Kill(findGate(t, u.UID, e.bin), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second): // well under [latch] timeout
+		t.Fatal("ssh still running after the gate was killed")
+	}
+	wantRefused(t, stdout.String(), stderr.String(), cmd.ProcessState.ExitCode(), denyLine)
+	if exists(filepath.Join(u.Home, "killed-marker")) {
+		t.Fatal("the command ran after the gate was killed")
+	}
 }
 
 // testSFTP puts and gets a file with sftp and compares checksums.
@@ -556,29 +761,46 @@ func testSFTP(t *testing.T, s *systest.SSHD, u *systest.User, local string) {
 
 // TestForceCommandSFTPServerPath: with `Subsystem sftp
 // /usr/lib/openssh/sftp-server` the gate runs it through the shell, like
-// sshd; and the gate works with UsePAM yes.
+// sshd; and the gate works with UsePAM yes. Its rows are sshdCases too.
 func TestForceCommandSFTPServerPath(t *testing.T) {
 	g := newGateFixture(t)
 	systest.Require(t, "/usr/lib/openssh/sftp-server")
-	b := systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true, Extra: snippet(t, g.bin, g.group)})
-	local := t.TempDir()
-	testSFTP(t, b, g.u, local)
-	src := filepath.Join(local, "scp-src")
-	randomFile(t, src, 100<<10)
-	if out, errOut, code := run(t, b.SCP(t, g.u, src, b.Remote(g.u, "scp-up"))); code != 0 {
-		t.Fatalf("scp (SFTP) up: %d %s%s", code, out, errOut)
-	}
-	if sha(t, filepath.Join(g.u.Home, "scp-up")) != sha(t, src) {
-		t.Fatal("scp: checksums differ")
-	}
-	if out, errOut, code := run(t, b.SSH(t, g.u, "exit 7")); code != 7 || out != "" || errOut != "" {
-		t.Fatalf("exit 7: %d %q %q", code, out, errOut)
-	}
-	g.srv.SetLatch(g.acc, appID, false)
-	out, errOut, code := run(t, b.SSH(t, g.u, "true"))
-	wantRefused(t, out, errOut, code, closedLine)
-	if _, _, code := run(t, b.SFTP(t, g.u, "ls\n")); code == 0 {
-		t.Fatal("sftp with the latch closed succeeded")
+	e := &sshdEnv{gateFixture: g, local: t.TempDir(),
+		a: systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true, Extra: snippet(t, g.bin, g.group)})}
+	for _, c := range []sshdCase{{
+		name:  "sftp",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) { testSFTP(t, e.a, e.u, e.local) },
+	}, {
+		name: "scp",
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			src := filepath.Join(e.local, "scp-src")
+			randomFile(t, src, 100<<10)
+			if out, errOut, code := run(t, e.a.SCP(t, e.u, src, e.a.Remote(e.u, "scp-up"))); code != 0 {
+				t.Fatalf("scp (SFTP) up: %d %s%s", code, out, errOut)
+			}
+			if sha(t, filepath.Join(e.u.Home, "scp-up")) != sha(t, src) {
+				t.Fatal("scp: checksums differ")
+			}
+		},
+	}, {
+		name: "exit status",
+		args: []string{"exit 7"},
+		want: &sshResult{code: 7},
+	}, {
+		name:        "closed",
+		latchClosed: true,
+		args:        []string{"true"},
+		refused:     closedLine,
+	}, {
+		name:        "closed sftp",
+		latchClosed: true,
+		check: func(t *testing.T, e *sshdEnv, _ sshResult) {
+			if _, _, code := run(t, e.a.SFTP(t, e.u, "ls\n")); code == 0 {
+				t.Fatal("sftp with the latch closed succeeded")
+			}
+		},
+	}} {
+		t.Run(c.name, func(t *testing.T) { runSSHDCase(t, e, c) })
 	}
 }
 
@@ -602,7 +824,7 @@ func TestGateIgnoresIdentityVariables(t *testing.T) {
 	if last := recs[len(recs)-1]; last.req.User != g.u.Name {
 		t.Fatalf("the daemon decided for %q", last.req.User)
 	}
-	g.srv.SetLatch(g.acc, appID, false)
+	g.SetLatch(g.acc, false)
 	out, errOut, code = run(t, gateCmd())
 	wantRefused(t, out, errOut, code, closedLine)
 }
@@ -616,8 +838,8 @@ func TestGateSignalsDirect(t *testing.T) {
 	marker := filepath.Join(g.u.Home, "direct-marker")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGPIPE} {
 		t.Run(sig.String(), func(t *testing.T) {
-			g.srv.SetFault(g.acc, faultHang())
-			defer g.srv.ClearFaults()
+			g.Latch.SetFault(g.acc, faultHang())
+			defer g.Latch.ClearFaults()
 			g.d.drainCalls()
 			cmd := g.u.Command(g.bin)
 			cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND=touch "+marker)
@@ -649,8 +871,8 @@ func TestGateSignalsDirect(t *testing.T) {
 	// Control: without a signal, the same setup lets the command run once
 	// the fail mode applies, so the denials above are the signals' doing.
 	t.Run("control", func(t *testing.T) {
-		g.srv.SetFault(g.acc, faultHang())
-		defer g.srv.ClearFaults()
+		g.Latch.SetFault(g.acc, faultHang())
+		defer g.Latch.ClearFaults()
 		cmd := g.u.Command(g.bin)
 		cmd.Env = append(cmd.Env, "SSH_ORIGINAL_COMMAND=touch "+marker)
 		out, errOut, code := run(t, cmd)

@@ -24,28 +24,28 @@ import (
 )
 
 const (
-	appID  = "sshserverTestApp0001"
-	secret = "sshserverTestSecret000000000000000000001"
+	// appID and secret are the application of the fixture's fake Latch
+	// (systest's, shared by every test package).
+	appID, secret = systest.AppID, systest.Secret
 	// waitLimit bounds every wait for something the server does.
 	waitLimit = 20 * time.Second
 )
 
 // fixture is a running embedded server on 127.0.0.1:0, with the strict fake
-// Latch, its logs captured, and real local users.
+// Latch of a systest.World, its logs captured, and real local users.
 type fixture struct {
-	latch  *latchtest.Server
-	dir    string
-	caFile string
-	core   atomic.Pointer[gate.Core]
-	srv    *Server
+	world *systest.World
+	// latch is world.Latch, the fake Latch.
+	latch *latchtest.Server
+	dir   string // world.Dir: the host key lives there
+	core  atomic.Pointer[gate.Core]
+	srv   *Server
 	// Target is where clients connect; systest's client helpers use it.
 	target  systest.Target
 	hostKey gossh.PublicKey
 	log     *syncBuffer
 	audit   *syncBuffer
 	served  chan error
-	// users maps local user names to Latch account ids for [users].
-	users map[string]string
 	// server and policy are extra lines for [server] and [policy].
 	server, policy string
 	// onDecision, when set, receives the server's OnDecision calls.
@@ -55,26 +55,22 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	systest.Require(t)
-	f := &fixture{log: &syncBuffer{}, audit: &syncBuffer{}, users: map[string]string{}, served: make(chan error, 1)}
-	f.latch, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
+	f := &fixture{log: &syncBuffer{}, audit: &syncBuffer{}, served: make(chan error, 1)}
+	f.world = systest.NewWorld(t, systest.WorldOptions{})
+	f.latch, f.dir = f.world.Latch, f.world.Dir
 	return f
 }
 
-// user creates a real local user paired with a new Latch account.
+// user creates a real local user paired with a new Latch account, in
+// [users] of every configuration built after.
 func (f *fixture) user(t *testing.T, opts systest.UserOptions) (*systest.User, string) {
 	t.Helper()
-	u := systest.CreateUser(t, opts)
-	acc := f.latch.PairedAccount(appID)
-	f.users[u.Name] = acc
-	return u, acc
+	return f.world.PairUser(t, opts)
 }
 
 // config returns the configuration the fixture's server runs with.
 func (f *fixture) config(t *testing.T) *users.Config {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString(systest.LatchTable(f.latch, appID, secret, f.caFile, "3s"))
-	fmt.Fprintf(&b, "[policy]\nfail_mode = \"closed\"\nunpaired = \"deny\"\n%s\n\n", f.policy)
 	// Clients connect from 127.0.0.1 unless a test says otherwise, and
 	// many tests fail logins on purpose before one that must succeed: the
 	// penalties (startups.go) would make each such test depend on how many
@@ -85,14 +81,15 @@ func (f *fixture) config(t *testing.T) *users.Config {
 	if strings.Contains(f.server, "penalty_exempt") {
 		exempt = ""
 	}
-	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key = [%q]\n%s\n%s\n\n[users]\n",
-		filepath.Join(f.dir, "host_key"), exempt, f.server)
-	for u, acc := range f.users {
-		fmt.Fprintf(&b, "%s = %q\n", u, acc)
-	}
-	cfg, err := users.Parse("latch.toml", []byte(b.String()))
+	text := f.world.ConfigText(systest.Config{
+		Policy: "fail_mode = \"closed\"\nunpaired = \"deny\"\n" + f.policy,
+		Tables: fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nhost_key = [%q]\n%s\n%s",
+			filepath.Join(f.dir, "host_key"), exempt, f.server),
+		Users: f.world.Paired(),
+	})
+	cfg, err := users.Parse("latch.toml", []byte(text))
 	if err != nil {
-		t.Fatalf("config: %v\n%s", err, b.String())
+		t.Fatalf("config: %v\n%s", err, text)
 	}
 	return cfg
 }

@@ -11,7 +11,8 @@ import (
 // FakeLatch starts a strict fake Latch (latchtest) with the application
 // appID/secret, and returns it with a SecureDir for configurations that pass
 // latch-ssh's permission checks and the path of the fake's CA written in
-// that directory. It needs root (SecureDir lives in /var/lib).
+// that directory. It needs root (SecureDir lives in /var/lib). New tests
+// start from NewWorld, which builds on it and also writes the latch.toml.
 func FakeLatch(t testing.TB, appID, secret string, opts ...latchtest.Option) (srv *latchtest.Server, dir, caFile string) {
 	t.Helper()
 	Require(t)

@@ -1,7 +1,9 @@
 // Package systest is the harness for latch-ssh's integration tests, which drive
 // the real OpenSSH and Linux-PAM of the machine on loopback: it creates test
 // users and groups, private PAM services, private sshd instances, ssh/scp/sftp/
-// rsync/git client commands, and captures syslog.
+// rsync/git client commands, and captures syslog. NewWorld is where a test
+// of a front end starts: the fake Latch, a latch.toml that passes the
+// permission checks, and paired users.
 //
 // It is imported only from _test.go files. Everything it creates is removed in
 // t.Cleanup. It needs root (it runs useradd, writes /etc/pam.d, binds /dev/log);
