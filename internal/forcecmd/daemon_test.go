@@ -152,5 +152,11 @@ func (d *daemon) drainCalls() {
 	}
 }
 
-// faultHang makes the fake Latch never answer the next request.
-func faultHang() latchtest.Fault { return latchtest.Fault{Hang: true, Times: 1} }
+// faultHang makes the fake Latch answer no request for the account until
+// the test clears its faults. Not only the next one: a request of an
+// earlier subtest, still hanging when its faults were cleared, can be
+// retried by the HTTP client and would use up a one-time fault, and the
+// login the test means to hold would then be answered at once (with
+// fail_mode = "open", allowed before the test's signal: a flaky failure
+// under load).
+func faultHang() latchtest.Fault { return latchtest.Fault{Hang: true} }
