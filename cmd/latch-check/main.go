@@ -185,7 +185,14 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 	defer core.Close()
 	core.Accounts = h.accounts
 	core.FailOpenGuard = h.failOpenGuard
-	d := core.Decide(context.Background(), req)
+	// As root, the daemon decides when it runs (daemon.go).
+	d, ok := gate.Decision{}, false
+	if core.Config != nil && euid == 0 {
+		d, ok = decideViaDaemon(h, core, *configPath, req, audit)
+	}
+	if !ok {
+		d = core.Decide(context.Background(), req)
+	}
 	if d.Allowed() {
 		if !underPAM {
 			fmt.Fprintf(stderr, "allowed: %s\n", d.Reason)
