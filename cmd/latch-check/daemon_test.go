@@ -232,6 +232,16 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 	acc := f.pair(t)
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	service := "latch-hookbad-" + alice.Name
+	logs := systest.CaptureSyslog(t)
+	warnings := func() int {
+		n := 0
+		for _, l := range logs.Lines() {
+			if strings.Contains(l.Message, `"event":"daemon"`) && strings.Contains(l.Message, "deciding directly") {
+				n++
+			}
+		}
+		return n
+	}
 	readReq := func(r *bufio.Reader) gatesocket.SocketRequest {
 		var req gatesocket.SocketRequest
 		line, _ := r.ReadBytes('\n')
@@ -273,6 +283,7 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 			cfg, socket := f.daemonConfig(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 			fakeDaemon(t, socket, tc.behave)
 			systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
+			before := warnings()
 			for _, open := range []bool{false, true} {
 				f.srv.SetLatch(acc, appID, open)
 				f.srv.ResetRequests()
@@ -284,6 +295,8 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 					t.Fatalf("latch open=%v: %d Latch calls, want the hook's own", open, n)
 				}
 			}
+			// Each failure of the daemon is logged, as a warning.
+			systest.WaitFor(t, "the hook's warnings about the daemon", 5*time.Second, func() bool { return warnings() >= before+2 })
 		})
 	}
 }

@@ -15,6 +15,9 @@
 // cleared before the configuration is read, so HTTPS_PROXY, SSL_CERT_FILE,
 // GODEBUG or LOCALDOMAIN set by whoever started it change nothing. It never
 // reads stdin and never prompts.
+//
+// As root, it has the daemon (`latch-ssh serve`) decide when one runs,
+// over its warm Latch connection, and decides itself otherwise (daemon.go).
 package main
 
 import (

@@ -11,8 +11,10 @@ package gatesocket
 //
 // Identity: the daemon identifies the caller by SO_PEERCRED (uid, gid, pid)
 // read from the connection, and resolves the uid to a user name through NSS.
-// No message carries a user name: a caller can only ever ask about itself,
-// so there is nothing to spoof.
+// Only root's "decide-for" (the PAM hook, below) names a user; from any
+// other caller it is refused, and a "user" in any other message is
+// ignored: an ordinary caller can only ever ask about itself, so there is
+// nothing to spoof.
 //
 // What else a caller says counts only as far as its privilege goes (issue
 // 12, item 11; see decisionRequest): a caller other than root is decided
