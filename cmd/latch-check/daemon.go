@@ -9,6 +9,7 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
 // The hook asks the daemon first (issue 15). A cold latch-check pays DNS,
@@ -84,7 +85,7 @@ func decideViaDaemon(h hooks, core *gate.Core, configPath string, req gate.Reque
 		// come too late) just as well.
 		if why, fix := h.failOpenGuard(timeout); why != "" {
 			d.Outcome, d.Severity, d.Fix = gate.Deny, gate.Error, fix
-			d.Reason = "fail-open REFUSED (" + why + "): " + strings.TrimPrefix(ans.Reason, "FAIL-OPEN: ")
+			d.Reason = "fail-open REFUSED (" + safetext.Clean(why) + "): " + strings.TrimPrefix(ans.Reason, "FAIL-OPEN: ")
 			d.Latency = time.Since(start)
 			audit.Record(req, d)
 			return d, true
