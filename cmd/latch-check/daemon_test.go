@@ -41,7 +41,7 @@ type runningDaemon struct {
 	done   chan error
 }
 
-func startDaemon(t *testing.T, cfg, socket string) *runningDaemon {
+func startDaemon(t testing.TB, cfg, socket string) *runningDaemon {
 	t.Helper()
 	t.Setenv("NOTIFY_SOCKET", "")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +65,7 @@ func startDaemon(t *testing.T, cfg, socket string) *runningDaemon {
 }
 
 // stop stops the daemon and waits for it; the socket file goes with it.
-func (d *runningDaemon) stop(t *testing.T) {
+func (d *runningDaemon) stop(t testing.TB) {
 	t.Helper()
 	d.cancel()
 	select {
