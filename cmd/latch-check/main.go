@@ -15,6 +15,9 @@
 // cleared before the configuration is read, so HTTPS_PROXY, SSL_CERT_FILE,
 // GODEBUG or LOCALDOMAIN set by whoever started it change nothing. It never
 // reads stdin and never prompts.
+//
+// As root, it has the daemon (`latch-ssh serve`) decide when one runs,
+// over its warm Latch connection, and decides itself otherwise (daemon.go).
 package main
 
 import (
@@ -185,7 +188,14 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 	defer core.Close()
 	core.Accounts = h.accounts
 	core.FailOpenGuard = h.failOpenGuard
-	d := core.Decide(context.Background(), req)
+	// As root, the daemon decides when it runs (daemon.go).
+	d, ok := gate.Decision{}, false
+	if core.Config != nil && euid == 0 {
+		d, ok = decideViaDaemon(h, core, *configPath, req, audit)
+	}
+	if !ok {
+		d = core.Decide(context.Background(), req)
+	}
 	if d.Allowed() {
 		if !underPAM {
 			fmt.Fprintf(stderr, "allowed: %s\n", d.Reason)

@@ -37,6 +37,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -200,6 +201,8 @@ func Run(ctx context.Context, o Options) error {
 		},
 		// Root's pair and unpair edit the file and then wait for this.
 		Reload: func(context.Context) error { return d.reloadFrom("reload request", true) },
+		// The PAM hook asks for decisions under this file only.
+		ConfigPath: absPath(o.ConfigPath),
 	}
 	if o.SelfService != nil {
 		logf := func(format string, args ...any) {
@@ -469,4 +472,13 @@ func (d *daemon) sendNotify(lines ...string) {
 	if err := d.notify.send(lines...); err != nil {
 		d.log.Warn().Str("event", "notify").Str("error", safetext.Clean(err.Error())).Msg("cannot notify systemd")
 	}
+}
+
+// absPath is path made absolute (as the PAM hook sends its own), or path
+// itself when the working directory is gone.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }

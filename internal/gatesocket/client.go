@@ -97,15 +97,17 @@ func dial(ctx context.Context, socket string) (*net.UnixConn, *bufio.Reader, err
 		}
 		retry := errors.Is(err, syscall.EAGAIN) || (errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(refusedUntil))
 		wait := backoff/2 + rand.N(backoff/2+1)
+		// %w twice: callers may tell a daemon that is not running
+		// (ENOENT, ECONNREFUSED) from one that misbehaves.
 		if !retry || time.Now().Add(wait).After(deadline) {
-			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrDaemon, err)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, fmt.Errorf("%w: %v", ErrDaemon, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrDaemon, err)
 		}
 		backoff = min(2*backoff, 20*time.Millisecond)
 	}

@@ -1,10 +1,12 @@
 // Package gatesocket is the gate socket: the Unix socket through which the
 // processes that run as the person logging in (the ForceCommand gate,
 // self-service `latch-ssh pair`, `unpair` and `status`, and root's pair and
-// unpair asking for a reload) talk to the daemon, `latch-ssh serve`. It
+// unpair asking for a reload, and the PAM hook, as root, asking for a
+// decision on the daemon's warm connection) talk to the daemon, `latch-ssh
+// serve`. It
 // holds the wire protocol (protocol.go), the server (SocketServer, with its
 // connection caps, rate limits and flood handling) and the clients
-// (AskDecision, CallSelfService, ApplyToDaemon).
+// (AskDecision, AskForUser, CallSelfService, ApplyToDaemon).
 //
 // Why a package of its own rather than a part of gate (issue 14, "one home
 // for each rule"): gate is the decision core that every front end shares

@@ -11,8 +11,10 @@ package gatesocket
 //
 // Identity: the daemon identifies the caller by SO_PEERCRED (uid, gid, pid)
 // read from the connection, and resolves the uid to a user name through NSS.
-// No message carries a user name: a caller can only ever ask about itself,
-// so there is nothing to spoof.
+// Only root's "decide-for" (the PAM hook, below) names a user; from any
+// other caller it is refused, and a "user" in any other message is
+// ignored: an ordinary caller can only ever ask about itself, so there is
+// nothing to spoof.
 //
 // What else a caller says counts only as far as its privilege goes (issue
 // 12, item 11; see decisionRequest): a caller other than root is decided
@@ -45,6 +47,27 @@ package gatesocket
 //	daemon -> {"v":1,"message":"paired ...","ok":true}  or  {"v":1,"message":"that code is wrong or has expired: ..."}
 //	client -> {"v":1,"op":"status"}
 //	daemon -> {"v":1,"ok":true,"status":{...}}
+//
+// A login decided for the PAM hook (op "decide-for"), only for root
+// (SO_PEERCRED uid 0): latch-check runs as root under pam_exec and asks the
+// daemon, whose Latch connection is warm, to decide for PAM_USER. The
+// daemon first acknowledges (at once, before asking Latch: the hook bounds
+// that wait, see HookAckTimeout), then answers; both messages name the user
+// decided for, so an answer about anyone else (an older daemon that does
+// not know the op) is never taken for it. config is the configuration file
+// the hook reads; a daemon serving another file refuses (and the hook
+// decides itself), so `latch-check -c FILE` keeps meaning FILE. The hook
+// never prompts: the daemon asks Latch with /nootp. fail_mode says the
+// daemon's fail mode decided (the hook then applies its own guard of
+// fail-opens); reason and fix are the audit log's, for root's eyes:
+//
+//	hook   -> {"v":1,"op":"decide-for","service":"sshd","remote":"192.0.2.1","user":"alice","config":"/etc/latch-ssh/latch.toml"}
+//	daemon -> {"v":1,"outcome":"accepted","user":"alice"}
+//	daemon -> {"v":1,"outcome":"allow","user":"alice","reason":"latch open"}
+//	          or {"v":1,"outcome":"deny","message":"latch-ssh: access denied","user":"alice","reason":"fail-closed: ...","fail_mode":true}
+//
+// Any other caller gets a deny and nothing is decided; a "user" in an
+// ordinary "decide" is ignored (the caller is decided as itself).
 //
 // Reload (op "reload"), only for root (SO_PEERCRED uid 0) or the daemon's
 // own user: root's `latch-ssh pair` and `unpair` edit the file directly,
@@ -88,7 +111,13 @@ const (
 	OpUnpair = "unpair"
 	OpStatus = "status"
 	OpReload = "reload"
+	// OpDecideFor is the PAM hook's decision for another user (root only).
+	OpDecideFor = "decide-for"
 )
+
+// OutcomeAccepted is the daemon's acknowledgement of an OpDecideFor: it
+// has the request and is deciding.
+const OutcomeAccepted = "accepted"
 
 // SocketRequest is a message from a client to the daemon.
 type SocketRequest struct {
@@ -100,6 +129,10 @@ type SocketRequest struct {
 	Remote      string `json:"remote,omitempty"`
 	Code        string `json:"code,omitempty"`
 	Token       string `json:"token,omitempty"`
+	// User is whom OpDecideFor decides for; honoured only from root.
+	User string `json:"user,omitempty"`
+	// Config is the configuration file the sender of OpDecideFor reads.
+	Config string `json:"config,omitempty"`
 }
 
 // SocketResponse is a message from the daemon to a client.
@@ -116,6 +149,13 @@ type SocketResponse struct {
 	OK bool `json:"ok,omitempty"`
 	// Status is the answer to status.
 	Status *UserStatus `json:"status,omitempty"`
+	// User, Reason, Fix and FailMode answer OpDecideFor only (root): the
+	// user decided for, the decision's reason and fix as logged, and
+	// whether the fail mode decided.
+	User     string `json:"user,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Fix      string `json:"fix,omitempty"`
+	FailMode bool   `json:"fail_mode,omitempty"`
 }
 
 // UserStatus describes one local user's mapping and live latch state, for

@@ -64,6 +64,10 @@ type SocketServer struct {
 	// connections cannot use up the daemon's descriptors and lock everyone
 	// out.
 	MaxConnsPerUID int
+	// ConfigPath is the configuration file the daemon serves. The PAM
+	// hook's OpDecideFor names the file it reads; another file is refused
+	// (the hook then decides itself). "" refuses every OpDecideFor.
+	ConfigPath string
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -329,6 +333,8 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 	switch req.Op {
 	case OpDecide:
 		s.decide(ctx, conn, r, cred, name, req)
+	case OpDecideFor:
+		s.decideFor(ctx, conn, cred, req)
 	case OpPair, OpUnpair, OpStatus:
 		// Each of these can cost Latch calls, and Latch limits the whole
 		// application: one user asking for their status in a loop must
