@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
 const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// appID is short for the one application of every test World.
+	appID  = systest.AppID
 	opSSHD = "OPSSHDOPSSHDOPSSHD01"
 )
 
@@ -40,8 +41,8 @@ func (r *recorder) count() int {
 	return len(r.recs)
 }
 
-// world is a fake Latch with one paired account ("alice") and a Core in
-// front of it.
+// world is a fake Latch (an InMemory systest.World) with one paired
+// account ("alice") and a Core in front of it.
 type world struct {
 	srv     *latchtest.Server
 	core    *gate.Core
@@ -51,37 +52,26 @@ type world struct {
 
 func newWorld(t *testing.T, failMode string, extra string) *world {
 	t.Helper()
-	srv := latchtest.New(t)
-	srv.AddApp(appID, secret)
-	srv.AddOperation(appID, opSSHD, "")
-	acc := srv.PairedAccount(appID)
-	text := fmt.Sprintf(`
-[latch]
-app_id = %q
-secret = %q
-api_url = %q
-timeout = "500ms"
-
-[policy]
-fail_mode = %q
-%s
-
-[operations]
-sshd = %q
-
-[users]
-alice = %q
-`, appID, secret, srv.URL(), failMode, extra, opSSHD, acc)
+	// InMemory: the decision core needs no root, no files; the client
+	// trusts the fake's CertPool instead of a ca_file.
+	sw := systest.NewWorld(t, systest.WorldOptions{Timeout: "500ms", InMemory: true})
+	sw.Latch.AddOperation(appID, opSSHD, "")
+	acc := sw.Pair()
+	text := sw.ConfigText(systest.Config{
+		Policy: fmt.Sprintf("fail_mode = %q\n%s", failMode, extra),
+		Tables: fmt.Sprintf("[operations]\nsshd = %q", opSSHD),
+		Users:  map[string]string{"alice": acc},
+	})
 	cfg, err := users.Parse("test.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	client, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: srv.URL(), RootCAs: srv.CertPool(), Timeout: cfg.Latch.Timeout.Duration})
+	client, err := latch.NewClient(latch.Config{AppID: appID, Secret: systest.Secret, BaseURL: sw.Latch.URL(), RootCAs: sw.Latch.CertPool(), Timeout: cfg.Latch.Timeout.Duration})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	return &world{srv: srv, account: acc, audit: rec,
+	return &world{srv: sw.Latch, account: acc, audit: rec,
 		core: &gate.Core{Config: cfg, Latch: client, Groups: gate.NSSGroups{}, Audit: rec, Accounts: testAccounts()}}
 }
 
