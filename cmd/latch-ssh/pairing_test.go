@@ -22,27 +22,28 @@ import (
 )
 
 const (
-	testAppID  = "APPIDAPPIDAPPIDAPPID"
-	testSecret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// testAppID and testSecret are short for the one application of
+	// every test World.
+	testAppID  = systest.AppID
+	testSecret = systest.Secret
 	testOpSSHD = "OPSSHDOPSSHDOPSSHD01"
 )
 
-// pairingWorld is a fake Latch and a root-only configuration for it in a
-// directory that passes the permission checks.
+// pairingWorld is a systest.World (fake Latch, a directory that passes
+// the permission checks) and a root-only configuration for it there, with
+// comments a pairing must keep.
 type pairingWorld struct {
-	srv  *latchtest.Server
-	dir  string
+	w    *systest.World
+	srv  *latchtest.Server // w.Latch
+	dir  string            // w.Dir
 	path string
-	ca   string
 }
 
 func newPairingWorld(t *testing.T) *pairingWorld {
 	t.Helper()
-	systest.Require(t)
-	w := &pairingWorld{}
-	w.srv, w.dir, w.ca = systest.FakeLatch(t, testAppID, testSecret)
+	sw := systest.NewWorld(t, systest.WorldOptions{Timeout: "2s"})
+	w := &pairingWorld{w: sw, srv: sw.Latch, dir: sw.Dir}
 	w.srv.AddOperation(testAppID, testOpSSHD, "")
-	w.path = filepath.Join(w.dir, "latch.toml")
 	w.write(t, false)
 	return w
 }
@@ -51,15 +52,7 @@ func newPairingWorld(t *testing.T) *pairingWorld {
 // it, so whatever they achieve goes through the daemon.
 func (w *pairingWorld) write(t *testing.T, allowSelf bool) {
 	t.Helper()
-	text := fmt.Sprintf(`# test server
-[latch]
-app_id = %q
-secret = %q
-api_url = %q
-ca_file = %q
-timeout = "2s"
-
-[policy]
+	text := "# test server\n" + w.w.LatchTable() + fmt.Sprintf(`[policy]
 fail_mode = "closed"
 unpaired = "deny"     # logins of users not in [users] are refused
 allow_self_pairing = %t
@@ -69,10 +62,8 @@ sshd = %q   # ssh
 
 [users]
 # people
-`, testAppID, testSecret, w.srv.URL(), w.ca, allowSelf, testOpSSHD)
-	if err := os.WriteFile(w.path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, allowSelf, testOpSSHD)
+	w.path = w.w.WriteFile(t, "latch.toml", text)
 }
 
 // TestSelfServiceAsAUser runs the real latch-ssh binary as a created test

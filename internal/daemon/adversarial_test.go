@@ -252,13 +252,9 @@ func TestAttackUIDNotInPasswd(t *testing.T) {
 // first decision costs one extra round trip, the answer is Latch's real
 // one (closed means closed), and later decisions reuse the offset.
 func TestAttackClockTenMinutesOff(t *testing.T) {
-	f := newFixture(t)
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret,
-		latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
+	f := newFixture(t, latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.cfgPath = f.dir + "/latch.toml"
-	f.socket = f.dir + "/run/gate.sock"
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	f.start(t, nil)
 	expired := func() int {

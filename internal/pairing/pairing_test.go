@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,18 +20,21 @@ import (
 )
 
 const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// appID and secret are short for the one application of every test
+	// World.
+	appID  = systest.AppID
+	secret = systest.Secret
 	opSSHD = "OPSSHDOPSSHDOPSSHD01"
 	opSudo = "OPSUDOOPSUDOOPSUDO01"
 )
 
-// fixture is a fake Latch and a configuration file for it in a directory
-// that passes the permission checks, with a Manager on that file.
+// fixture is a systest.World (fake Latch, a directory that passes the
+// permission checks) and a configuration file for it there, with a
+// Manager on that file.
 type fixture struct {
-	srv  *latchtest.Server
-	dir  string
-	ca   string
+	w    *systest.World
+	srv  *latchtest.Server // w.Latch
+	dir  string            // w.Dir
 	path string
 	m    *pairing.Manager
 }
@@ -46,8 +48,8 @@ type options struct {
 	// instead of a [users] table: a layout that loads but that the
 	// in-place edit refuses.
 	inline  string
-	timeout string // [latch] timeout, default "2s"
-	fake    []latchtest.Option
+	timeout string             // [latch] timeout, default "2s"; newFixture only
+	fake    []latchtest.Option // newFixture only
 }
 
 // configText is the admin's file: comments everywhere, so tests can check
@@ -55,13 +57,8 @@ type options struct {
 const configText = `# latch-ssh configuration of the test server.
 # Edited by hand; keep these comments.
 %s
-[latch]
-app_id = %q   # the application
-secret = %q
-api_url = %q
-ca_file = %q
-timeout = %q
-
+# The fake Latch.
+%s
 [policy]
 fail_mode = "closed"   # closed: an outage keeps the door shut
 %s
@@ -83,8 +80,11 @@ sudo = %q
 func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
 	systest.Require(t)
-	f := &fixture{}
-	f.srv, f.dir, f.ca = systest.FakeLatch(t, appID, secret, o.fake...)
+	if o.timeout == "" {
+		o.timeout = "2s"
+	}
+	f := &fixture{w: systest.NewWorld(t, systest.WorldOptions{Timeout: o.timeout, Fake: o.fake})}
+	f.srv, f.dir = f.w.Latch, f.w.Dir
 	f.srv.AddOperation(appID, opSSHD, "")
 	f.srv.AddOperation(appID, opSudo, "")
 	f.write(t, o)
@@ -96,21 +96,16 @@ func newFixture(t *testing.T, o options) *fixture {
 	return f
 }
 
-// write (re)writes the configuration file from o (o.fake is ignored).
+// write (re)writes the configuration file from o (o.timeout and o.fake
+// are the World's, set by newFixture).
 func (f *fixture) write(t *testing.T, o options) {
 	t.Helper()
-	if o.timeout == "" {
-		o.timeout = "2s"
-	}
-	f.path = filepath.Join(f.dir, "latch.toml")
 	top, header := "", "[users]"
 	if o.inline != "" {
 		top, header = "users = { "+o.inline+" }\n", "# (users are inline, above)"
 	}
-	text := fmt.Sprintf(configText, top, appID, secret, f.srv.URL(), f.ca, o.timeout, o.policy, opSSHD, opSudo, header, o.users, o.extra)
-	if err := os.WriteFile(f.path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	text := fmt.Sprintf(configText, top, f.w.LatchTable(), o.policy, opSSHD, opSudo, header, o.users, o.extra)
+	f.path = f.w.WriteFile(t, "latch.toml", text)
 	if _, err := users.Load(f.path); err != nil {
 		t.Fatalf("the test configuration does not load: %v\n%s", err, text)
 	}
@@ -130,7 +125,7 @@ func fakeUsers(name string) (*user.User, error) {
 // an earlier pairing had happened) and returns its id.
 func (f *fixture) account(t *testing.T) string {
 	t.Helper()
-	return f.srv.PairedAccount(appID)
+	return f.w.Pair()
 }
 
 func (f *fixture) read(t *testing.T) string {
