@@ -39,11 +39,9 @@ type account struct {
 // Latch and one root-owned directory holding the configurations), the
 // binaries built as the packages build them, and the users.
 type world struct {
-	w        *systest.World
-	latch    *latchtest.Server // w.Latch
-	dir      string            // w.Dir
-	checkBin string            // cmd/latch-check
-	sshBin   string            // cmd/latch-ssh, the gate socket path of mainDaemon compiled in
+	*systest.World
+	checkBin string // cmd/latch-check
+	sshBin   string // cmd/latch-ssh, the gate socket path of mainDaemon compiled in
 	// socket is the gate socket of the main daemon (parts 1 and 2).
 	socket string
 	// paired is in [users]; free is not, and unpaired = "allow": the same
@@ -57,9 +55,8 @@ type world struct {
 func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	t.Helper()
 	systest.Require(t, "sshd", "ssh", "useradd", "go")
-	sw := systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: []latchtest.Option{latchtest.WithRTT(rtt)}})
-	w := &world{w: sw, latch: sw.Latch, dir: sw.Dir}
-	w.socket = filepath.Join(w.dir, "run", "gate.sock")
+	w := &world{World: systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: []latchtest.Option{latchtest.WithRTT(rtt)}})}
+	w.socket = filepath.Join(w.Dir, "run", "gate.sock")
 
 	start := time.Now()
 	// As `make build` and the packages build them: stripped, trimmed,
@@ -72,7 +69,7 @@ func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	t.Logf("built latch-check and latch-ssh in %v", time.Since(start).Round(time.Millisecond))
 
 	pair := func() account {
-		return account{systest.CreateUser(t, systest.UserOptions{}), w.w.Pair()}
+		return account{systest.CreateUser(t, systest.UserOptions{}), w.Pair()}
 	}
 	w.paired = pair()
 	w.free = account{User: systest.CreateUser(t, systest.UserOptions{})}
@@ -80,7 +77,7 @@ func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	for len(w.load) < loadUsers {
 		w.load = append(w.load, pair())
 	}
-	w.rootLatch = w.w.Pair()
+	w.rootLatch = w.Pair()
 	return w
 }
 
@@ -97,7 +94,7 @@ func (w *world) config(socket, listen, hostKey, serverExtra string) string {
 	for _, a := range w.load { // w.paired is w.load[0]
 		us[a.Name] = a.latch
 	}
-	return w.w.ConfigText(systest.Config{
+	return w.ConfigText(systest.Config{
 		Policy: "fail_mode = \"closed\"\nunpaired = \"allow\"",
 		Tables: tables,
 		Users:  us,
@@ -108,7 +105,7 @@ func (w *world) config(socket, listen, hostKey, serverExtra string) string {
 // as latch-ssh wants a file holding the secret, and returns its path.
 func (w *world) writeConfig(t *testing.T, name, text string) string {
 	t.Helper()
-	return w.w.WriteFile(t, name, text)
+	return w.WriteFile(t, name, text)
 }
 
 // daemonProc is a `latch-ssh serve` process.

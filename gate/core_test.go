@@ -44,7 +44,7 @@ func (r *recorder) count() int {
 // world is a fake Latch (an InMemory systest.World) with one paired
 // account ("alice") and a Core in front of it.
 type world struct {
-	srv     *latchtest.Server
+	*systest.World
 	core    *gate.Core
 	audit   *recorder
 	account string
@@ -71,7 +71,7 @@ func newWorld(t *testing.T, failMode string, extra string) *world {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	return &world{srv: sw.Latch, account: acc, audit: rec,
+	return &world{World: sw, account: acc, audit: rec,
 		core: &gate.Core{Config: cfg, Latch: client, Groups: gate.NSSGroups{}, Audit: rec, Accounts: testAccounts()}}
 }
 
@@ -112,13 +112,13 @@ func TestDecisionTable(t *testing.T) {
 		latchCalls   int  // -1: don't check
 	}{
 		{name: "latch on", open: allow, closed: allow, latchCalls: 1},
-		{name: "latch off", arrange: func(w *world) { w.srv.SetLatch(w.account, appID, false) }, open: deny, closed: deny, latchCalls: 1},
-		{name: "operation off", arrange: func(w *world) { w.srv.SetLatch(w.account, opSSHD, false) }, open: deny, closed: deny, latchCalls: 1},
+		{name: "latch off", arrange: func(w *world) { w.Latch.SetLatch(w.account, appID, false) }, open: deny, closed: deny, latchCalls: 1},
+		{name: "operation off", arrange: func(w *world) { w.Latch.SetLatch(w.account, opSSHD, false) }, open: deny, closed: deny, latchCalls: 1},
 		{name: "not in users, unpaired allow", user: "bob", open: allow, closed: allow, latchCalls: 0},
 		{name: "not in users, unpaired deny", user: "bob", extra: `unpaired = "deny"`, open: deny, closed: deny, latchCalls: 0},
-		{name: "unpaired from the phone, allow", arrange: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) },
+		{name: "unpaired from the phone, allow", arrange: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) },
 			open: want{gate.Allow, false, gate.Warning}, closed: want{gate.Allow, false, gate.Warning}, latchCalls: 1},
-		{name: "unpaired from the phone, deny", extra: `unpaired = "deny"`, arrange: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) },
+		{name: "unpaired from the phone, deny", extra: `unpaired = "deny"`, arrange: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) },
 			open: want{gate.Deny, false, gate.Warning}, closed: want{gate.Deny, false, gate.Warning}, latchCalls: 1},
 		{name: "exempt group", user: "root", extra: `exempt_groups = ["root"]`,
 			open: want{gate.Allow, false, gate.Warning}, closed: want{gate.Allow, false, gate.Warning}, latchCalls: 0},
@@ -148,7 +148,7 @@ func TestDecisionTable(t *testing.T) {
 		// an admin problem: logged as an error.
 		{name: "error 701", arrange: fault(latchtest.Fault{ErrorCode: 701}),
 			open: want{gate.Allow, true, gate.Error}, closed: want{gate.Deny, true, gate.Error}, latchCalls: 1},
-		{name: "two-factor, nobody to ask", arrange: func(w *world) { w.srv.SetTwoFactor(opSSHD, true) }, open: allow, closed: allow, latchCalls: 1},
+		{name: "two-factor, nobody to ask", arrange: func(w *world) { w.Latch.SetTwoFactor(opSSHD, true) }, open: allow, closed: allow, latchCalls: 1},
 	} {
 		for _, mode := range []string{"open", "closed"} {
 			t.Run(tc.name+"/fail_mode="+mode, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestDecisionTable(t *testing.T) {
 					t.Fatalf("%d audit records, want 1", n)
 				}
 				if tc.latchCalls >= 0 {
-					if n := len(w.srv.Requests()); n != tc.latchCalls {
+					if n := len(w.Latch.Requests()); n != tc.latchCalls {
 						t.Fatalf("%d Latch calls, want %d", n, tc.latchCalls)
 					}
 				}
@@ -192,14 +192,14 @@ func TestDecisionTable(t *testing.T) {
 }
 
 func fault(f latchtest.Fault) func(*world) {
-	return func(w *world) { w.srv.SetFault(w.account, f) }
+	return func(w *world) { w.Latch.SetFault(w.account, f) }
 }
 
 // The service selects the operation; /nootp is used when nobody can be
 // asked; a code is asked only of an interactive login, once.
 func TestOneTimeCode(t *testing.T) {
 	w := newWorld(t, "closed", "")
-	w.srv.SetTwoFactor(opSSHD, true)
+	w.Latch.SetTwoFactor(opSSHD, true)
 	req := gate.Request{User: "alice", Service: "sshd", Interactive: true}
 
 	d := w.core.Decide(context.Background(), req)
@@ -209,7 +209,7 @@ func TestOneTimeCode(t *testing.T) {
 	if w.audit.count() != 0 {
 		t.Fatal("ask-otp was logged as a final decision")
 	}
-	tok, _ := w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ := w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, tok); f.Outcome != gate.Allow {
 		t.Fatalf("right code: %v (%s)", f.Outcome, f.Reason)
 	}
@@ -219,7 +219,7 @@ func TestOneTimeCode(t *testing.T) {
 	}
 
 	d = w.core.Decide(context.Background(), req)
-	tok, _ = w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ = w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, "WRONG1"); f.Outcome != gate.Deny || f.Message() != "latch-ssh: access denied: wrong one-time code" {
 		t.Fatalf("wrong code: %v %q", f.Outcome, f.Message())
 	}
@@ -229,15 +229,15 @@ func TestOneTimeCode(t *testing.T) {
 	}
 	// Case matters.
 	d = w.core.Decide(context.Background(), req)
-	tok, _ = w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ = w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, swapCase(tok)); f.Outcome != gate.Deny && tok != swapCase(tok) {
 		t.Fatalf("code with swapped case accepted")
 	}
 
 	// Not interactive: Latch is asked with /nootp.
-	w.srv.ResetRequests()
+	w.Latch.ResetRequests()
 	d = w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd"})
-	reqs := w.srv.Requests()
+	reqs := w.Latch.Requests()
 	if d.Outcome != gate.Allow || len(reqs) != 1 || !reqs[0].NoOTP || reqs[0].Operation != opSSHD {
 		t.Fatalf("non-interactive: %v, requests %+v", d.Outcome, reqs)
 	}
@@ -245,9 +245,9 @@ func TestOneTimeCode(t *testing.T) {
 
 func TestOTPNeverUsesNoOTP(t *testing.T) {
 	w := newWorld(t, "closed", `otp = "never"`+"\nsilent = true")
-	w.srv.SetTwoFactor(opSSHD, true)
+	w.Latch.SetTwoFactor(opSSHD, true)
 	d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd", Interactive: true})
-	reqs := w.srv.Requests()
+	reqs := w.Latch.Requests()
 	if d.Outcome != gate.Allow || len(reqs) != 1 || !reqs[0].NoOTP || !reqs[0].Silent {
 		t.Fatalf("otp=never: %v, requests %+v", d.Outcome, reqs)
 	}
@@ -255,7 +255,7 @@ func TestOTPNeverUsesNoOTP(t *testing.T) {
 
 func TestServiceSelectsOperation(t *testing.T) {
 	w := newWorld(t, "closed", "")
-	w.srv.SetLatch(w.account, opSSHD, false)
+	w.Latch.SetLatch(w.account, opSSHD, false)
 	// "sudo" has no operation: the application latch, which is open.
 	if d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sudo"}); d.Outcome != gate.Allow || d.Operation != "" {
 		t.Fatalf("sudo: %v op %q", d.Outcome, d.Operation)
@@ -293,11 +293,11 @@ func swapCase(s string) string {
 // Latch that cannot answer goes through the fail mode.
 func TestInterruptedDecisionDeniesInFailOpen(t *testing.T) {
 	w := newWorld(t, "open", "")
-	w.srv.SetFault(w.account, latchtest.Fault{Hang: true})
+	w.Latch.SetFault(w.account, latchtest.Fault{Hang: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// Cancel once the request has reached the fake.
-		for w.srv.CountRequests(func(latchtest.Request) bool { return true }) == 0 {
+		for w.Latch.CountRequests(func(latchtest.Request) bool { return true }) == 0 {
 			runtime.Gosched()
 		}
 		cancel()

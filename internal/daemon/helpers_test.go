@@ -84,9 +84,7 @@ type conf struct {
 // askgate helper, a configuration in that directory, and a daemon run in
 // a goroutine.
 type fixture struct {
-	w       *systest.World
-	srv     *latchtest.Server // w.Latch
-	dir     string            // w.Dir
+	*systest.World
 	cfgPath string
 	socket  string
 	helper  string
@@ -107,19 +105,18 @@ func newFixture(t *testing.T, fake ...latchtest.Option) *fixture {
 	// Whatever runs the tests, the daemon must not notify it.
 	t.Setenv("NOTIFY_SOCKET", "")
 	f := &fixture{log: &syncBuffer{}, signals: make(chan os.Signal, 1), ctx: context.Background()}
-	f.w = systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: fake})
-	f.srv, f.dir = f.w.Latch, f.w.Dir
+	f.World = systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: fake})
 	f.helper = systest.BuildBinary(t, "./testdata/askgate")
-	f.cfgPath = filepath.Join(f.dir, "latch.toml")
+	f.cfgPath = filepath.Join(f.Dir, "latch.toml")
 	// A directory the daemon must create.
-	f.socket = filepath.Join(f.dir, "run", "gate.sock")
+	f.socket = filepath.Join(f.Dir, "run", "gate.sock")
 	return f
 }
 
 // pair pairs a new Latch account and returns its id.
 func (f *fixture) pair(t *testing.T) string {
 	t.Helper()
-	return f.w.Pair()
+	return f.Pair()
 }
 
 // configText is latch.toml for c: the World's, fail closed, with the
@@ -128,7 +125,7 @@ func (f *fixture) configText(c conf) string {
 	if c.rateLimit == 0 {
 		c.rateLimit = 1000
 	}
-	return f.w.ConfigText(systest.Config{
+	return f.ConfigText(systest.Config{
 		Policy: "fail_mode = \"closed\"\n" + c.policy,
 		Tables: fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = %d\n\n%s", f.socket, c.rateLimit, c.extra),
 		Users:  c.users,
@@ -139,7 +136,7 @@ func (f *fixture) configText(c conf) string {
 // Load wants it, replaced whole so a reload never reads half of it.
 func (f *fixture) writeConfig(t *testing.T, text string) {
 	t.Helper()
-	f.w.WriteFile(t, filepath.Base(f.cfgPath), text)
+	f.WriteFile(t, filepath.Base(f.cfgPath), text)
 }
 
 // start runs the daemon in a goroutine and waits until its socket accepts
