@@ -68,7 +68,7 @@ func TestBench(t *testing.T) {
 	if part("1") || part("2") {
 		// The daemon of parts 1 and 2: gate socket and embedded server.
 		sshAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(systest.FreePort(t)))
-		hostKey := filepath.Join(w.dir, "host_key")
+		hostKey := filepath.Join(w.Dir, "host_key")
 		cfg := w.writeConfig(t, "latch.toml", w.config(w.socket, sshAddr, hostKey, ""))
 		d := w.startDaemon(t, cfg, w.socket, sshAddr, hostKey)
 		if part("1") {
@@ -195,19 +195,19 @@ func decisionLatency(t *testing.T, w *world, d *daemonProc, cfg string, rtt time
 		{"embedded, gated", dial(w.paired)},
 		{"embedded, gate off", dial(w.free)},
 	}
-	w.latch.ResetRequests()
+	w.Latch.ResetRequests()
 	s := interleave(t, *warmFlag, *runsFlag, steps)
 	// Every gated step asked Latch once; the gate-off one never.
 	rounds := *warmFlag + *runsFlag
-	if n := w.latch.CountRequests(isStatus); n != 3*rounds {
+	if n := w.Latch.CountRequests(isStatus); n != 3*rounds {
 		t.Errorf("part 1: %d Latch status calls for %d rounds, want %d (3 gated steps per round)", n, rounds, 3*rounds)
 	}
 	check, ask, gated, off := s[0], s[1], s[2], s[3]
 	auth := Diffs(gated, off)
 	// The hook's own cost: the same process with no round trip to pay.
-	w.latch.SetRTT(0)
+	w.Latch.SetRTT(0)
 	own := interleave(t, *warmFlag, *runsFlag, steps[:1])[0]
-	w.latch.SetRTT(rtt)
+	w.Latch.SetRTT(rtt)
 
 	cold := 3*rtt + 10*time.Millisecond
 	warm := rtt + 2*time.Millisecond
@@ -268,10 +268,10 @@ func wholeLogin(t *testing.T, w *world, d *daemonProc, cfg string, rtt time.Dura
 		{"OpenSSH + pam_exec true", login(&nop.Target)},
 		{"plain OpenSSH, default key exchange", func() error { return runOK(t, plain.SSH(t, w.paired.User, "true")) }},
 	}
-	w.latch.ResetRequests()
+	w.Latch.ResetRequests()
 	s := interleave(t, *warmFlag, *runsFlag, steps)
 	rounds := *warmFlag + *runsFlag
-	if n := w.latch.CountRequests(isStatus); n != 3*rounds {
+	if n := w.Latch.CountRequests(isStatus); n != 3*rounds {
 		t.Errorf("part 2: %d Latch status calls for %d rounds, want %d (one per gated login)", n, rounds, 3*rounds)
 	}
 	base, pam, fc, emb, exe, dflt := s[0], s[1], s[2], s[3], s[4], s[5]
@@ -314,15 +314,15 @@ func detail(r Row, s string) Row {
 // process so that its goroutines can be counted.
 func load(t *testing.T, w *world) []Row {
 	loadRTT := *loadRTTFlag
-	w.latch.SetRTT(loadRTT)
-	defer w.latch.SetRTT(*rttFlag)
+	w.Latch.SetRTT(loadRTT)
+	defer w.Latch.SetRTT(*rttFlag)
 
 	// A burst of n logins is n connections authenticating at once, and
 	// each waits for Latch: the cap on those (default 100, like sshd's
 	// MaxStartups) must be above n or the server rightly drops the rest;
 	// they all come from 127.0.0.1, so the per-source cap is raised too,
 	// and random early drop is off. Recheck is off: its calls are per user per period, not per login.
-	text := w.config(w.socket, "127.0.0.1:0", filepath.Join(w.dir, "load_host_key"),
+	text := w.config(w.socket, "127.0.0.1:0", filepath.Join(w.Dir, "load_host_key"),
 		fmt.Sprintf("max_unauthenticated = %d\nmax_unauthenticated_per_source = %[1]d\nearly_drop_start = %[1]d\nrecheck = \"0\"\n", 2*(*loadFlag)))
 	cfg, err := users.Parse("load.toml", []byte(text))
 	if err != nil {
@@ -373,7 +373,7 @@ func load(t *testing.T, w *world) []Row {
 	client.CloseIdleConnections()
 	g0 := settle(5*time.Second, 0, func() int64 { return int64(runtime.NumGoroutine()) })
 	f0 := settle(5*time.Second, 0, func() int64 { return int64(openFDs(t)) })
-	w.latch.ResetRequests()
+	w.Latch.ResetRequests()
 	audit.reset()
 
 	n := *loadFlag
@@ -420,8 +420,8 @@ func load(t *testing.T, w *world) []Row {
 	for _, u := range w.load {
 		accounts[u.latch] = true
 	}
-	calls := w.latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && accounts[r.Account] })
-	answered := w.latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && r.HTTPStatus == 200 })
+	calls := w.Latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && accounts[r.Account] })
+	answered := w.Latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && r.HTTPStatus == 200 })
 
 	// What stays after the burst: the keep-alive pool (each idle Latch
 	// connection is two descriptors here, ours and the fake's), then,
@@ -476,7 +476,7 @@ func load(t *testing.T, w *world) []Row {
 // on, idle, then holding idle interactive sessions.
 func footprint(t *testing.T, w *world) []Row {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(systest.FreePort(t)))
-	hostKey := filepath.Join(w.dir, "footprint_host_key")
+	hostKey := filepath.Join(w.Dir, "footprint_host_key")
 	cfg := w.writeConfig(t, "footprint.toml", w.config(w.socket, addr, hostKey, ""))
 	d := w.startDaemon(t, cfg, w.socket, addr, hostKey)
 	rss := func() int64 { return d.rss(t) }

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -25,8 +24,6 @@ import (
 )
 
 const (
-	appID  = "benchAppIdentifier01"
-	secret = "benchSecretbenchSecretbenchSecretbench01"
 	// waitLimit bounds every wait for a process to be ready or to stop.
 	waitLimit = 20 * time.Second
 )
@@ -38,13 +35,11 @@ type account struct {
 	latch string
 }
 
-// world is everything the scenarios share: the fake Latch, the binaries
-// built as the packages build them, the users, and one root-owned directory
-// holding the configurations.
+// world is everything the scenarios share: a systest.World (the fake
+// Latch and one root-owned directory holding the configurations), the
+// binaries built as the packages build them, and the users.
 type world struct {
-	latch    *latchtest.Server
-	dir      string
-	caFile   string
+	*systest.World
 	checkBin string // cmd/latch-check
 	sshBin   string // cmd/latch-ssh, the gate socket path of mainDaemon compiled in
 	// socket is the gate socket of the main daemon (parts 1 and 2).
@@ -60,9 +55,8 @@ type world struct {
 func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	t.Helper()
 	systest.Require(t, "sshd", "ssh", "useradd", "go")
-	w := &world{}
-	w.latch, w.dir, w.caFile = systest.FakeLatch(t, appID, secret, latchtest.WithRTT(rtt))
-	w.socket = filepath.Join(w.dir, "run", "gate.sock")
+	w := &world{World: systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: []latchtest.Option{latchtest.WithRTT(rtt)}})}
+	w.socket = filepath.Join(w.Dir, "run", "gate.sock")
 
 	start := time.Now()
 	// As `make build` and the packages build them: stripped, trimmed,
@@ -75,7 +69,7 @@ func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	t.Logf("built latch-check and latch-ssh in %v", time.Since(start).Round(time.Millisecond))
 
 	pair := func() account {
-		return account{systest.CreateUser(t, systest.UserOptions{}), w.latch.PairedAccount(appID)}
+		return account{systest.CreateUser(t, systest.UserOptions{}), w.Pair()}
 	}
 	w.paired = pair()
 	w.free = account{User: systest.CreateUser(t, systest.UserOptions{})}
@@ -83,7 +77,7 @@ func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 	for len(w.load) < loadUsers {
 		w.load = append(w.load, pair())
 	}
-	w.rootLatch = w.latch.PairedAccount(appID)
+	w.rootLatch = w.Pair()
 	return w
 }
 
@@ -91,31 +85,27 @@ func newWorld(t *testing.T, rtt time.Duration, loadUsers int) *world {
 // allowed (so w.free is the gate turned off), the daemon's socket, and the
 // embedded server on listen with extra [server] lines.
 func (w *world) config(socket, listen, hostKey, serverExtra string) string {
-	var b strings.Builder
-	b.WriteString(systest.LatchTable(w.latch, appID, secret, w.caFile, "5s"))
-	b.WriteString("[policy]\nfail_mode = \"closed\"\nunpaired = \"allow\"\n\n")
 	// The benchmark asks thousands of decisions as one uid (root).
-	fmt.Fprintf(&b, "[daemon]\nsocket = %q\nrate_limit = 10000\n\n", socket)
+	tables := fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 10000", socket)
 	if listen != "" {
-		fmt.Fprintf(&b, "[server]\nlisten = %q\nhost_key = [%q]\n%s\n", listen, hostKey, serverExtra)
+		tables += fmt.Sprintf("\n\n[server]\nlisten = %q\nhost_key = [%q]\n%s", listen, hostKey, serverExtra)
 	}
-	b.WriteString("[users]\n")
-	fmt.Fprintf(&b, "root = %q\n", w.rootLatch)
+	us := map[string]string{"root": w.rootLatch}
 	for _, a := range w.load { // w.paired is w.load[0]
-		fmt.Fprintf(&b, "%s = %q\n", a.Name, a.latch)
+		us[a.Name] = a.latch
 	}
-	return b.String()
+	return w.ConfigText(systest.Config{
+		Policy: "fail_mode = \"closed\"\nunpaired = \"allow\"",
+		Tables: tables,
+		Users:  us,
+	})
 }
 
 // writeConfig writes a configuration into the root-owned directory, 0600
 // as latch-ssh wants a file holding the secret, and returns its path.
 func (w *world) writeConfig(t *testing.T, name, text string) string {
 	t.Helper()
-	p := filepath.Join(w.dir, name)
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return w.WriteFile(t, name, text)
 }
 
 // daemonProc is a `latch-ssh serve` process.
@@ -294,10 +284,11 @@ func loginTrue(addr string, hostKey gossh.PublicKey, u *systest.User) error {
 		return err
 	}
 	defer s.Close()
-	var out bytes.Buffer
-	s.Stdout, s.Stderr = &out, &out
-	if err := s.Run("true"); err != nil {
-		return fmt.Errorf("%w: %s", err, out.String())
+	// CombinedOutput, not one bytes.Buffer as Stdout and Stderr: x/crypto
+	// copies the two streams in two goroutines, and a shared Buffer is a
+	// data race (go test -race -tags bench failed on it).
+	if out, err := s.CombinedOutput("true"); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
 }

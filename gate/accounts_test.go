@@ -58,7 +58,7 @@ func TestSecuritySharedUIDFollowsLatch(t *testing.T) {
 			if tc.accounts != nil {
 				w.core.Accounts = tc.accounts
 			}
-			other := w.srv.PairedAccount(appID)
+			other := w.Latch.PairedAccount(appID)
 			for name, acc := range tc.users {
 				if acc == "" {
 					acc = w.account
@@ -67,12 +67,12 @@ func TestSecuritySharedUIDFollowsLatch(t *testing.T) {
 				}
 				w.core.Config.Users[name] = acc
 			}
-			w.srv.SetLatch(w.account, appID, tc.latchOn)
+			w.Latch.SetLatch(w.account, appID, tc.latchOn)
 			d := w.core.Decide(context.Background(), gate.Request{User: tc.login, Service: "sshd"})
 			if d.Outcome != tc.want.outcome || !strings.Contains(d.Reason, tc.want.reason) || d.Severity != tc.want.sev {
 				t.Fatalf("decision %v %v %q, want %v %v containing %q", d.Outcome, d.Severity, d.Reason, tc.want.outcome, tc.want.sev, tc.want.reason)
 			}
-			if n := len(w.srv.Requests()); n != tc.want.calls {
+			if n := len(w.Latch.Requests()); n != tc.want.calls {
 				t.Fatalf("%d Latch calls, want %d", n, tc.want.calls)
 			}
 			if tc.want.reason == "latch closed" && !strings.Contains(d.Message(), "your latch is closed") {

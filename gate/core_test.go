@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
 const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// appID is short for the one application of every test World.
+	appID  = systest.AppID
 	opSSHD = "OPSSHDOPSSHDOPSSHD01"
 )
 
@@ -40,10 +41,10 @@ func (r *recorder) count() int {
 	return len(r.recs)
 }
 
-// world is a fake Latch with one paired account ("alice") and a Core in
-// front of it.
+// world is a fake Latch (an InMemory systest.World) with one paired
+// account ("alice") and a Core in front of it.
 type world struct {
-	srv     *latchtest.Server
+	*systest.World
 	core    *gate.Core
 	audit   *recorder
 	account string
@@ -51,37 +52,26 @@ type world struct {
 
 func newWorld(t *testing.T, failMode string, extra string) *world {
 	t.Helper()
-	srv := latchtest.New(t)
-	srv.AddApp(appID, secret)
-	srv.AddOperation(appID, opSSHD, "")
-	acc := srv.PairedAccount(appID)
-	text := fmt.Sprintf(`
-[latch]
-app_id = %q
-secret = %q
-api_url = %q
-timeout = "500ms"
-
-[policy]
-fail_mode = %q
-%s
-
-[operations]
-sshd = %q
-
-[users]
-alice = %q
-`, appID, secret, srv.URL(), failMode, extra, opSSHD, acc)
+	// InMemory: the decision core needs no root, no files; the client
+	// trusts the fake's CertPool instead of a ca_file.
+	sw := systest.NewWorld(t, systest.WorldOptions{Timeout: "500ms", InMemory: true})
+	sw.Latch.AddOperation(appID, opSSHD, "")
+	acc := sw.Pair()
+	text := sw.ConfigText(systest.Config{
+		Policy: fmt.Sprintf("fail_mode = %q\n%s", failMode, extra),
+		Tables: fmt.Sprintf("[operations]\nsshd = %q", opSSHD),
+		Users:  map[string]string{"alice": acc},
+	})
 	cfg, err := users.Parse("test.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	client, err := latch.NewClient(latch.Config{AppID: appID, Secret: secret, BaseURL: srv.URL(), RootCAs: srv.CertPool(), Timeout: cfg.Latch.Timeout.Duration})
+	client, err := latch.NewClient(latch.Config{AppID: appID, Secret: systest.Secret, BaseURL: sw.Latch.URL(), RootCAs: sw.Latch.CertPool(), Timeout: cfg.Latch.Timeout.Duration})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	return &world{srv: srv, account: acc, audit: rec,
+	return &world{World: sw, account: acc, audit: rec,
 		core: &gate.Core{Config: cfg, Latch: client, Groups: gate.NSSGroups{}, Audit: rec, Accounts: testAccounts()}}
 }
 
@@ -122,13 +112,13 @@ func TestDecisionTable(t *testing.T) {
 		latchCalls   int  // -1: don't check
 	}{
 		{name: "latch on", open: allow, closed: allow, latchCalls: 1},
-		{name: "latch off", arrange: func(w *world) { w.srv.SetLatch(w.account, appID, false) }, open: deny, closed: deny, latchCalls: 1},
-		{name: "operation off", arrange: func(w *world) { w.srv.SetLatch(w.account, opSSHD, false) }, open: deny, closed: deny, latchCalls: 1},
+		{name: "latch off", arrange: func(w *world) { w.Latch.SetLatch(w.account, appID, false) }, open: deny, closed: deny, latchCalls: 1},
+		{name: "operation off", arrange: func(w *world) { w.Latch.SetLatch(w.account, opSSHD, false) }, open: deny, closed: deny, latchCalls: 1},
 		{name: "not in users, unpaired allow", user: "bob", open: allow, closed: allow, latchCalls: 0},
 		{name: "not in users, unpaired deny", user: "bob", extra: `unpaired = "deny"`, open: deny, closed: deny, latchCalls: 0},
-		{name: "unpaired from the phone, allow", arrange: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) },
+		{name: "unpaired from the phone, allow", arrange: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) },
 			open: want{gate.Allow, false, gate.Warning}, closed: want{gate.Allow, false, gate.Warning}, latchCalls: 1},
-		{name: "unpaired from the phone, deny", extra: `unpaired = "deny"`, arrange: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) },
+		{name: "unpaired from the phone, deny", extra: `unpaired = "deny"`, arrange: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) },
 			open: want{gate.Deny, false, gate.Warning}, closed: want{gate.Deny, false, gate.Warning}, latchCalls: 1},
 		{name: "exempt group", user: "root", extra: `exempt_groups = ["root"]`,
 			open: want{gate.Allow, false, gate.Warning}, closed: want{gate.Allow, false, gate.Warning}, latchCalls: 0},
@@ -158,7 +148,7 @@ func TestDecisionTable(t *testing.T) {
 		// an admin problem: logged as an error.
 		{name: "error 701", arrange: fault(latchtest.Fault{ErrorCode: 701}),
 			open: want{gate.Allow, true, gate.Error}, closed: want{gate.Deny, true, gate.Error}, latchCalls: 1},
-		{name: "two-factor, nobody to ask", arrange: func(w *world) { w.srv.SetTwoFactor(opSSHD, true) }, open: allow, closed: allow, latchCalls: 1},
+		{name: "two-factor, nobody to ask", arrange: func(w *world) { w.Latch.SetTwoFactor(opSSHD, true) }, open: allow, closed: allow, latchCalls: 1},
 	} {
 		for _, mode := range []string{"open", "closed"} {
 			t.Run(tc.name+"/fail_mode="+mode, func(t *testing.T) {
@@ -192,7 +182,7 @@ func TestDecisionTable(t *testing.T) {
 					t.Fatalf("%d audit records, want 1", n)
 				}
 				if tc.latchCalls >= 0 {
-					if n := len(w.srv.Requests()); n != tc.latchCalls {
+					if n := len(w.Latch.Requests()); n != tc.latchCalls {
 						t.Fatalf("%d Latch calls, want %d", n, tc.latchCalls)
 					}
 				}
@@ -202,14 +192,14 @@ func TestDecisionTable(t *testing.T) {
 }
 
 func fault(f latchtest.Fault) func(*world) {
-	return func(w *world) { w.srv.SetFault(w.account, f) }
+	return func(w *world) { w.Latch.SetFault(w.account, f) }
 }
 
 // The service selects the operation; /nootp is used when nobody can be
 // asked; a code is asked only of an interactive login, once.
 func TestOneTimeCode(t *testing.T) {
 	w := newWorld(t, "closed", "")
-	w.srv.SetTwoFactor(opSSHD, true)
+	w.Latch.SetTwoFactor(opSSHD, true)
 	req := gate.Request{User: "alice", Service: "sshd", Interactive: true}
 
 	d := w.core.Decide(context.Background(), req)
@@ -219,7 +209,7 @@ func TestOneTimeCode(t *testing.T) {
 	if w.audit.count() != 0 {
 		t.Fatal("ask-otp was logged as a final decision")
 	}
-	tok, _ := w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ := w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, tok); f.Outcome != gate.Allow {
 		t.Fatalf("right code: %v (%s)", f.Outcome, f.Reason)
 	}
@@ -229,7 +219,7 @@ func TestOneTimeCode(t *testing.T) {
 	}
 
 	d = w.core.Decide(context.Background(), req)
-	tok, _ = w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ = w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, "WRONG1"); f.Outcome != gate.Deny || f.Message() != "latch-ssh: access denied: wrong one-time code" {
 		t.Fatalf("wrong code: %v %q", f.Outcome, f.Message())
 	}
@@ -239,15 +229,15 @@ func TestOneTimeCode(t *testing.T) {
 	}
 	// Case matters.
 	d = w.core.Decide(context.Background(), req)
-	tok, _ = w.srv.LastTwoFactorToken(w.account, opSSHD)
+	tok, _ = w.Latch.LastTwoFactorToken(w.account, opSSHD)
 	if f := w.core.Finish(req, d, swapCase(tok)); f.Outcome != gate.Deny && tok != swapCase(tok) {
 		t.Fatalf("code with swapped case accepted")
 	}
 
 	// Not interactive: Latch is asked with /nootp.
-	w.srv.ResetRequests()
+	w.Latch.ResetRequests()
 	d = w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd"})
-	reqs := w.srv.Requests()
+	reqs := w.Latch.Requests()
 	if d.Outcome != gate.Allow || len(reqs) != 1 || !reqs[0].NoOTP || reqs[0].Operation != opSSHD {
 		t.Fatalf("non-interactive: %v, requests %+v", d.Outcome, reqs)
 	}
@@ -255,9 +245,9 @@ func TestOneTimeCode(t *testing.T) {
 
 func TestOTPNeverUsesNoOTP(t *testing.T) {
 	w := newWorld(t, "closed", `otp = "never"`+"\nsilent = true")
-	w.srv.SetTwoFactor(opSSHD, true)
+	w.Latch.SetTwoFactor(opSSHD, true)
 	d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd", Interactive: true})
-	reqs := w.srv.Requests()
+	reqs := w.Latch.Requests()
 	if d.Outcome != gate.Allow || len(reqs) != 1 || !reqs[0].NoOTP || !reqs[0].Silent {
 		t.Fatalf("otp=never: %v, requests %+v", d.Outcome, reqs)
 	}
@@ -265,7 +255,7 @@ func TestOTPNeverUsesNoOTP(t *testing.T) {
 
 func TestServiceSelectsOperation(t *testing.T) {
 	w := newWorld(t, "closed", "")
-	w.srv.SetLatch(w.account, opSSHD, false)
+	w.Latch.SetLatch(w.account, opSSHD, false)
 	// "sudo" has no operation: the application latch, which is open.
 	if d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sudo"}); d.Outcome != gate.Allow || d.Operation != "" {
 		t.Fatalf("sudo: %v op %q", d.Outcome, d.Operation)
@@ -303,11 +293,11 @@ func swapCase(s string) string {
 // Latch that cannot answer goes through the fail mode.
 func TestInterruptedDecisionDeniesInFailOpen(t *testing.T) {
 	w := newWorld(t, "open", "")
-	w.srv.SetFault(w.account, latchtest.Fault{Hang: true})
+	w.Latch.SetFault(w.account, latchtest.Fault{Hang: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// Cancel once the request has reached the fake.
-		for w.srv.CountRequests(func(latchtest.Request) bool { return true }) == 0 {
+		for w.Latch.CountRequests(func(latchtest.Request) bool { return true }) == 0 {
 			runtime.Gosched()
 		}
 		cancel()

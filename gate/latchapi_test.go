@@ -20,13 +20,13 @@ import (
 func TestRealLatchChildOperationsDecideNothing(t *testing.T) {
 	for _, mode := range []string{"open", "closed"} {
 		w := newWorld(t, mode, "")
-		w.srv.AddOperation(appID, "CHILDOFSSHDCHILDOF01", opSSHD)
-		w.srv.SetLatch(w.account, "CHILDOFSSHDCHILDOF01", false)
+		w.Latch.AddOperation(appID, "CHILDOFSSHDCHILDOF01", opSSHD)
+		w.Latch.SetLatch(w.account, "CHILDOFSSHDCHILDOF01", false)
 		req := gate.Request{User: "alice", Service: "sshd", RemoteAddr: "192.0.2.1"}
 		if d := w.core.Decide(context.Background(), req); d.Outcome != gate.Allow || d.FailModeApplied {
 			t.Fatalf("fail_mode=%s, open latch with children: %v %q", mode, d.Outcome, d.Reason)
 		}
-		w.srv.SetLatch(w.account, opSSHD, false)
+		w.Latch.SetLatch(w.account, opSSHD, false)
 		if d := w.core.Decide(context.Background(), req); d.Outcome != gate.Deny || d.FailModeApplied || d.Reason != "latch closed" {
 			t.Fatalf("fail_mode=%s, closed latch with children: %v %q", mode, d.Outcome, d.Reason)
 		}
@@ -39,7 +39,7 @@ func TestRealLatchChildOperationsDecideNothing(t *testing.T) {
 // with Latch's message.
 func TestRealLatchClassifyForAdmins(t *testing.T) {
 	w := newWorld(t, "closed", "")
-	w.srv.SetFault(w.account, latchtest.Fault{ErrorCode: 208, Message: "Suspended by the bank: call 900 000 000"})
+	w.Latch.SetFault(w.account, latchtest.Fault{ErrorCode: 208, Message: "Suspended by the bank: call 900 000 000"})
 	d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd"})
 	if d.Outcome != gate.Deny || !d.FailModeApplied || !strings.Contains(d.Reason, "Suspended by the bank: call 900 000 000") {
 		t.Fatalf("208: %v %q", d.Outcome, d.Reason)

@@ -22,11 +22,11 @@ func TestRecheck(t *testing.T) {
 		calls    int
 	}{
 		{name: "open", failMode: "closed", user: "alice", want: gate.Keep, calls: 1},
-		{name: "closed", failMode: "closed", user: "alice", setup: func(w *world) { w.srv.SetLatch(w.account, opSSHD, false) }, want: gate.End, calls: 1},
-		{name: "error keeps, fail closed", failMode: "closed", user: "alice", setup: func(w *world) { w.srv.SetFault(w.account, latchtest.Fault{HTTPStatus: 500}) }, want: gate.Keep, wantErr: true, calls: 1},
-		{name: "error keeps, fail open", failMode: "open", user: "alice", setup: func(w *world) { w.srv.SetFault(w.account, latchtest.Fault{HTTPStatus: 503}) }, want: gate.Keep, wantErr: true, calls: 1},
-		{name: "unpaired from the phone, unpaired = deny", failMode: "closed", extra: `unpaired = "deny"`, user: "alice", setup: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) }, want: gate.End, calls: 1},
-		{name: "unpaired from the phone, unpaired = allow", failMode: "closed", extra: `unpaired = "allow"`, user: "alice", setup: func(w *world) { w.srv.UnpairFromPhone(appID, w.account) }, want: gate.Keep, calls: 1},
+		{name: "closed", failMode: "closed", user: "alice", setup: func(w *world) { w.Latch.SetLatch(w.account, opSSHD, false) }, want: gate.End, calls: 1},
+		{name: "error keeps, fail closed", failMode: "closed", user: "alice", setup: func(w *world) { w.Latch.SetFault(w.account, latchtest.Fault{HTTPStatus: 500}) }, want: gate.Keep, wantErr: true, calls: 1},
+		{name: "error keeps, fail open", failMode: "open", user: "alice", setup: func(w *world) { w.Latch.SetFault(w.account, latchtest.Fault{HTTPStatus: 503}) }, want: gate.Keep, wantErr: true, calls: 1},
+		{name: "unpaired from the phone, unpaired = deny", failMode: "closed", extra: `unpaired = "deny"`, user: "alice", setup: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) }, want: gate.End, calls: 1},
+		{name: "unpaired from the phone, unpaired = allow", failMode: "closed", extra: `unpaired = "allow"`, user: "alice", setup: func(w *world) { w.Latch.UnpairFromPhone(appID, w.account) }, want: gate.Keep, calls: 1},
 		{name: "not in [users], unpaired = deny", failMode: "closed", extra: `unpaired = "deny"`, user: "bob", want: gate.End, calls: 0},
 		{name: "not in [users], unpaired = allow", failMode: "closed", extra: `unpaired = "allow"`, user: "bob", want: gate.Keep, calls: 0},
 		{name: "invalid name", failMode: "closed", user: "../x", want: gate.Keep, wantErr: true, calls: 0},
@@ -36,12 +36,12 @@ func TestRecheck(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(w)
 			}
-			w.srv.ResetRequests()
+			w.Latch.ResetRequests()
 			r := w.core.Recheck(context.Background(), tc.user, "sshd")
 			if r.Verdict != tc.want || (r.Err != nil) != tc.wantErr {
 				t.Errorf("verdict %v, err %v (%s); want %v, error %v", r.Verdict, r.Err, r.Reason, tc.want, tc.wantErr)
 			}
-			reqs := w.srv.Requests()
+			reqs := w.Latch.Requests()
 			if len(reqs) != tc.calls {
 				t.Errorf("%d Latch calls, want %d", len(reqs), tc.calls)
 			}

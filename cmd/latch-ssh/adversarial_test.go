@@ -32,8 +32,8 @@ import (
 func TestAttackReadTheSecret(t *testing.T) {
 	w := newPairingWorld(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
-	acc := w.srv.PairedAccount(testAppID)
-	sock := filepath.Join(w.dir, "run", "gate.sock")
+	acc := w.Latch.PairedAccount(testAppID)
+	sock := filepath.Join(w.Dir, "run", "gate.sock")
 	w.write(t, true)
 	base, err := os.ReadFile(w.path)
 	if err != nil {

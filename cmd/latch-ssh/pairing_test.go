@@ -22,27 +22,25 @@ import (
 )
 
 const (
-	testAppID  = "APPIDAPPIDAPPIDAPPID"
-	testSecret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// testAppID and testSecret are short for the one application of
+	// every test World.
+	testAppID  = systest.AppID
+	testSecret = systest.Secret
 	testOpSSHD = "OPSSHDOPSSHDOPSSHD01"
 )
 
-// pairingWorld is a fake Latch and a root-only configuration for it in a
-// directory that passes the permission checks.
+// pairingWorld is a systest.World (fake Latch, a directory that passes
+// the permission checks) and a root-only configuration for it there, with
+// comments a pairing must keep.
 type pairingWorld struct {
-	srv  *latchtest.Server
-	dir  string
+	*systest.World
 	path string
-	ca   string
 }
 
 func newPairingWorld(t *testing.T) *pairingWorld {
 	t.Helper()
-	systest.Require(t)
-	w := &pairingWorld{}
-	w.srv, w.dir, w.ca = systest.FakeLatch(t, testAppID, testSecret)
-	w.srv.AddOperation(testAppID, testOpSSHD, "")
-	w.path = filepath.Join(w.dir, "latch.toml")
+	w := &pairingWorld{World: systest.NewWorld(t, systest.WorldOptions{Timeout: "2s"})}
+	w.Latch.AddOperation(testAppID, testOpSSHD, "")
 	w.write(t, false)
 	return w
 }
@@ -51,15 +49,7 @@ func newPairingWorld(t *testing.T) *pairingWorld {
 // it, so whatever they achieve goes through the daemon.
 func (w *pairingWorld) write(t *testing.T, allowSelf bool) {
 	t.Helper()
-	text := fmt.Sprintf(`# test server
-[latch]
-app_id = %q
-secret = %q
-api_url = %q
-ca_file = %q
-timeout = "2s"
-
-[policy]
+	text := "# test server\n" + w.LatchTable() + fmt.Sprintf(`[policy]
 fail_mode = "closed"
 unpaired = "deny"     # logins of users not in [users] are refused
 allow_self_pairing = %t
@@ -69,10 +59,8 @@ sshd = %q   # ssh
 
 [users]
 # people
-`, testAppID, testSecret, w.srv.URL(), w.ca, allowSelf, testOpSSHD)
-	if err := os.WriteFile(w.path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, allowSelf, testOpSSHD)
+	w.path = w.WriteFile(t, "latch.toml", text)
 }
 
 // TestSelfServiceAsAUser runs the real latch-ssh binary as a created test
@@ -81,7 +69,7 @@ sshd = %q   # ssh
 func TestSelfServiceAsAUser(t *testing.T) {
 	w := newPairingWorld(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
-	sock := filepath.Join(w.dir, "run", "gate.sock")
+	sock := filepath.Join(w.Dir, "run", "gate.sock")
 	bin := systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-ssh", "-ldflags", paths.LinkFlag(sock))
 
 	var core atomic.Pointer[gate.Core]
@@ -136,11 +124,11 @@ func TestSelfServiceAsAUser(t *testing.T) {
 		}
 		return stdout
 	}
-	calls := func() int { return len(w.srv.Requests()) }
+	calls := func() int { return len(w.Latch.Requests()) }
 
 	// Self-service off (the default): refused plainly, Latch not called.
 	expect(1, "", "self-service pairing is turned off on this server: ask an administrator (allow_self_pairing)",
-		"pair", w.srv.IssuePairingToken(testAppID))
+		"pair", w.Latch.IssuePairingToken(testAppID))
 	expect(1, "", "self-service pairing is turned off", "status")
 	if calls() != 0 {
 		t.Errorf("Latch called %d times with self-service off", calls())
@@ -151,8 +139,8 @@ func TestSelfServiceAsAUser(t *testing.T) {
 	before, _ := os.ReadFile(w.path)
 
 	// Refused before any exchange: another user, another config, bad code.
-	expect(2, "", "only root can pair another user", "pair", "--user", "root", w.srv.IssuePairingToken(testAppID))
-	expect(2, "", "-c is honoured only for root", "pair", "-c", "/tmp/mine.toml", w.srv.IssuePairingToken(testAppID))
+	expect(2, "", "only root can pair another user", "pair", "--user", "root", w.Latch.IssuePairingToken(testAppID))
+	expect(2, "", "-c is honoured only for root", "pair", "-c", "/tmp/mine.toml", w.Latch.IssuePairingToken(testAppID))
 	expect(2, "", "6 letters and digits", "pair", "abc")
 	if calls() != 0 {
 		t.Errorf("Latch called %d times for refused commands", calls())
@@ -161,7 +149,7 @@ func TestSelfServiceAsAUser(t *testing.T) {
 	expect(1, "", "that code is wrong or has expired: generate a new one in the Latch app", "pair", "ZZZZZ9")
 
 	// Pairing oneself, and --user naming oneself is fine too.
-	tok := w.srv.IssuePairingToken(testAppID)
+	tok := w.Latch.IssuePairingToken(testAppID)
 	expect(0, "paired "+u.Name+" with Latch account ", "", "pair", "--user", u.Name, tok)
 	cfg, err := users.Load(w.path)
 	if err != nil {
@@ -176,10 +164,10 @@ func TestSelfServiceAsAUser(t *testing.T) {
 		t.Errorf("pairing changed more than its line:\n%s", after)
 	}
 	host, _ := os.Hostname()
-	if got := w.srv.CommonName(testAppID, acc); got != u.Name+"@"+host {
+	if got := w.Latch.CommonName(testAppID, acc); got != u.Name+"@"+host {
 		t.Errorf("commonName = %q, want %s@%s", got, u.Name, host)
 	}
-	expect(1, "", "already paired", "pair", w.srv.IssuePairingToken(testAppID))
+	expect(1, "", "already paired", "pair", w.Latch.IssuePairingToken(testAppID))
 
 	// Status, for scripts and for people.
 	out := expect(0, "", "", "status", "--json")
@@ -191,15 +179,15 @@ func TestSelfServiceAsAUser(t *testing.T) {
 		st.Latches[0].State != "open" || st.Latches[1].Service != "sshd" {
 		t.Errorf("status --json = %+v", st)
 	}
-	w.srv.SetLatch(acc, testOpSSHD, false)
+	w.Latch.SetLatch(acc, testOpSSHD, false)
 	expect(0, u.Name+": paired with Latch account "+pairing.ShortAccount(acc)+"\n  application latch: open\n  sshd (operation OPSSHD…): closed\n", "", "status")
-	w.srv.UnpairFromPhone(testAppID, acc)
+	w.Latch.UnpairFromPhone(testAppID, acc)
 	expect(0, "unpaired from the phone (Latch 201): pair again", "", "status")
 
 	// Unpairing oneself is refused: only root changes or removes a
 	// pairing (issue 12, item 2), even when the phone unpaired already.
 	expect(1, "", "only root can change or remove a pairing", "unpair")
-	expect(1, "", "already paired", "pair", w.srv.IssuePairingToken(testAppID))
+	expect(1, "", "already paired", "pair", w.Latch.IssuePairingToken(testAppID))
 	if after2, _ := os.ReadFile(w.path); !bytes.Equal(after2, after) {
 		t.Errorf("a refused unpair changed the file:\n%s", after2)
 	}
@@ -224,11 +212,11 @@ func TestRootPairsAnyUser(t *testing.T) {
 		code := dispatch(args, &stdout, &stderr)
 		return stdout.String(), stderr.String(), code
 	}
-	stdout, stderr, code := run("pair", "-c", w.path, "--user", u.Name, w.srv.IssuePairingToken(testAppID))
+	stdout, stderr, code := run("pair", "-c", w.path, "--user", u.Name, w.Latch.IssuePairingToken(testAppID))
 	if code != 0 || !strings.Contains(stdout, "paired "+u.Name) {
 		t.Fatalf("pair: exit %d\n%s%s", code, stdout, stderr)
 	}
-	stdout, stderr, code = run("pair", "-c", w.path, "--user", "nosuchuserlt", w.srv.IssuePairingToken(testAppID))
+	stdout, stderr, code = run("pair", "-c", w.path, "--user", "nosuchuserlt", w.Latch.IssuePairingToken(testAppID))
 	if code != 1 || !strings.Contains(stderr, "there is no user nosuchuserlt on this system") {
 		t.Errorf("pair of a missing user: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -237,14 +225,14 @@ func TestRootPairsAnyUser(t *testing.T) {
 		t.Errorf("status: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// A latch that cannot be read: shown with its reason, exit 1.
-	w.srv.SetFault("", latchtest.Fault{ErrorCode: 102})
+	w.Latch.SetFault("", latchtest.Fault{ErrorCode: 102})
 	stdout, stderr, code = run("status", "-c", w.path, "--user", u.Name)
 	if code != 1 || !strings.Contains(stdout, "application latch: error: the application id or secret is wrong (ask an administrator") {
 		t.Errorf("status with 102: exit %d\n%s%s", code, stdout, stderr)
 	}
-	w.srv.ClearFaults()
+	w.Latch.ClearFaults()
 	stdout, stderr, code = run("unpair", "-c", w.path, "--user", u.Name)
-	if code != 0 || !strings.Contains(stdout, "unpaired "+u.Name+" from Latch account") || len(w.srv.Accounts(testAppID)) != 0 {
+	if code != 0 || !strings.Contains(stdout, "unpaired "+u.Name+" from Latch account") || len(w.Latch.Accounts(testAppID)) != 0 {
 		t.Errorf("unpair: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, args := range [][]string{

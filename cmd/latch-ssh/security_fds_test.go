@@ -41,20 +41,16 @@ func sessionFDs(out string) map[int]string {
 // daemon: `go test` itself may hold such descriptors).
 func TestSecuritySessionFDs(t *testing.T) {
 	systest.Require(t, "ssh")
-	const app, secret = "APPIDAPPIDAPPIDAPPID", "SECRETSECRETSECRETSECRETSECRETSECRET1234"
-	srv, dir, caFile := systest.FakeLatch(t, app, secret)
-	u := systest.CreateUser(t, systest.UserOptions{})
-	acc := srv.PairedAccount(app)
+	w := systest.NewWorld(t, systest.WorldOptions{})
+	dir := w.Dir
+	u, _ := w.PairUser(t, systest.UserOptions{})
 	port := systest.FreePort(t)
-	cfg := filepath.Join(dir, "latch.toml")
-	text := systest.LatchTable(srv, app, secret, caFile, "3s") +
-		"[policy]\nfail_mode = \"closed\"\nunpaired = \"deny\"\n\n" +
-		fmt.Sprintf("[daemon]\nsocket = %q\n\n", filepath.Join(dir, "gate.sock")) +
-		fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\nhost_key = [%q]\n\n", port, filepath.Join(dir, "host_key")) +
-		fmt.Sprintf("[users]\n%s = %q\n", u.Name, acc)
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := w.WriteConfig(t, systest.Config{
+		Policy: "fail_mode = \"closed\"\nunpaired = \"deny\"",
+		Tables: fmt.Sprintf("[daemon]\nsocket = %q\n\n", filepath.Join(dir, "gate.sock")) +
+			fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\nhost_key = [%q]", port, filepath.Join(dir, "host_key")),
+		Users: w.Paired(),
+	})
 	bin := systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-ssh")
 
 	// The inherited pipe: os/exec gives ExtraFiles[0] to the child as fd 3

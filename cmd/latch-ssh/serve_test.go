@@ -17,7 +17,6 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
-	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
 // serveLog is the stderr of a running `latch-ssh serve`, read while it is
@@ -42,22 +41,13 @@ func serveWaitFor(t *testing.T, what string, log *serveLog, cond func() bool) {
 // NOTIFY_SOCKET, real SIGHUP and SIGTERM, and a local user exhausting its
 // file descriptors without killing it.
 func TestServeProcess(t *testing.T) {
-	systest.Require(t)
-	const app, secret = "APPIDAPPIDAPPIDAPPID", "SECRETSECRETSECRETSECRETSECRETSECRET1234"
-	srv := latchtest.New(t)
-	srv.AddApp(app, secret)
-	dir := systest.SecureDir(t)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := srv.WriteCAFile(caFile); err != nil {
-		t.Fatal(err)
-	}
+	w := systest.NewWorld(t, systest.WorldOptions{})
+	dir := w.Dir
 	socket := filepath.Join(dir, "gate.sock")
-	cfg := filepath.Join(dir, "latch.toml")
-	text := fmt.Sprintf("[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\n\n[policy]\nfail_mode = \"closed\"\nallow_self_pairing = true\n\n[daemon]\nsocket = %q\nrate_limit = 1000\n",
-		app, secret, srv.URL(), caFile, socket)
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := w.WriteConfig(t, systest.Config{
+		Policy: "fail_mode = \"closed\"\nallow_self_pairing = true",
+		Tables: fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 1000", socket),
+	})
 	bin := systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-ssh")
 
 	// A non-root user cannot point the daemon at a file of their choice.

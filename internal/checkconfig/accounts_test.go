@@ -41,7 +41,7 @@ func TestSecurityCheckConfigSharedUID(t *testing.T) {
 			firstLine(alice.Name, alias.Name)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
+			text := systest.OfflineLatch +
 				"[policy]\nfail_mode = \"closed\"\n[users]\n" + tc.users
 			path := filepath.Join(t.TempDir(), "latch.toml")
 			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {

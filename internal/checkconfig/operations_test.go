@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
@@ -25,7 +26,7 @@ func TestSecurityCheckStaleGateOperation(t *testing.T) {
 		{"both keys, same operation", "[operations]\nlatch-ssh = " + op + "\nsshd = " + op + "\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
+			text := systest.OfflineLatch +
 				"[policy]\nfail_mode = \"closed\"\n" + tc.tables
 			cfg, err := users.Parse("latch.toml", []byte(text))
 			if err != nil {

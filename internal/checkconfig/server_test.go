@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
@@ -40,7 +41,7 @@ func TestCheckServer(t *testing.T) {
 			[]string{"are all \"0\": a few hosts can hold", "penalty_exempt has 0.0.0.0/0: every address"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			text := "[latch]\napp_id = \"APPIDAPPIDAPPIDAPPID\"\nsecret = \"SECRETSECRETSECRETSECRETSECRETSECRET1234\"\n" +
+			text := systest.OfflineLatch +
 				"[policy]\nfail_mode = \"closed\"\n[server]\n" + tc.server + "\n"
 			cfg, err := users.Parse("latch.toml", []byte(text))
 			if err != nil {

@@ -134,7 +134,7 @@ func TestAttackDaemonKilledUnderLoad(t *testing.T) {
 		t.Fatalf("gate with the daemon up: %+v", r)
 	}
 
-	f.srv.SetFault("", latchtest.Fault{Hang: true})
+	f.Latch.SetFault("", latchtest.Fault{Hang: true})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var inFlight []gateRun
@@ -149,7 +149,7 @@ func TestAttackDaemonKilledUnderLoad(t *testing.T) {
 		}
 	}
 	waitFor(t, "every login to wait on Latch", func() bool {
-		return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Fault == "hang" }) == len(us)*perUser
+		return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Fault == "hang" }) == len(us)*perUser
 	})
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestAttackDaemonKilledUnderLoad(t *testing.T) {
 	}
 
 	// Restarted, with Latch answering again: everyone works.
-	f.srv.ClearFaults()
+	f.Latch.ClearFaults()
 	startDaemonProcess(t, bin, f.cfgPath, f.socket)
 	var after []gateRun
 	for _, u := range us {
@@ -220,7 +220,7 @@ func TestAttackUIDNotInPasswd(t *testing.T) {
 	if _, err := exec.Command("getent", "passwd", fmt.Sprint(uid)).Output(); err == nil {
 		t.Skipf("uid %d has a passwd entry here", uid)
 	}
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 	for _, args := range [][]string{
 		{"decide", f.socket},
 		{"raw", f.socket, `{"v":1,"op":"decide","service":"sshd","user":"root"}`},
@@ -234,7 +234,7 @@ func TestAttackUIDNotInPasswd(t *testing.T) {
 			t.Errorf("askgate %s as uid %d: exit %d, %q; want a refusal", args[0], uid, code, out)
 		}
 	}
-	if n := len(f.srv.Requests()); n != 0 {
+	if n := len(f.Latch.Requests()); n != 0 {
 		t.Errorf("%d Latch calls for a caller without a name", n)
 	}
 	if !strings.Contains(f.log.String(), fmt.Sprintf("uid %d", uid)) || !strings.Contains(f.log.String(), "has no user name") {
@@ -252,27 +252,23 @@ func TestAttackUIDNotInPasswd(t *testing.T) {
 // first decision costs one extra round trip, the answer is Latch's real
 // one (closed means closed), and later decisions reuse the offset.
 func TestAttackClockTenMinutesOff(t *testing.T) {
-	f := newFixture(t)
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret,
-		latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
+	f := newFixture(t, latchtest.WithClock(func() time.Time { return time.Now().Add(10 * time.Minute) }))
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.cfgPath = f.dir + "/latch.toml"
-	f.socket = f.dir + "/run/gate.sock"
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	f.start(t, nil)
 	expired := func() int {
-		return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Code == latch.CodeRequestExpired })
+		return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Code == latch.CodeRequestExpired })
 	}
 
-	f.srv.SetLatch(acc, appID, false)
+	f.Latch.SetLatch(acc, appID, false)
 	if got := f.decide(t, u); got != closedMessage {
 		t.Fatalf("closed latch, skewed clock: %q, want %q", got, closedMessage)
 	}
 	if n := expired(); n != 1 {
 		t.Fatalf("Latch answered 109 %d times, want once", n)
 	}
-	f.srv.SetLatch(acc, appID, true)
+	f.Latch.SetLatch(acc, appID, true)
 	for range 3 {
 		if got := f.decide(t, u); got != "allow" {
 			t.Fatalf("open latch, skewed clock: %q", got)

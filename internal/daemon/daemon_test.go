@@ -85,7 +85,7 @@ func TestDecide(t *testing.T) {
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	// New connections cost 2 RTT more than a request on a warm one.
 	const rtt = 150 * time.Millisecond
-	f.srv.SetRTT(rtt)
+	f.Latch.SetRTT(rtt)
 	f.start(t, nil)
 
 	fi, err := os.Lstat(f.socket)
@@ -100,7 +100,7 @@ func TestDecide(t *testing.T) {
 	if got := f.decide(t, u, "-service", "latch-ssh", "-command", "ls -l", "-remote", "192.0.2.1"); got != "allow" {
 		t.Fatalf("latch open: %q, want allow\nlog:\n%s", got, f.log)
 	}
-	f.srv.SetLatch(acc, appID, false)
+	f.Latch.SetLatch(acc, appID, false)
 	if got := f.decide(t, u); got != closedMessage {
 		t.Fatalf("latch closed: %q, want %q", got, closedMessage)
 	}
@@ -125,7 +125,7 @@ func TestDecide(t *testing.T) {
 	if ds[1].str("outcome") != "deny" || ds[1].str("reason") != "latch closed" || ds[1].str("service") != "sshd" {
 		t.Errorf("second decision: %v", ds[1])
 	}
-	reqs := statusRequests(f.srv)
+	reqs := statusRequests(f.Latch)
 	if len(reqs) != 2 {
 		t.Fatalf("%d status requests, want 2: %+v", len(reqs), reqs)
 	}
@@ -181,7 +181,7 @@ func TestCallerIdentity(t *testing.T) {
 	a := systest.CreateUser(t, systest.UserOptions{})
 	b := systest.CreateUser(t, systest.UserOptions{})
 	accA, accB := f.pair(t), f.pair(t)
-	f.srv.SetLatch(accA, appID, false) // a is locked out, b is not
+	f.Latch.SetLatch(accA, appID, false) // a is locked out, b is not
 	f.writeConfig(t, f.configText(conf{policy: "allow_self_pairing = true", users: map[string]string{a.Name: accA, b.Name: accB}}))
 	rec := &recordingSelfService{}
 	var gotPath string
@@ -192,7 +192,7 @@ func TestCallerIdentity(t *testing.T) {
 			return rec
 		}
 	})
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 
 	for _, other := range []struct {
 		name string
@@ -208,7 +208,7 @@ func TestCallerIdentity(t *testing.T) {
 			t.Errorf("a claiming to be %s: %+v, want a's own closed latch", other.name, resp)
 		}
 	}
-	for _, r := range statusRequests(f.srv) {
+	for _, r := range statusRequests(f.Latch) {
 		if r.Account != accA {
 			t.Errorf("the daemon asked Latch about %s, not the caller's account", r.Path)
 		}
@@ -258,7 +258,7 @@ func TestOTP(t *testing.T) {
 	f := newFixture(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.srv.SetTwoFactor(appID, true)
+	f.Latch.SetTwoFactor(appID, true)
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	f.start(t, nil)
 
@@ -276,7 +276,7 @@ func TestOTP(t *testing.T) {
 			if got := s.next(t); got != otpPrompt {
 				t.Fatalf("helper: %q, want the prompt", got)
 			}
-			tok, ok := f.srv.LastTwoFactorToken(acc, appID)
+			tok, ok := f.Latch.LastTwoFactorToken(acc, appID)
 			if !ok {
 				t.Fatal("the fake generated no one-time code")
 			}
@@ -287,17 +287,17 @@ func TestOTP(t *testing.T) {
 			s.end(t)
 		})
 	}
-	for _, r := range statusRequests(f.srv) {
+	for _, r := range statusRequests(f.Latch) {
 		if r.NoOTP {
 			t.Errorf("interactive login asked with /nootp: %s", r.Path)
 		}
 	}
 
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 	if got := f.decide(t, u); got != "allow" {
 		t.Errorf("non-interactive: %q, want allow", got)
 	}
-	if reqs := statusRequests(f.srv); len(reqs) != 1 || !reqs[0].NoOTP {
+	if reqs := statusRequests(f.Latch); len(reqs) != 1 || !reqs[0].NoOTP {
 		t.Errorf("non-interactive login: the fake saw %+v, want one /nootp request", reqs)
 	}
 	f.stop(t)
@@ -394,7 +394,7 @@ func TestDrain(t *testing.T) {
 	f := newFixture(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.srv.SetTwoFactor(appID, true)
+	f.Latch.SetTwoFactor(appID, true)
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	f.start(t, nil)
 
@@ -418,7 +418,7 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("Run returned (%v) while a person was typing a code", err)
 	default:
 	}
-	tok, _ := f.srv.LastTwoFactorToken(acc, appID)
+	tok, _ := f.Latch.LastTwoFactorToken(acc, appID)
 	s.answer(t, tok)
 	if got := s.next(t); got != "allow" {
 		t.Errorf("the exchange in progress: %q, want allow", got)
@@ -448,7 +448,7 @@ func TestDrainTimeout(t *testing.T) {
 	f := newFixture(t)
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
-	f.srv.SetTwoFactor(appID, true)
+	f.Latch.SetTwoFactor(appID, true)
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc}}))
 	f.start(t, func(o *Options) { o.DrainTimeout = 100 * time.Millisecond })
 	s := f.startSession(t, u, "decide", "-interactive", f.socket)
@@ -503,9 +503,9 @@ func TestNotify(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			f := newFixture(t)
 			f.writeConfig(t, f.configText(conf{}))
-			addr := filepath.Join(f.dir, "notify.sock")
+			addr := filepath.Join(f.Dir, "notify.sock")
 			if kind == "abstract" {
-				addr = "@" + filepath.Base(f.dir) + "-notify"
+				addr = "@" + filepath.Base(f.Dir) + "-notify"
 			}
 			nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 			if err != nil {
@@ -632,7 +632,7 @@ func TestEmbeddedServer(t *testing.T) {
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
 	port := systest.FreePort(t)
-	hostKey := filepath.Join(f.dir, "ssh_host_ed25519_key")
+	hostKey := filepath.Join(f.Dir, "ssh_host_ed25519_key")
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc},
 		extra: fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\nhost_key = [%q]\n", port, hostKey)}))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -699,7 +699,7 @@ func TestEmbeddedServer(t *testing.T) {
 		f.done = nil
 	}
 	// Closed latch: refused, like every other front end.
-	f.srv.SetLatch(acc, appID, false)
+	f.Latch.SetLatch(acc, appID, false)
 	started()
 	if c, _, err := login(t); err == nil {
 		c.Close()

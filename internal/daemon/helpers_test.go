@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +21,8 @@ import (
 )
 
 const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// appID is short for the one application of every test World.
+	appID = systest.AppID
 	// waitLimit bounds every wait of these tests; things that work take
 	// milliseconds.
 	waitLimit = 20 * time.Second
@@ -81,12 +80,11 @@ type conf struct {
 	extra     string // more tables
 }
 
-// fixture is a fake Latch, the askgate helper, a root-owned directory with
-// a configuration in it, and a daemon run in a goroutine.
+// fixture is a systest.World (fake Latch, root-owned directory), the
+// askgate helper, a configuration in that directory, and a daemon run in
+// a goroutine.
 type fixture struct {
-	srv     *latchtest.Server
-	dir     string
-	caFile  string
+	*systest.World
 	cfgPath string
 	socket  string
 	helper  string
@@ -99,57 +97,46 @@ type fixture struct {
 	base int
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture builds the fixture; fake are options for the fake Latch
+// (latchtest.WithClock, ...).
+func newFixture(t *testing.T, fake ...latchtest.Option) *fixture {
 	t.Helper()
 	systest.Require(t)
 	// Whatever runs the tests, the daemon must not notify it.
 	t.Setenv("NOTIFY_SOCKET", "")
 	f := &fixture{log: &syncBuffer{}, signals: make(chan os.Signal, 1), ctx: context.Background()}
-	f.srv, f.dir, f.caFile = systest.FakeLatch(t, appID, secret)
+	f.World = systest.NewWorld(t, systest.WorldOptions{Timeout: "5s", Fake: fake})
 	f.helper = systest.BuildBinary(t, "./testdata/askgate")
-	f.cfgPath = filepath.Join(f.dir, "latch.toml")
+	f.cfgPath = filepath.Join(f.Dir, "latch.toml")
 	// A directory the daemon must create.
-	f.socket = filepath.Join(f.dir, "run", "gate.sock")
+	f.socket = filepath.Join(f.Dir, "run", "gate.sock")
 	return f
 }
 
 // pair pairs a new Latch account and returns its id.
 func (f *fixture) pair(t *testing.T) string {
 	t.Helper()
-	return f.srv.PairedAccount(appID)
+	return f.Pair()
 }
 
-// configText is latch.toml for c.
+// configText is latch.toml for c: the World's, fail closed, with the
+// fixture's [daemon] table.
 func (f *fixture) configText(c conf) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[latch]\napp_id = %q\nsecret = %q\napi_url = %q\nca_file = %q\ntimeout = \"5s\"\n\n", appID, secret, f.srv.URL(), f.caFile)
-	fmt.Fprintf(&b, "[policy]\nfail_mode = \"closed\"\n%s\n\n", c.policy)
 	if c.rateLimit == 0 {
 		c.rateLimit = 1000
 	}
-	fmt.Fprintf(&b, "[daemon]\nsocket = %q\nrate_limit = %d\n\n%s\n\n[users]\n", f.socket, c.rateLimit, c.extra)
-	names := make([]string, 0, len(c.users))
-	for u := range c.users {
-		names = append(names, u)
-	}
-	sort.Strings(names)
-	for _, u := range names {
-		fmt.Fprintf(&b, "%s = %q\n", u, c.users[u])
-	}
-	return b.String()
+	return f.ConfigText(systest.Config{
+		Policy: "fail_mode = \"closed\"\n" + c.policy,
+		Tables: fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = %d\n\n%s", f.socket, c.rateLimit, c.extra),
+		Users:  c.users,
+	})
 }
 
-// writeConfig writes the configuration file, 0600 and root-owned as Load
-// wants it.
+// writeConfig (re)writes the configuration file, 0600 and root-owned as
+// Load wants it, replaced whole so a reload never reads half of it.
 func (f *fixture) writeConfig(t *testing.T, text string) {
 	t.Helper()
-	tmp := f.cfgPath + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, f.cfgPath); err != nil {
-		t.Fatal(err)
-	}
+	f.WriteFile(t, filepath.Base(f.cfgPath), text)
 }
 
 // start runs the daemon in a goroutine and waits until its socket accepts

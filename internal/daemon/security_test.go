@@ -26,8 +26,8 @@ func (f *fixture) closedAccount(t *testing.T) (account, token string) {
 		b[i] = alnum[int(b[i])%len(alnum)]
 	}
 	account = string(b)
-	f.srv.SetLatch(account, appID, false)
-	return account, f.srv.IssuePairingTokenFor(appID, account)
+	f.Latch.SetLatch(account, appID, false)
+	return account, f.Latch.IssuePairingTokenFor(appID, account)
 }
 
 // TestSecurityRootPairAppliesAtOnce (issue 12, item 3): root's
@@ -117,7 +117,7 @@ func TestSecurityConfigFileWatched(t *testing.T) {
 		t.Fatalf("before the edit, with unpaired = allow: %q", got)
 	}
 	acc := f.pair(t)
-	f.srv.SetLatch(acc, appID, false)
+	f.Latch.SetLatch(acc, appID, false)
 
 	// vim's save: rename the old file to a backup, write the new, remove
 	// the backup.

@@ -118,10 +118,10 @@ func TestSecurityServiceChosenByCaller(t *testing.T) {
 	u := systest.CreateUser(t, systest.UserOptions{})
 	acc := f.pair(t)
 	const opSudo, opSSH = "SUDOOPERATION0000000", "SSHOPERATION00000000"
-	f.srv.AddOperation(appID, opSudo, "")
-	f.srv.AddOperation(appID, opSSH, "")
-	f.srv.SetLatch(acc, opSudo, true)
-	f.srv.SetLatch(acc, opSSH, false)
+	f.Latch.AddOperation(appID, opSudo, "")
+	f.Latch.AddOperation(appID, opSSH, "")
+	f.Latch.SetLatch(acc, opSudo, true)
+	f.Latch.SetLatch(acc, opSSH, false)
 	extra := fmt.Sprintf("[operations]\nsudo = %q\nsshd = %q\n", opSudo, opSSH)
 	// root shares the account, for the control at the end.
 	f.writeConfig(t, f.configText(conf{users: map[string]string{u.Name: acc, "root": acc}, extra: extra}))
@@ -137,7 +137,7 @@ func TestSecurityServiceChosenByCaller(t *testing.T) {
 			t.Errorf("a user asking with %q: %q, want the SSH operation's closed latch %q", args, got, closedMessage)
 		}
 	}
-	for _, r := range statusRequests(f.srv) {
+	for _, r := range statusRequests(f.Latch) {
 		if !strings.Contains(r.Path, opSSH) {
 			t.Errorf("the daemon asked Latch %s for a non-root caller, want the SSH operation %s", r.Path, opSSH)
 		}
@@ -161,7 +161,7 @@ func TestSecurityServiceChosenByCaller(t *testing.T) {
 
 	// Control: root, the PAM hook's identity, chooses the service, and
 	// its context is logged as such.
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	resp, err := gatesocket.AskDecision(ctx, f.socket, gatesocket.SocketRequest{Service: "sudo", Remote: "192.0.2.1", Command: "id"}, nil)

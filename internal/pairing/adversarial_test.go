@@ -27,7 +27,7 @@ import (
 // room again.
 func TestAttackDiskFullWhilePairing(t *testing.T) {
 	f := newFixture(t, options{})
-	etc := filepath.Join(f.dir, "etc")
+	etc := filepath.Join(f.Dir, "etc")
 	if err := os.Mkdir(etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestAttackDiskFullWhilePairing(t *testing.T) {
 	}
 	fill.Close()
 
-	_, err = f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID))
+	_, err = f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID))
 	if err == nil {
 		t.Fatal("Pair succeeded on a full disk")
 	}
@@ -80,7 +80,7 @@ func TestAttackDiskFullWhilePairing(t *testing.T) {
 		}
 		t.Errorf("%s holds %q, want latch.toml and the filler", etc, names)
 	}
-	if got := f.srv.Accounts(appID); len(got) != 0 {
+	if got := f.Latch.Accounts(appID); len(got) != 0 {
 		t.Errorf("Latch still pairs %v", got)
 	}
 
@@ -95,10 +95,10 @@ func TestAttackDiskFullWhilePairing(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatalf("Pair with room again: %v", err)
 	}
-	if acc, ok := f.load(t).Account("alice"); !ok || len(f.srv.Accounts(appID)) != 1 || f.srv.Accounts(appID)[0] != acc {
-		t.Errorf("after pairing again: [users] alice = %q, Latch pairs %v", acc, f.srv.Accounts(appID))
+	if acc, ok := f.load(t).Account("alice"); !ok || len(f.Latch.Accounts(appID)) != 1 || f.Latch.Accounts(appID)[0] != acc {
+		t.Errorf("after pairing again: [users] alice = %q, Latch pairs %v", acc, f.Latch.Accounts(appID))
 	}
 }

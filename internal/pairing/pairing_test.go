@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,18 +20,19 @@ import (
 )
 
 const (
-	appID  = "APPIDAPPIDAPPIDAPPID"
-	secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
+	// appID and secret are short for the one application of every test
+	// World.
+	appID  = systest.AppID
+	secret = systest.Secret
 	opSSHD = "OPSSHDOPSSHDOPSSHD01"
 	opSudo = "OPSUDOOPSUDOOPSUDO01"
 )
 
-// fixture is a fake Latch and a configuration file for it in a directory
-// that passes the permission checks, with a Manager on that file.
+// fixture is a systest.World (fake Latch, a directory that passes the
+// permission checks) and a configuration file for it there, with a
+// Manager on that file.
 type fixture struct {
-	srv  *latchtest.Server
-	dir  string
-	ca   string
+	*systest.World
 	path string
 	m    *pairing.Manager
 }
@@ -46,8 +46,8 @@ type options struct {
 	// instead of a [users] table: a layout that loads but that the
 	// in-place edit refuses.
 	inline  string
-	timeout string // [latch] timeout, default "2s"
-	fake    []latchtest.Option
+	timeout string             // [latch] timeout, default "2s"; newFixture only
+	fake    []latchtest.Option // newFixture only
 }
 
 // configText is the admin's file: comments everywhere, so tests can check
@@ -55,13 +55,8 @@ type options struct {
 const configText = `# latch-ssh configuration of the test server.
 # Edited by hand; keep these comments.
 %s
-[latch]
-app_id = %q   # the application
-secret = %q
-api_url = %q
-ca_file = %q
-timeout = %q
-
+# The fake Latch.
+%s
 [policy]
 fail_mode = "closed"   # closed: an outage keeps the door shut
 %s
@@ -83,10 +78,12 @@ sudo = %q
 func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
 	systest.Require(t)
-	f := &fixture{}
-	f.srv, f.dir, f.ca = systest.FakeLatch(t, appID, secret, o.fake...)
-	f.srv.AddOperation(appID, opSSHD, "")
-	f.srv.AddOperation(appID, opSudo, "")
+	if o.timeout == "" {
+		o.timeout = "2s"
+	}
+	f := &fixture{World: systest.NewWorld(t, systest.WorldOptions{Timeout: o.timeout, Fake: o.fake})}
+	f.Latch.AddOperation(appID, opSSHD, "")
+	f.Latch.AddOperation(appID, opSudo, "")
 	f.write(t, o)
 	f.m = &pairing.Manager{
 		ConfigPath: f.path,
@@ -96,21 +93,16 @@ func newFixture(t *testing.T, o options) *fixture {
 	return f
 }
 
-// write (re)writes the configuration file from o (o.fake is ignored).
+// write (re)writes the configuration file from o (o.timeout and o.fake
+// are the World's, set by newFixture).
 func (f *fixture) write(t *testing.T, o options) {
 	t.Helper()
-	if o.timeout == "" {
-		o.timeout = "2s"
-	}
-	f.path = filepath.Join(f.dir, "latch.toml")
 	top, header := "", "[users]"
 	if o.inline != "" {
 		top, header = "users = { "+o.inline+" }\n", "# (users are inline, above)"
 	}
-	text := fmt.Sprintf(configText, top, appID, secret, f.srv.URL(), f.ca, o.timeout, o.policy, opSSHD, opSudo, header, o.users, o.extra)
-	if err := os.WriteFile(f.path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	text := fmt.Sprintf(configText, top, f.LatchTable(), o.policy, opSSHD, opSudo, header, o.users, o.extra)
+	f.path = f.WriteFile(t, "latch.toml", text)
 	if _, err := users.Load(f.path); err != nil {
 		t.Fatalf("the test configuration does not load: %v\n%s", err, text)
 	}
@@ -130,7 +122,7 @@ func fakeUsers(name string) (*user.User, error) {
 // an earlier pairing had happened) and returns its id.
 func (f *fixture) account(t *testing.T) string {
 	t.Helper()
-	return f.srv.PairedAccount(appID)
+	return f.Pair()
 }
 
 func (f *fixture) read(t *testing.T) string {
@@ -154,7 +146,7 @@ func (f *fixture) load(t *testing.T) *users.Config {
 // noRequests fails the test if the fake received any request.
 func (f *fixture) noRequests(t *testing.T) {
 	t.Helper()
-	if r := f.srv.Requests(); len(r) != 0 {
+	if r := f.Latch.Requests(); len(r) != 0 {
 		t.Errorf("Latch was called %d time(s), want none: first %s %s", len(r), r[0].Method, r[0].Path)
 	}
 }
@@ -179,7 +171,7 @@ func userLine(name, acc string) string { return fmt.Sprintf("%s = %q\n", name, a
 func TestPairWritesLineKeepsCommentsAndSendsCommonName(t *testing.T) {
 	f := newFixture(t, options{users: "# alice = \"...\" (example)"})
 	before := f.read(t)
-	tok := f.srv.IssuePairingToken(appID)
+	tok := f.Latch.IssuePairingToken(appID)
 	msg, err := f.m.Pair(context.Background(), "alice", tok)
 	if err != nil {
 		t.Fatalf("Pair: %v", err)
@@ -195,27 +187,27 @@ func TestPairWritesLineKeepsCommentsAndSendsCommonName(t *testing.T) {
 	if got := strings.Replace(after, userLine("alice", acc), "", 1); got != before {
 		t.Errorf("pairing changed more than its line:\n--- before\n%s\n--- after\n%s", before, after)
 	}
-	if got := f.srv.CommonName(appID, acc); got != "alice@testhost" {
+	if got := f.Latch.CommonName(appID, acc); got != "alice@testhost" {
 		t.Errorf("commonName sent = %q, want alice@testhost", got)
 	}
 	if !strings.Contains(msg, "paired alice") || !strings.Contains(msg, pairing.ShortAccount(acc)) || strings.Contains(msg, acc) {
 		t.Errorf("message %q: want the user and the shortened account, never the whole id", msg)
 	}
-	if r := f.srv.Requests(); len(r) != 1 || r[0].Method != "POST" || r[0].Code != 0 {
+	if r := f.Latch.Requests(); len(r) != 1 || r[0].Method != "POST" || r[0].Code != 0 {
 		t.Errorf("requests = %+v, want one successful POST /pair", r)
 	}
 }
 
 func TestPairWithoutCommonName(t *testing.T) {
 	f := newFixture(t, options{policy: "pair_common_name = false"})
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
 	acc, _ := f.load(t).Account("alice")
-	if got := f.srv.CommonName(appID, acc); got != "" {
+	if got := f.Latch.CommonName(appID, acc); got != "" {
 		t.Errorf("commonName = %q, want none", got)
 	}
-	if r := f.srv.Requests(); len(r) != 1 || r[0].Method != "GET" {
+	if r := f.Latch.Requests(); len(r) != 1 || r[0].Method != "GET" {
 		t.Errorf("requests = %+v, want one GET /pair", r)
 	}
 }
@@ -244,7 +236,7 @@ func TestPairBadTokenCallsNothing(t *testing.T) {
 func TestPairNeedsLocalUser(t *testing.T) {
 	f := newFixture(t, options{})
 	f.m.LookupUser = nil // the real NSS lookup
-	_, err := f.m.Pair(context.Background(), "nosuchuserlt", f.srv.IssuePairingToken(appID))
+	_, err := f.m.Pair(context.Background(), "nosuchuserlt", f.Latch.IssuePairingToken(appID))
 	if err == nil || !strings.Contains(err.Error(), "no user nosuchuserlt") {
 		t.Errorf("err = %v, want no such user", err)
 	}
@@ -255,7 +247,7 @@ func TestPairNeedsLocalUser(t *testing.T) {
 	}
 	f.noRequests(t)
 	// Root may pair any existing local user, root included.
-	if _, err := f.m.Pair(context.Background(), "root", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "root", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Errorf("pairing root: %v", err)
 	}
 }
@@ -264,7 +256,7 @@ func TestPairAlreadyPaired(t *testing.T) {
 	f := newFixture(t, options{})
 	acc := f.account(t)
 	f.write(t, options{users: userLine("alice", acc)})
-	_, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID))
+	_, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID))
 	if err == nil || !strings.Contains(err.Error(), "already paired") || !strings.Contains(err.Error(), "run latch-ssh unpair first") {
 		t.Errorf("err = %v, want already paired; run latch-ssh unpair first", err)
 	}
@@ -291,59 +283,59 @@ func TestPairLatchErrors(t *testing.T) {
 			arrange: func(t *testing.T, f *fixture) string { return "ZZZZZ9" }},
 		{name: "206 expired token", want: "that code is wrong or has expired: generate a new one in the Latch app", code: 206,
 			arrange: func(t *testing.T, f *fixture) string {
-				tok := f.srv.IssuePairingToken(appID)
+				tok := f.Latch.IssuePairingToken(appID)
 				clock.advance(latchtest.DefaultPairingTTL + time.Second)
 				return tok
 			}},
 		{name: "205 already paired", want: "already paired with this server (Latch 205)", code: 205,
-			arrange: func(t *testing.T, f *fixture) string { return f.srv.IssuePairingTokenFor(appID, f.account(t)) }},
+			arrange: func(t *testing.T, f *fixture) string { return f.Latch.IssuePairingTokenFor(appID, f.account(t)) }},
 		{name: "109 clock", want: "this server's clock is off", code: 109,
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{ErrorCode: 109})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{ErrorCode: 109})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "102 credentials, fault keyed by the token's Latch user", want: "the application id or secret is wrong (ask an administrator", code: 102,
 			arrange: func(t *testing.T, f *fixture) string {
 				acc := strings.Repeat("K", 64)
-				f.srv.SetFault(acc, latchtest.Fault{ErrorCode: 102})
-				return f.srv.IssuePairingTokenFor(appID, acc)
+				f.Latch.SetFault(acc, latchtest.Fault{ErrorCode: 102})
+				return f.Latch.IssuePairingTokenFor(appID, acc)
 			}},
 		{name: "203 pairing error", want: "Latch could not pair the account (Latch 203)", code: 203,
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{ErrorCode: 203})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{ErrorCode: 203})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		// Issue 13, point 1: 7xx is the application's subscription limit,
 		// not the person's account.
 		{name: "701 subscription limit", want: "reached a limit of its Latch subscription (Latch 701): ask an administrator", code: 701,
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{ErrorCode: 701})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{ErrorCode: 701})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "unknown code, hostile message", want: "Latch refused the request (Latch 999: evil", code: 999,
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{ErrorCode: 999, Message: "evil\x1b[2J\r\nforged "})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{ErrorCode: 999, Message: "evil\x1b[2J\r\nforged "})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "timeout", timeout: "300ms", want: "Latch did not answer in time",
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{Hang: true})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{Hang: true})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "wrong TLS host", want: "could not be verified (TLS",
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetWrongHost(true)
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetWrongHost(true)
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "HTTP 503", want: "Latch is having trouble (HTTP 503)",
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{HTTPStatus: 503})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{HTTPStatus: 503})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 		{name: "garbage", want: "Latch sent an answer latch-ssh cannot read",
 			arrange: func(t *testing.T, f *fixture) string {
-				f.srv.SetFault("", latchtest.Fault{Body: []byte("<html>")})
-				return f.srv.IssuePairingToken(appID)
+				f.Latch.SetFault("", latchtest.Fault{Body: []byte("<html>")})
+				return f.Latch.IssuePairingToken(appID)
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -373,17 +365,17 @@ func TestPairRollsBackWhenTheEditFails(t *testing.T) {
 	// refuses it (it would have to rewrite the admin's layout).
 	f := newFixture(t, options{inline: "carol = \"" + strings.Repeat("C", 64) + "\""})
 	before := f.read(t)
-	_, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID))
+	_, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID))
 	if err == nil {
 		t.Fatal("Pair succeeded")
 	}
 	if !errors.Is(err, pairing.ErrConfig) || !strings.Contains(err.Error(), "inline table") || !strings.Contains(err.Error(), "undone") {
 		t.Errorf("err = %q, want the edit's reason and that the pairing was undone", err)
 	}
-	if got := f.srv.Accounts(appID); len(got) != 0 {
+	if got := f.Latch.Accounts(appID); len(got) != 0 {
 		t.Errorf("Latch still pairs %v", got)
 	}
-	if n := f.srv.CountRequests(func(r latchtest.Request) bool { return strings.Contains(r.Path, "/unpair/") }); n != 1 {
+	if n := f.Latch.CountRequests(func(r latchtest.Request) bool { return strings.Contains(r.Path, "/unpair/") }); n != 1 {
 		t.Errorf("%d unpair calls, want 1", n)
 	}
 	if f.read(t) != before {
@@ -397,11 +389,11 @@ func TestPairRollbackKeepsAnAccountOthersUse(t *testing.T) {
 	// undoing alice's pairing would unpair carol.
 	shared := strings.Repeat("S", 64)
 	f := newFixture(t, options{inline: "carol = \"" + shared + "\""})
-	_, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingTokenFor(appID, shared))
+	_, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingTokenFor(appID, shared))
 	if err == nil || !strings.Contains(err.Error(), "stays") || !strings.Contains(err.Error(), "carol") {
 		t.Errorf("err = %v, want the pairing kept because carol uses it", err)
 	}
-	if got := f.srv.Accounts(appID); len(got) != 1 || got[0] != shared {
+	if got := f.Latch.Accounts(appID); len(got) != 1 || got[0] != shared {
 		t.Errorf("Latch pairs %v, want the shared account still", got)
 	}
 }
@@ -409,11 +401,11 @@ func TestPairRollbackKeepsAnAccountOthersUse(t *testing.T) {
 func TestUnpairAloneCallsLatchAndRestoresTheFile(t *testing.T) {
 	f := newFixture(t, options{users: "bob = \"" + strings.Repeat("B", 64) + "\"   # bob's, by hand"})
 	before := f.read(t)
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
 	acc, _ := f.load(t).Account("alice")
-	f.srv.ResetRequests()
+	f.Latch.ResetRequests()
 	msg, err := f.m.Unpair(context.Background(), "alice")
 	if err != nil {
 		t.Fatalf("Unpair: %v", err)
@@ -424,11 +416,11 @@ func TestUnpairAloneCallsLatchAndRestoresTheFile(t *testing.T) {
 	if got := f.read(t); got != before {
 		t.Errorf("pair then unpair did not give the file back byte for byte:\n--- before\n%s\n--- after\n%s", before, got)
 	}
-	r := f.srv.Requests()
+	r := f.Latch.Requests()
 	if len(r) != 1 || r[0].Path != "/api/3.0/unpair/"+acc || r[0].Code != 0 {
 		t.Errorf("requests = %+v, want one successful unpair of %s", r, acc)
 	}
-	if got := f.srv.Accounts(appID); len(got) != 0 {
+	if got := f.Latch.Accounts(appID); len(got) != 0 {
 		t.Errorf("Latch still pairs %v", got)
 	}
 }
@@ -456,11 +448,11 @@ func TestUnpairSharedAccountCallsNothing(t *testing.T) {
 
 func TestUnpairAfterThePhoneUnpaired(t *testing.T) {
 	f := newFixture(t, options{})
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
 	acc, _ := f.load(t).Account("alice")
-	f.srv.UnpairFromPhone(appID, acc)
+	f.Latch.UnpairFromPhone(appID, acc)
 	msg, err := f.m.Unpair(context.Background(), "alice")
 	if err != nil {
 		t.Fatalf("Unpair: %v", err)
@@ -475,11 +467,11 @@ func TestUnpairAfterThePhoneUnpaired(t *testing.T) {
 
 func TestUnpairWhenLatchFails(t *testing.T) {
 	f := newFixture(t, options{})
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
 	acc, _ := f.load(t).Account("alice")
-	f.srv.SetFault(acc, latchtest.Fault{ErrorCode: 102})
+	f.Latch.SetFault(acc, latchtest.Fault{ErrorCode: 102})
 	_, err := f.m.Unpair(context.Background(), "alice")
 	if err == nil {
 		t.Fatal("Unpair reported success although Latch refused")
@@ -513,15 +505,15 @@ func TestUnpairRefusals(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	f := newFixture(t, options{policy: "silent = true"})
-	if _, err := f.m.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID)); err != nil {
+	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
 	acc, _ := f.load(t).Account("alice")
 	// Two-factor on everything: asking for the status must still not
 	// generate a code (nor push a prompt to the phone).
-	f.srv.SetTwoFactor(appID, true)
-	f.srv.SetTwoFactor(opSSHD, true)
-	f.srv.ResetRequests()
+	f.Latch.SetTwoFactor(appID, true)
+	f.Latch.SetTwoFactor(opSSHD, true)
+	f.Latch.ResetRequests()
 
 	states := func(st pairing.UserStatus) string {
 		var s []string
@@ -543,29 +535,29 @@ func TestStatus(t *testing.T) {
 	if st.Latches[1].Operation != "OPSSHD…" {
 		t.Errorf("operation shown as %q, want OPSSHD…", st.Latches[1].Operation)
 	}
-	for _, r := range f.srv.Requests() {
+	for _, r := range f.Latch.Requests() {
 		if !r.NoOTP || !r.Silent {
 			t.Errorf("request %s without /nootp or /silent", r.Path)
 		}
 	}
-	if tok, ok := f.srv.LastTwoFactorToken(acc, appID); ok {
+	if tok, ok := f.Latch.LastTwoFactorToken(acc, appID); ok {
 		t.Errorf("status generated a one-time code %q", tok)
 	}
 
-	f.srv.SetLatch(acc, opSSHD, false)
+	f.Latch.SetLatch(acc, opSSHD, false)
 	st, _ = f.m.Status(context.Background(), "alice")
 	if got := states(st); got != "=open sshd=closed sudo=open" {
 		t.Errorf("sshd closed: states = %q", got)
 	}
 
-	f.srv.SetFault(acc, latchtest.Fault{ErrorCode: 109})
+	f.Latch.SetFault(acc, latchtest.Fault{ErrorCode: 109})
 	st, _ = f.m.Status(context.Background(), "alice")
 	if got := states(st); got != "=error sshd=error sudo=error" || !strings.Contains(st.Latches[0].Detail, "clock is off") {
 		t.Errorf("109: status = %+v", st)
 	}
-	f.srv.ClearFaults()
+	f.Latch.ClearFaults()
 
-	f.srv.UnpairFromPhone(appID, acc)
+	f.Latch.UnpairFromPhone(appID, acc)
 	st, _ = f.m.Status(context.Background(), "alice")
 	if got := states(st); got != "=unpaired sshd=unpaired sudo=unpaired" || st.Note != pairing.NoteUnpairedFromPhone {
 		t.Errorf("201: status = %+v", st)
@@ -593,7 +585,7 @@ func TestStatusUserOperations(t *testing.T) {
 	if len(st.Latches) != 3 || st.Latches[1].Operation != "OPSUDO…" || st.Latches[2].Operation != "OPSUDO…" {
 		t.Errorf("latches = %+v", st.Latches)
 	}
-	if n := len(f.srv.Requests()); n != 2 {
+	if n := len(f.Latch.Requests()); n != 2 {
 		t.Errorf("%d Latch calls, want 2 (application, one operation)", n)
 	}
 }
@@ -604,7 +596,7 @@ func TestConcurrentPairingsKeepEveryEntry(t *testing.T) {
 	const n = 10
 	tokens := make([]string, n)
 	for i := range tokens {
-		tokens[i] = f.srv.IssuePairingToken(appID)
+		tokens[i] = f.Latch.IssuePairingToken(appID)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -635,7 +627,7 @@ func TestConcurrentPairingsKeepEveryEntry(t *testing.T) {
 	if after != before {
 		t.Errorf("concurrent pairings changed more than their lines:\n--- before\n%s\n--- after, less the new lines\n%s", before, after)
 	}
-	if got := len(f.srv.Accounts(appID)); got != n {
+	if got := len(f.Latch.Accounts(appID)); got != n {
 		t.Errorf("Latch pairs %d accounts, want %d", got, n)
 	}
 }
@@ -645,7 +637,7 @@ func TestConcurrentPairingsOfOneUser(t *testing.T) {
 	const n = 5
 	tokens := make([]string, n)
 	for i := range tokens {
-		tokens[i] = f.srv.IssuePairingToken(appID)
+		tokens[i] = f.Latch.IssuePairingToken(appID)
 	}
 	var wg sync.WaitGroup
 	var ok atomic.Int32
@@ -663,7 +655,7 @@ func TestConcurrentPairingsOfOneUser(t *testing.T) {
 		t.Errorf("%d pairings of alice succeeded, want 1", ok.Load())
 	}
 	// The losers never reached Latch, so no account is orphaned.
-	if got := len(f.srv.Accounts(appID)); got != 1 {
+	if got := len(f.Latch.Accounts(appID)); got != 1 {
 		t.Errorf("Latch pairs %d accounts, want 1", got)
 	}
 }

@@ -25,10 +25,10 @@ func TestSecuritySelfServiceCannotMoveALatch(t *testing.T) {
 			ss := pairing.SelfService{Manager: f.m}
 			ctx := context.Background()
 			before := f.read(t)
-			f.srv.ResetRequests()
+			f.Latch.ResetRequests()
 
 			// The intruder's own phone generates a code.
-			intruderToken := f.srv.IssuePairingToken(appID)
+			intruderToken := f.Latch.IssuePairingToken(appID)
 			for i := range 2 { // twice: a refusal must not open the way for the next try
 				resp := ss.Unpair(ctx, "alice")
 				if resp.OK || !strings.Contains(resp.Message, "only root can change or remove a pairing") {
@@ -48,12 +48,12 @@ func TestSecuritySelfServiceCannotMoveALatch(t *testing.T) {
 			// Latch was never called: the owner's pairing is intact and the
 			// intruder's code was not used.
 			f.noRequests(t)
-			if accs := f.srv.Accounts(appID); !slices.Equal(accs, []string{owner}) {
+			if accs := f.Latch.Accounts(appID); !slices.Equal(accs, []string{owner}) {
 				t.Errorf("Latch pairs %v, want only the owner's %s", accs, owner)
 			}
 
 			// A user who was never paired can still pair themselves.
-			resp := ss.Pair(ctx, "bob", f.srv.IssuePairingToken(appID))
+			resp := ss.Pair(ctx, "bob", f.Latch.IssuePairingToken(appID))
 			if !resp.OK {
 				t.Fatalf("first self-service pairing of bob: %+v", resp)
 			}
@@ -66,7 +66,7 @@ func TestSecuritySelfServiceCannotMoveALatch(t *testing.T) {
 			if _, err := f.m.Unpair(ctx, "alice"); err != nil {
 				t.Fatalf("root unpair: %v", err)
 			}
-			if resp := ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID)); !resp.OK {
+			if resp := ss.Pair(ctx, "alice", f.Latch.IssuePairingToken(appID)); !resp.OK {
 				t.Errorf("self-service pairing after root's unpair: %+v", resp)
 			}
 		})

@@ -35,7 +35,7 @@ func TestSelfServiceNeedsAllowSelfPairingInTheFile(t *testing.T) {
 	ss := pairing.SelfService{Manager: f.m}
 	ctx := context.Background()
 	for name, resp := range map[string]pairing.Result{
-		"pair":   ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID)),
+		"pair":   ss.Pair(ctx, "alice", f.Latch.IssuePairingToken(appID)),
 		"unpair": ss.Unpair(ctx, "alice"),
 		"status": ss.Status(ctx, "alice"),
 	} {
@@ -55,14 +55,14 @@ func TestSelfUnpairRefusedWhenUnpairedAllowed(t *testing.T) {
 	f := newFixture(t, options{policy: "allow_self_pairing = true"})
 	ss := pairing.SelfService{Manager: f.m}
 	ctx := context.Background()
-	if resp := ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID)); !resp.OK {
+	if resp := ss.Pair(ctx, "alice", f.Latch.IssuePairingToken(appID)); !resp.OK {
 		t.Fatalf("pair: %+v", resp)
 	}
 	resp := ss.Unpair(ctx, "alice")
 	if resp.OK || !strings.Contains(resp.Message, "remove this server in the Latch app") {
 		t.Fatalf("self-unpair with unpaired = allow: %+v", resp)
 	}
-	if len(f.srv.Accounts(appID)) != 1 {
+	if len(f.Latch.Accounts(appID)) != 1 {
 		t.Fatal("the account was unpaired")
 	}
 }
@@ -71,7 +71,7 @@ func TestSelfService(t *testing.T) {
 	f := newFixture(t, options{policy: "allow_self_pairing = true\nunpaired = \"deny\""})
 	ss := pairing.SelfService{Manager: f.m}
 	ctx := context.Background()
-	resp := ss.Pair(ctx, "alice", f.srv.IssuePairingToken(appID))
+	resp := ss.Pair(ctx, "alice", f.Latch.IssuePairingToken(appID))
 	if !resp.OK || !strings.Contains(resp.Message, "paired alice") {
 		t.Fatalf("pair: %+v", resp)
 	}
@@ -88,7 +88,7 @@ func TestSelfService(t *testing.T) {
 	if resp.OK || !strings.Contains(resp.Message, "ask an administrator (latch-ssh unpair --user alice)") {
 		t.Errorf("unpair: %+v, want refused", resp)
 	}
-	if len(f.srv.Accounts(appID)) != 1 {
+	if len(f.Latch.Accounts(appID)) != 1 {
 		t.Error("Latch no longer pairs the account")
 	}
 }
@@ -103,7 +103,7 @@ func TestSelfServiceHidesConfigDetails(t *testing.T) {
 	if err := os.Chmod(f.path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	resp := ss.Pair(context.Background(), "alice", f.srv.IssuePairingToken(appID))
+	resp := ss.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID))
 	if resp.OK || !strings.Contains(resp.Message, "ask an administrator (latch-ssh check-config)") || strings.Contains(resp.Message, f.path) {
 		t.Errorf("answer %+v: want a plain sentence without the path", resp)
 	}
@@ -129,7 +129,7 @@ func TestSelfServiceRateLimit(t *testing.T) {
 	if resp := ss.Pair(ctx, "alice", "ZZZZZ9"); resp.OK || !strings.Contains(resp.Message, "too many") {
 		t.Errorf("third attempt: %+v, want rate-limited", resp)
 	}
-	if n := len(f.srv.Requests()); n != 2 {
+	if n := len(f.Latch.Requests()); n != 2 {
 		t.Errorf("%d Latch calls, want 2", n)
 	}
 }

@@ -21,6 +21,12 @@ const (
 	Secret = "SECRETSECRETSECRETSECRETSECRETSECRET1234"
 )
 
+// OfflineLatch is the [latch] table of a configuration that a test parses
+// or inspects but that never reaches Latch (check-config's offline
+// checks): AppID, Secret and the default api_url, three lines with no
+// blank line after them, so tests that count lines can rely on it.
+const OfflineLatch = "[latch]\napp_id = \"" + AppID + "\"\nsecret = \"" + Secret + "\"\n"
+
 // WorldOptions configures NewWorld. The zero value is a fine default.
 type WorldOptions struct {
 	// Timeout is the [latch] timeout the configurations carry; default
@@ -28,6 +34,12 @@ type WorldOptions struct {
 	Timeout string
 	// Fake are options for the fake Latch (latchtest.WithClock, ...).
 	Fake []latchtest.Option
+	// InMemory keeps the World off the disk: no SecureDir, no CA file,
+	// so no root needed. Dir and CAFile stay empty, WriteConfig and
+	// WriteFile fail the test, ConfigText leaves ca_file out; the test
+	// parses the text itself (users.Parse) and trusts Latch.CertPool().
+	// For unit tests of the decision core.
+	InMemory bool
 }
 
 // World is what a test of a login front end starts from: a strict fake
@@ -56,6 +68,11 @@ func NewWorld(t testing.TB, o WorldOptions) *World {
 	w := &World{timeout: o.Timeout, paired: map[string]string{}}
 	if w.timeout == "" {
 		w.timeout = "3s"
+	}
+	if o.InMemory {
+		w.Latch = latchtest.New(t, o.Fake...)
+		w.Latch.AddApp(AppID, Secret)
+		return w
 	}
 	w.Latch, w.Dir, w.CAFile = FakeLatch(t, AppID, Secret, o.Fake...)
 	return w
@@ -130,12 +147,24 @@ type Config struct {
 	Users map[string]string
 }
 
+// LatchTable returns the [latch] table of ConfigText, for a test that
+// lays out the rest of its file itself (comments, odd orders): the fake's
+// URL, AppID, Secret, the World's timeout and CAFile (left out when the
+// World is InMemory), ending in a blank line.
+func (w *World) LatchTable() string {
+	latch := LatchTable(w.Latch, AppID, Secret, w.CAFile, w.timeout)
+	if w.CAFile == "" {
+		latch = strings.Replace(latch, "ca_file = \"\"\n", "", 1)
+	}
+	return latch
+}
+
 // ConfigText returns the latch.toml for c: [latch] pointing at the fake
 // with the World's timeout, then [policy], c.Tables and [users].
 func (w *World) ConfigText(c Config) string {
 	var b strings.Builder
-	latch := LatchTable(w.Latch, AppID, Secret, w.CAFile, w.timeout)
-	if c.NoCAFile {
+	latch := w.LatchTable()
+	if c.NoCAFile && w.CAFile != "" {
 		latch = strings.Replace(latch, fmt.Sprintf("ca_file = %q\n", w.CAFile), "", 1)
 	}
 	b.WriteString(latch)
@@ -159,8 +188,25 @@ func (w *World) ConfigText(c Config) string {
 // as latch-ssh's permission checks want it, and returns its path.
 func (w *World) WriteConfig(t testing.TB, c Config) string {
 	t.Helper()
-	p := filepath.Join(w.Dir, fmt.Sprintf("latch-%d.toml", w.seq.Add(1)))
-	if err := os.WriteFile(p, []byte(w.ConfigText(c)), 0o600); err != nil {
+	return w.WriteFile(t, fmt.Sprintf("latch-%d.toml", w.seq.Add(1)), w.ConfigText(c))
+}
+
+// WriteFile writes text to Dir/name, root-owned and 0600, and returns its
+// path. It replaces the file whole (a temporary file renamed over it), so
+// a daemon reloading it never reads half a file: tests that rewrite one
+// configuration in place (reloads, pairing edits) use it with a fixed
+// name.
+func (w *World) WriteFile(t testing.TB, name, text string) string {
+	t.Helper()
+	if w.Dir == "" {
+		t.Fatal("systest: an InMemory World writes no files")
+	}
+	p := filepath.Join(w.Dir, name)
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatalf("systest: %v", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		t.Fatalf("systest: %v", err)
 	}
 	return p
