@@ -25,16 +25,17 @@ import (
 func BenchmarkHookDaemon(b *testing.B) {
 	systest.Require(b)
 	const rtt = 20 * time.Millisecond
-	f := &fixture{}
-	f.srv, f.dir, f.caFile = systest.FakeLatch(b, appID, secret)
-	f.bin = systest.BuildBinary(b, "github.com/latch-ssh/latch-ssh/cmd/latch-check")
-	acc := f.srv.PairedAccount(appID)
+	f := &fixture{
+		World: systest.NewWorld(b, systest.WorldOptions{Timeout: "3s"}),
+		bin:   systest.BuildBinary(b, "github.com/latch-ssh/latch-ssh/cmd/latch-check"),
+	}
+	acc := f.Pair()
 	// Two files: the daemon serves one; the other names no running daemon.
-	socket := filepath.Join(f.dir, "run", "gate.sock")
+	socket := filepath.Join(f.Dir, "run", "gate.sock")
 	withDaemon := benchConfig(b, f, acc, socket)
-	alone := benchConfig(b, f, acc, filepath.Join(f.dir, "none", "gate.sock"))
+	alone := benchConfig(b, f, acc, filepath.Join(f.Dir, "none", "gate.sock"))
 	startDaemon(b, withDaemon, socket)
-	f.srv.SetRTT(rtt)
+	f.Latch.SetRTT(rtt)
 	run := func(cfg string) time.Duration {
 		start := time.Now()
 		if _, stderr, code := systest.Run(b, exec.Command(f.bin, "-c", cfg, "alice")); code != 0 {
@@ -60,9 +61,9 @@ func BenchmarkHookDaemon(b *testing.B) {
 // [daemon] socket.
 func benchConfig(b *testing.B, f *fixture, acc, socket string) string {
 	b.Helper()
-	text := systest.LatchTable(f.srv, appID, secret, f.caFile, "3s") +
+	text := f.LatchTable() +
 		fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 10000\n\n[policy]\nfail_mode = \"closed\"\n\n[users]\nalice = %q\n", socket, acc)
-	p := filepath.Join(f.dir, fmt.Sprintf("bench-%d.toml", time.Now().UnixNano()))
+	p := filepath.Join(f.Dir, fmt.Sprintf("bench-%d.toml", time.Now().UnixNano()))
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		b.Fatal(err)
 	}

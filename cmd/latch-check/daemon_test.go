@@ -27,11 +27,12 @@ import (
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
-// daemonConfig is f.config with [daemon] socket set to a socket in f.dir.
+// daemonConfig is f.config with [daemon] socket set to a socket in f.Dir.
 func (f *fixture) daemonConfig(t *testing.T, policy string, users map[string]string) (cfg, socket string) {
 	t.Helper()
-	socket = filepath.Join(f.dir, "run", "gate.sock")
-	return f.config(t, policy, users, fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 1000\n", socket)), socket
+	socket = filepath.Join(f.Dir, "run", "gate.sock")
+	return f.WriteConfig(t, systest.Config{Policy: policy, Users: users,
+		Tables: fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 1000\n", socket)}), socket
 }
 
 // runningDaemon is a daemon (daemon.Run) serving cfg in this process.
@@ -100,7 +101,7 @@ func syslogCount(logs *systest.Syslog, event, user string) int {
 
 // latchCalls counts the fake's requests for account.
 func (f *fixture) latchCalls(account string) int {
-	return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Account == account })
+	return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Account == account })
 }
 
 // TestHookThroughDaemon: with the daemon up the decision is the daemon's
@@ -111,7 +112,7 @@ func (f *fixture) latchCalls(account string) int {
 func TestHookThroughDaemon(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	cfg, socket := f.daemonConfig(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 	service := "latch-hookd-" + alice.Name
@@ -121,8 +122,8 @@ func TestHookThroughDaemon(t *testing.T) {
 
 	login := func(t *testing.T, open bool) int {
 		t.Helper()
-		f.srv.SetLatch(acc, appID, open)
-		f.srv.ResetRequests()
+		f.Latch.SetLatch(acc, systest.AppID, open)
+		f.Latch.ResetRequests()
 		code, out := systest.PAMTester(t, service, alice.Name, "acct_mgmt", systest.PAMItem("rhost", "192.0.2.9"))
 		if (code == 0) != open {
 			t.Fatalf("latch open=%v: pamtester exit %d\n%s\ndaemon log:\n%s\nsyslog:\n%s", open, code, out, d.log, logs)
@@ -131,7 +132,7 @@ func TestHookThroughDaemon(t *testing.T) {
 			t.Fatalf("latch open=%v: %d Latch calls, want 1", open, n)
 		}
 		// The hook never prompts: Latch is asked with /nootp on every path.
-		for _, r := range f.srv.Requests() {
+		for _, r := range f.Latch.Requests() {
 			if !r.NoOTP {
 				t.Fatalf("Latch asked without /nootp: %+v", r)
 			}
@@ -229,7 +230,7 @@ func fakeDaemon(t *testing.T, socket string, behave func(c net.Conn, r *bufio.Re
 func TestHookDaemonMisbehaves(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	service := "latch-hookbad-" + alice.Name
 	logs := systest.CaptureSyslog(t)
@@ -285,8 +286,8 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 			systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
 			before := warnings()
 			for _, open := range []bool{false, true} {
-				f.srv.SetLatch(acc, appID, open)
-				f.srv.ResetRequests()
+				f.Latch.SetLatch(acc, systest.AppID, open)
+				f.Latch.ResetRequests()
 				code, out := systest.PAMTester(t, service, alice.Name, "acct_mgmt")
 				if (code == 0) != open {
 					t.Fatalf("latch open=%v: pamtester exit %d\n%s", open, code, out)
@@ -310,7 +311,7 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 func TestSecurityDaemonFailOpenGuarded(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd", "kill")
 	f := newFixture(t)
-	acc := f.pair(t)
+	acc := f.Pair()
 	caller := systest.CreateUser(t, systest.UserOptions{})
 	target := systest.CreateUser(t, systest.UserOptions{})
 	suid := setuidPAMTester(t)
@@ -327,10 +328,10 @@ func TestSecurityDaemonFailOpenGuarded(t *testing.T) {
 		{name: "seteuid, stopped and continued", seteuid: true, stop: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.srv.ClearFaults()
-			f.srv.ResetRequests()
-			f.srv.SetLatch(acc, appID, false)
-			f.srv.SetFault(acc, latchtest.Fault{Hang: true})
+			f.Latch.ClearFaults()
+			f.Latch.ResetRequests()
+			f.Latch.SetLatch(acc, systest.AppID, false)
+			f.Latch.SetFault(acc, latchtest.Fault{Hang: true})
 			before := d.decisionLines(target.Name)
 			opt := "quiet"
 			if tc.seteuid {

@@ -27,10 +27,10 @@ func TestSecurityDecideForOnlyRoot(t *testing.T) {
 	victim := systest.CreateUser(t, systest.UserOptions{})
 	accA, accV := f.pair(t), f.pair(t)
 	f.writeConfig(t, f.configText(conf{users: map[string]string{attacker.Name: accA, victim.Name: accV}}))
-	f.srv.SetLatch(accV, appID, false)
+	f.SetLatch(accV, false)
 	f.start(t, nil)
 	victimCalls := func() int {
-		return f.srv.CountRequests(func(r latchtest.Request) bool { return r.Account == accV })
+		return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Account == accV })
 	}
 	victimLines := func() int {
 		n := 0
