@@ -1,0 +1,279 @@
+package latch_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/latch/latchtest"
+)
+
+// Tests of issue 15: a burst of logins stays at one Latch round trip per
+// decision (identical status calls in flight share one request, the
+// connections stay warm, HTTP/2 when Latch offers it).
+
+// burstSetup starts a fake (with opts) holding the usual application and
+// operation, and returns it with a client made with o.
+func burstSetup(t testing.TB, o latch.Options, opts ...latchtest.Option) (*latchtest.Server, *latch.Client) {
+	t.Helper()
+	srv := latchtest.New(t, opts...)
+	srv.AddApp(appID, secret)
+	srv.AddOperation(appID, opID, "")
+	c, err := latch.NewClientWith(latch.Config{AppID: appID, Secret: secret, BaseURL: srv.URL(), RootCAs: srv.CertPool(), UserAgent: "latch-ssh/test"}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return srv, c
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// statusCalls counts the status requests the fake received.
+func statusCalls(srv *latchtest.Server) int {
+	return srv.CountRequests(func(r latchtest.Request) bool { return r.Account != "" && r.HTTPStatus == 200 })
+}
+
+type result struct {
+	st  latch.Status
+	err error
+}
+
+// callsInFlight starts n calls of r on c, waits until they all wait for the
+// one request in flight (with any that already did), and returns a
+// function that collects their results.
+// The fake must hold the answer back (a Delay fault) long enough.
+func callsInFlight(t *testing.T, c *latch.Client, r latch.StatusRequest, n int) func() []result {
+	t.Helper()
+	out := make([]result, n)
+	base := latch.Waiting(c, r)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			out[i].st, out[i].err = c.Status(ctxTimeout(t, 20*time.Second), r)
+		})
+	}
+	waitFor(t, "the calls to join", func() bool { return latch.Waiting(c, r) == base+n })
+	return func() []result { wg.Wait(); return out }
+}
+
+// N identical /nootp calls in flight make one request at the fake, and
+// every caller gets the answer.
+func TestStatusCoalescesIdenticalCalls(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, time.Minute)
+	acc := srv.PairedAccount(appID)
+	srv.SetLatch(acc, opID, false)
+	srv.SetFault(acc, latchtest.Fault{Delay: 2 * time.Second})
+	r := latch.StatusRequest{AccountID: acc, OperationID: opID, NoOTP: true}
+	const n = 20
+	results := callsInFlight(t, c, r, n)()
+	for i, res := range results {
+		if res.err != nil || res.st.Open || res.st.TwoFactor != nil {
+			t.Fatalf("call %d: %+v, %v; want closed", i, res.st, res.err)
+		}
+	}
+	if got := statusCalls(srv); got != 1 {
+		t.Fatalf("%d identical calls in flight made %d requests to Latch, want 1", n, got)
+	}
+}
+
+// Without coalescing (the baseline), the same calls make one request each:
+// the test above can fail.
+func TestStatusWithoutCoalescingAsksEachTime(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{NoCoalesce: true})
+	acc := srv.PairedAccount(appID)
+	srv.SetFault(acc, latchtest.Fault{Delay: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if _, err := c.Status(ctxTimeout(t, 20*time.Second), latch.StatusRequest{AccountID: acc, NoOTP: true}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := statusCalls(srv); got != 5 {
+		t.Fatalf("5 calls without coalescing made %d requests, want 5", got)
+	}
+}
+
+// A call that starts after an answer arrived asks Latch again, and sees the
+// latch as it is now: no answer received before a call began is reused,
+// however recent.
+func TestStatusAfterAnswerAsksAgain(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, time.Minute)
+	acc := srv.PairedAccount(appID)
+	r := latch.StatusRequest{AccountID: acc, NoOTP: true}
+	ctx := ctxTimeout(t, 20*time.Second)
+	if st, err := c.Status(ctx, r); err != nil || !st.Open {
+		t.Fatalf("first call: %+v, %v; want open", st, err)
+	}
+	srv.SetLatch(acc, appID, false)
+	if st, err := c.Status(ctx, r); err != nil || st.Open {
+		t.Fatalf("call after the person closed the latch: %+v, %v; want closed", st, err)
+	}
+	if got := statusCalls(srv); got != 2 {
+		t.Fatalf("two calls one after the other made %d requests, want 2", got)
+	}
+}
+
+// A request in flight for longer than the join window is not joined: the
+// new call sends its own.
+func TestStatusDoesNotJoinAnOldRequest(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, 50*time.Millisecond)
+	acc := srv.PairedAccount(appID)
+	r := latch.StatusRequest{AccountID: acc, NoOTP: true}
+	srv.SetFault(acc, latchtest.Fault{Delay: time.Second, Times: 1})
+	first := callsInFlight(t, c, r, 1)
+	waitFor(t, "the first request to reach the fake", func() bool { return srv.CountRequests(func(latchtest.Request) bool { return true }) == 1 })
+	sent := time.Now()
+	waitFor(t, "the join window to pass", func() bool { return time.Since(sent) > 100*time.Millisecond })
+	if _, err := c.Status(ctxTimeout(t, 20*time.Second), r); err != nil {
+		t.Fatal(err)
+	}
+	if res := first(); res[0].err != nil {
+		t.Fatal(res[0].err)
+	}
+	if got := statusCalls(srv); got != 2 {
+		t.Fatalf("a call after the join window made %d requests in all, want 2", got)
+	}
+}
+
+// A one-time code is never shared: when the shared answer carries one, only
+// the call that sent the request gets it, and the others ask on their own,
+// each getting its own code.
+func TestStatusNeverSharesAOneTimeCode(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, time.Minute)
+	srv.SetTwoFactor(appID, true)
+	acc := srv.PairedAccount(appID)
+	srv.SetFault(acc, latchtest.Fault{Delay: time.Second, Times: 1})
+	const n = 5
+	r := latch.StatusRequest{AccountID: acc}
+	results := callsInFlight(t, c, r, n)()
+	seen := map[string]bool{}
+	for i, res := range results {
+		if res.err != nil || !res.st.Open || res.st.TwoFactor == nil {
+			t.Fatalf("call %d: %+v, %v; want open with a code", i, res.st, res.err)
+		}
+		if seen[res.st.TwoFactor.Token] {
+			t.Fatalf("one-time code %q handed to two calls", res.st.TwoFactor.Token)
+		}
+		seen[res.st.TwoFactor.Token] = true
+	}
+	// One shared request, then one of its own for each joiner.
+	if got := statusCalls(srv); got != n {
+		t.Fatalf("%d calls with codes made %d requests, want %d", n, got, n)
+	}
+}
+
+// Calls that differ in account, operation, instance, /nootp or /silent
+// are different questions: none waits for another's answer.
+func TestStatusDifferentQuestionsDoNotCoalesce(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, time.Minute)
+	acc, other := srv.PairedAccount(appID), srv.PairedAccount(appID)
+	srv.SetFault("", latchtest.Fault{Delay: time.Second})
+	questions := []latch.StatusRequest{
+		{AccountID: acc, NoOTP: true},
+		{AccountID: other, NoOTP: true},
+		{AccountID: acc, OperationID: opID, NoOTP: true},
+		{AccountID: acc, OperationID: opID, InstanceID: "INSTANCE1", NoOTP: true},
+		{AccountID: acc},
+		{AccountID: acc, NoOTP: true, Silent: true},
+	}
+	var collect []func() []result
+	for _, q := range questions {
+		collect = append(collect, callsInFlight(t, c, q, 1))
+	}
+	for i, q := range questions {
+		if n := latch.Waiting(c, q); n != 1 {
+			t.Errorf("question %d (%+v): %d calls wait for its request, want 1", i, q, n)
+		}
+	}
+	for _, f := range collect {
+		f()
+	}
+	if got := srv.CountRequests(func(r latchtest.Request) bool { return r.Account != "" }); got != len(questions) {
+		t.Fatalf("%d different questions made %d requests, want %d", len(questions), got, len(questions))
+	}
+}
+
+// Each call keeps its own deadline: the call that sent the request and a
+// joiner are cancelled while waiting; both return their context's error at
+// once, and the others still get the answer of the one request.
+func TestStatusCancelledCallsLeaveOthersTheAnswer(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	latch.SetJoinWindow(c, time.Minute)
+	acc := srv.PairedAccount(appID)
+	srv.SetFault(acc, latchtest.Fault{Delay: 2 * time.Second})
+	r := latch.StatusRequest{AccountID: acc, NoOTP: true}
+
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	defer cancelLeader()
+	leader := make(chan error, 1)
+	go func() { _, err := c.Status(leaderCtx, r); leader <- err }()
+	waitFor(t, "the leader's request", func() bool { return latch.Waiting(c, r) == 1 })
+	joinerCtx, cancelJoiner := context.WithCancel(context.Background())
+	defer cancelJoiner()
+	joiner := make(chan error, 1)
+	go func() { _, err := c.Status(joinerCtx, r); joiner <- err }()
+	waitFor(t, "the joiner", func() bool { return latch.Waiting(c, r) == 2 })
+	others := callsInFlight(t, c, r, 3)
+
+	for name, tc := range map[string]struct {
+		cancel context.CancelFunc
+		errc   chan error
+	}{"leader": {cancelLeader, leader}, "joiner": {cancelJoiner, joiner}} {
+		start := time.Now()
+		tc.cancel()
+		err := <-tc.errc
+		if !errors.Is(err, context.Canceled) || !isTransport(err) {
+			t.Fatalf("cancelled %s: %v, want a *TransportError wrapping context.Canceled", name, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("cancelled %s returned after %v, want at once", name, d)
+		}
+	}
+	for i, res := range others() {
+		if res.err != nil || !res.st.Open {
+			t.Fatalf("call %d: %+v, %v; want the open latch", i, res.st, res.err)
+		}
+	}
+	if got := srv.CountRequests(func(r latchtest.Request) bool { return r.Account != "" }); got != 1 {
+		t.Fatalf("%d requests, want 1", got)
+	}
+}
+
+// When every call waiting for a request has left, the request is cancelled
+// (the fake sees the client go away) rather than left running.
+func TestStatusRequestEndsWhenNobodyWaits(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{})
+	acc := srv.PairedAccount(appID)
+	srv.SetFault(acc, latchtest.Fault{Hang: true})
+	_, err := c.Status(ctxTimeout(t, 200*time.Millisecond), latch.StatusRequest{AccountID: acc, NoOTP: true})
+	if !isDeadline(err) {
+		t.Fatalf("hang: %v, want the deadline", err)
+	}
+	waitFor(t, "the fake to see the request end", func() bool {
+		return srv.CountRequests(func(r latchtest.Request) bool { return r.Finished }) == 1
+	})
+}
