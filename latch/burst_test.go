@@ -277,3 +277,99 @@ func TestStatusRequestEndsWhenNobodyWaits(t *testing.T) {
 		return srv.CountRequests(func(r latchtest.Request) bool { return r.Finished }) == 1
 	})
 }
+
+// protos returns how many of the fake's logged requests came with each
+// HTTP version.
+func protos(srv *latchtest.Server) map[int]int {
+	out := map[int]int{}
+	for _, r := range srv.Requests() {
+		out[r.ProtoMajor]++
+	}
+	return out
+}
+
+// The client speaks HTTP/2 to a Latch that offers it (ALPN "h2"), over the
+// explicit TLS config, and all concurrent calls share its one connection;
+// it falls back to HTTP/1.1 when Latch offers only that.
+func TestHTTP2WhenOfferedElseHTTP1(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		h2    bool
+		o     latch.Options
+		proto int
+	}{
+		{"fake offers h2", true, latch.Options{}, 2},
+		{"fake offers http/1.1 only", false, latch.Options{}, 1},
+		{"client without h2 (baseline)", true, latch.Options{HTTP1Only: true}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := burstSetup(t, tc.o, latchtest.WithHTTP2(tc.h2))
+			acc := srv.PairedAccount(appID)
+			ctx := ctxTimeout(t, 20*time.Second)
+			if st, err := c.Status(ctx, latch.StatusRequest{AccountID: acc, NoOTP: true}); err != nil || !st.Open {
+				t.Fatalf("status: %+v, %v", st, err)
+			}
+			if got := protos(srv); got[tc.proto] != 1 || len(got) != 1 {
+				t.Fatalf("requests by HTTP version: %v, want one of HTTP/%d", got, tc.proto)
+			}
+			if tc.proto != 2 {
+				return
+			}
+			// Concurrent calls (different questions) over the warm
+			// HTTP/2 connection open no other.
+			srv.SetFault("", latchtest.Fault{Delay: 200 * time.Millisecond})
+			before := srv.Connections()
+			var wg sync.WaitGroup
+			for range 20 {
+				wg.Go(func() {
+					if _, err := c.Status(ctx, latch.StatusRequest{AccountID: srv.PairedAccount(appID), NoOTP: true}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if n := srv.Connections() - before; n != 0 {
+				t.Fatalf("20 concurrent calls over HTTP/2 opened %d new connections, want 0", n)
+			}
+			if got := protos(srv); got[2] != 21 {
+				t.Fatalf("requests by HTTP version: %v, want 21 of HTTP/2", got)
+			}
+		})
+	}
+}
+
+// Over HTTP/1.1 (one request per connection at a time), the pool keeps a
+// connection for every call of the recent peak: after 50 concurrent calls,
+// another 50 find them all warm and open no connection (a constant 16
+// idle connections opened 34 new ones, each 2 more round trips).
+func TestPoolKeepsConnectionsForObservedConcurrency(t *testing.T) {
+	srv, c := burstSetup(t, latch.Options{}, latchtest.WithHTTP2(false))
+	const n = 50
+	accounts := make([]string, n)
+	for i := range accounts {
+		accounts[i] = srv.PairedAccount(appID)
+	}
+	// Each request holds its connection long enough for the wave to be
+	// in flight at once.
+	srv.SetFault("", latchtest.Fault{Delay: 300 * time.Millisecond})
+	wave := func() {
+		var wg sync.WaitGroup
+		for _, acc := range accounts {
+			wg.Go(func() {
+				if _, err := c.Status(ctxTimeout(t, 20*time.Second), latch.StatusRequest{AccountID: acc, NoOTP: true}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	wave()
+	first := srv.Connections()
+	if first < n/2 {
+		t.Fatalf("the first wave of %d calls opened only %d connections: not concurrent enough to test the pool", n, first)
+	}
+	wave()
+	if more := srv.Connections() - first; more != 0 {
+		t.Fatalf("the second wave of %d calls opened %d new connections (the first opened %d), want 0", n, more, first)
+	}
+}
