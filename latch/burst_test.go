@@ -373,3 +373,35 @@ func TestPoolKeepsConnectionsForObservedConcurrency(t *testing.T) {
 		t.Fatalf("the second wave of %d calls opened %d new connections (the first opened %d), want 0", n, more, first)
 	}
 }
+
+// Over HTTP/2 the fake's faults still break the answer as they say (they
+// cannot take over the connection: they reset the stream), and the client
+// gives the same typed errors as over HTTP/1.1, never an open latch.
+func TestFaultsOverHTTP2(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fault    latchtest.Fault
+		deadline time.Duration
+		check    func(error) bool
+	}{
+		{"truncated", latchtest.Fault{Truncate: true}, 5 * time.Second, isTransport},
+		{"closed mid-answer", latchtest.Fault{CloseMidAnswer: true}, 5 * time.Second, isTransport},
+		{"drip within deadline", latchtest.Fault{Drip: time.Millisecond}, 10 * time.Second, func(err error) bool { return err == nil }},
+		{"drip past deadline", latchtest.Fault{Drip: 50 * time.Millisecond}, 300 * time.Millisecond, isDeadline},
+		{"hang", latchtest.Fault{Hang: true}, 300 * time.Millisecond, isDeadline},
+		{"http 502", latchtest.Fault{HTTPStatus: 502}, 5 * time.Second, httpStatus(502)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := burstSetup(t, latch.Options{}, latchtest.WithHTTP2(true))
+			acc := srv.PairedAccount(appID)
+			srv.SetFault(acc, tc.fault)
+			st, err := c.Status(ctxTimeout(t, tc.deadline), latch.StatusRequest{AccountID: acc, NoOTP: true})
+			if !tc.check(err) || (err != nil && st.Open) || (err == nil && !st.Open) {
+				t.Fatalf("%+v, %v (%T)", st, err, err)
+			}
+			if got := protos(srv); got[2] != 1 || len(got) != 1 {
+				t.Fatalf("requests by HTTP version: %v, want one of HTTP/2", got)
+			}
+		})
+	}
+}
