@@ -15,7 +15,9 @@
 //     never an "on".
 //
 // A Client is safe for concurrent use and keeps connections alive between
-// calls, so long-lived processes should create one and reuse it.
+// calls (HTTP/2 when Latch offers it), so long-lived processes should
+// create one and reuse it: identical status calls in flight then share one
+// request (see Client.Status for what is shared and what never is).
 package latch
 
 import (
