@@ -27,6 +27,7 @@ import (
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/sshserver"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
+	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -390,8 +391,22 @@ func load(t *testing.T, w *world) []Row {
 	client.CloseIdleConnections()
 	g0 := settle(5*time.Second, 0, func() int64 { return int64(runtime.NumGoroutine()) })
 	f0 := settle(5*time.Second, 0, func() int64 { return int64(openFDs(t)) })
+	// A daemon in use has warm connections to Latch: one login per user
+	// at once warms one for each question the burst asks at once. (The
+	// baseline above is counted with the pool empty, and the pool is
+	// closed again before the counts after the burst.)
+	var warm sync.WaitGroup
+	for _, u := range w.load {
+		warm.Go(func() {
+			if err := loginTrue(addr, hostKey, u.User); err != nil {
+				t.Errorf("warm-up login: %v", err)
+			}
+		})
+	}
+	warm.Wait()
 	w.Latch.ResetRequests()
 	audit.reset()
+	conns0 := w.Latch.Connections()
 
 	n := *loadFlag
 	lat := make([]time.Duration, n)
@@ -438,6 +453,7 @@ func load(t *testing.T, w *world) []Row {
 		accounts[u.latch] = true
 	}
 	calls := w.Latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && accounts[r.Account] })
+	conns := w.Latch.Connections() - conns0
 	answered := w.Latch.CountRequests(func(r latchtest.Request) bool { return isStatus(r) && r.HTTPStatus == 200 })
 
 	// What stays after the burst: the keep-alive pool (each idle Latch
@@ -480,12 +496,13 @@ func load(t *testing.T, w *world) []Row {
 		succeeded,
 		detail(Row{Part: part3, Scenario: "Latch status calls during the burst (the fake's log)",
 			Median: fmt.Sprintf("%d (%.2f per login)", calls, float64(calls)/float64(n)),
-			Target: "exactly 1 per login", Verdict: Check(calls == n && answered == n)}, fmt.Sprintf("%d answered 200", answered)),
+			Target: "≤ 1 per login", Verdict: Check(calls >= 1 && calls <= n && answered == calls)},
+			fmt.Sprintf("%d answered 200, %d new connections; logins asking the same question at once share one request", answered, conns)),
 		detail(Row{Part: part3, Scenario: "goroutines after the logins ended", Median: fmt.Sprintf("%+d", g1-g0),
 			Target: "no growth", Verdict: Check(g1 <= g0)}, fmt.Sprintf("%d before", g0)),
 		detail(Row{Part: part3, Scenario: "open file descriptors after the logins ended", Median: fmt.Sprintf("%+d", f1-f0),
 			Target: "no growth", Verdict: Check(f1 <= f0)},
-			fmt.Sprintf("%d before; the Latch keep-alive pool held %d connections (max 16), closed before counting", f0, pooled)),
+			fmt.Sprintf("%d before; the Latch keep-alive pool held %d connections (at most %d), closed before counting", f0, pooled, latch.MaxIdleConns)),
 	}
 }
 
@@ -661,6 +678,9 @@ var method = strings.ReplaceAll(`
   each doing connect, auth, ~true~ in a session, disconnect.
   ~max_unauthenticated~ is raised above the burst (its default, 100,
   would drop the rest, as sshd's MaxStartups does) and recheck is off.
+  Before the burst, one login per user at once warms the Latch client's
+  connections, as on a daemon in use (after 90 s without logins they
+  close, and a burst pays 2 RTT more to open them).
   The clients and the fake Latch run on the same CPUs as the server: the
   burst pays for both ends of every SSH key exchange and of every TLS
   handshake with Latch. ~-load-cpuprofile FILE~ profiles it.
@@ -678,12 +698,15 @@ var method = strings.ReplaceAll(`
   pam_exec adds a cost of its own (the ~/bin/true~ row), which belongs to
   OpenSSH and Linux-PAM, not to latch-check. The warm front ends
   (ForceCommand gate, embedded server) pay one RTT.
-- **A burst of logins.** Latch is asked over HTTP/1.1, one request per
-  connection at a time, and the client keeps at most 16 idle
-  connections, so nearly every decision of a burst opens a new
-  connection: 3 RTT instead of 1 (the "Latch decision inside each login"
-  row), plus a TLS handshake on both ends, on top of the CPU the logins
-  themselves need.
+- **A burst of logins.** Logins asking Latch the same question at once
+  (same user, same operation) share one request, and the Latch client
+  keeps a warm connection for each call of the recent peak over
+  HTTP/1.1 (the fake here offers only that), or carries them all on one
+  connection over HTTP/2 when Latch offers it: a decision inside a burst
+  costs one RTT plus its wait for a CPU. What is left of a miss is the
+  CPU the logins themselves need (both ends of every SSH key exchange on
+  the same CPUs); ~go test ./latch -run '^$' -bench StatusBurst~ measures
+  the Latch client's share alone.
 `, "~", "`")
 
 func cpuModel() string {

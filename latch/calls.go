@@ -56,12 +56,29 @@ func (r StatusRequest) Path() (string, error) {
 // Status asks for the state of a latch. The answer must hold an entry for
 // exactly the id asked (instance, else operation, else the application).
 // A 201 error (*Error, IsNotPaired) means the person unpaired from the phone.
+//
+// Identical calls in flight share one request to Latch, so that a burst of
+// logins to the same account costs Latch (and each login) one round trip.
+// Precisely:
+//
+//   - Two calls are identical when their StatusRequest is (same account,
+//     operation, instance, NoOTP and Silent).
+//   - A call joins a request only while that request's answer has not
+//     arrived, and only for DefaultJoinWindow after it was sent; otherwise
+//     it sends its own. So every answer a call returns was received after
+//     the call began: an answer that arrived before it, however recent, is
+//     never reused. (The request joined may have been sent before the call
+//     began, by at most the join window: the same age as an answer to the
+//     call's own request that Latch is slow to send.)
+//   - A one-time code is never shared: when the shared answer carries one
+//     (TwoFactor), only the call that sent the request gets it; every
+//     other call asks Latch again on its own, and so gets its own code.
+//   - Each call keeps its own deadline. A call whose ctx ends returns
+//     ctx's error at once (in a *TransportError) and the request goes on
+//     for the others; the request is cancelled only when no call waits
+//     for it any more. Errors are shared like answers.
 func (c *Client) Status(ctx context.Context, r StatusRequest) (Status, error) {
 	path, err := r.Path()
-	if err != nil {
-		return Status{}, err
-	}
-	a, err := c.do(ctx, request{method: "GET", path: path})
 	if err != nil {
 		return Status{}, err
 	}
@@ -71,6 +88,33 @@ func (c *Client) Status(ctx context.Context, r StatusRequest) (Status, error) {
 		id = r.InstanceID
 	case r.OperationID != "":
 		id = r.OperationID
+	}
+	req := request{method: "GET", path: path}
+	if !c.coalesce {
+		return c.status(ctx, req, id)
+	}
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	a, leader, err := c.shared(ctx, req)
+	if err != nil {
+		return Status{}, err
+	}
+	st, err := decodeStatus(a.data, id)
+	if err == nil && st.TwoFactor != nil && !leader {
+		// The code is the leader's: ask for one of our own.
+		return c.status(ctx, req, id)
+	}
+	return st, err
+}
+
+// status sends the status request req on its own and decodes the entry id.
+func (c *Client) status(ctx context.Context, req request, id string) (Status, error) {
+	a, err := c.do(ctx, req)
+	if err != nil {
+		return Status{}, err
 	}
 	return decodeStatus(a.data, id)
 }

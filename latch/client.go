@@ -15,10 +15,13 @@
 //     never an "on".
 //
 // A Client is safe for concurrent use and keeps connections alive between
-// calls, so long-lived processes should create one and reuse it.
+// calls (HTTP/2 when Latch offers it), so long-lived processes should
+// create one and reuse it: identical status calls in flight then share one
+// request (see Client.Status for what is shared and what never is).
 package latch
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -44,6 +47,14 @@ const (
 	// malformed, so a hostile or broken server cannot make us buffer
 	// without limit.
 	MaxAnswerSize = 1 << 20
+	// MaxIdleConns is the most kept-alive connections to Latch the client
+	// holds when Latch speaks HTTP/1.1 (one request per connection at a
+	// time). It is a ceiling, not a size: see newTransport for how the
+	// warm pool follows the recent peak of concurrent calls below it.
+	MaxIdleConns = 256
+	// IdleConnTimeout is how long an unused kept-alive connection stays
+	// open.
+	IdleConnTimeout = 90 * time.Second
 )
 
 // SystemRootFiles are the fixed paths searched, in order, for the system's CA
@@ -94,6 +105,21 @@ type Client struct {
 	// from the server's Date header when Latch answers 109 (request
 	// expired), so a server with a skewed clock still gets its decision.
 	clockOffset atomic.Int64
+	// coalesce turns on the sharing of identical status calls in flight
+	// (see Status); joinWindow bounds how old a request in flight may be
+	// to be joined.
+	coalesce   bool
+	joinWindow time.Duration
+	flights    flights
+}
+
+// options are the settings of a Client that Config does not expose: the
+// defaults are what a login gate wants; tests and benchmarks turn them off
+// to compare (export_test.go).
+type options struct {
+	http2    bool
+	coalesce bool
+	maxIdle  int // MaxIdleConns if zero
 }
 
 var (
@@ -103,6 +129,10 @@ var (
 
 // NewClient checks cfg and builds a Client with its own HTTP transport.
 func NewClient(cfg Config) (*Client, error) {
+	return newClient(cfg, options{http2: true, coalesce: true})
+}
+
+func newClient(cfg Config, o options) (*Client, error) {
 	if cfg.AppID == "" || cfg.Secret == "" {
 		return nil, errors.New("latch: application id and secret are required")
 	}
@@ -131,13 +161,15 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 	}
 	c := &Client{
-		appID:     cfg.AppID,
-		secret:    cfg.Secret,
-		base:      u.Scheme + "://" + u.Host,
-		prefix:    "/api/" + version,
-		userAgent: cfg.UserAgent,
-		timeout:   cfg.Timeout,
-		now:       cfg.Now,
+		appID:      cfg.AppID,
+		secret:     cfg.Secret,
+		base:       u.Scheme + "://" + u.Host,
+		prefix:     "/api/" + version,
+		userAgent:  cfg.UserAgent,
+		timeout:    cfg.Timeout,
+		now:        cfg.Now,
+		coalesce:   o.coalesce,
+		joinWindow: DefaultJoinWindow,
 	}
 	if c.userAgent == "" {
 		c.userAgent = "latch-ssh"
@@ -146,7 +178,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	c.http = &http.Client{
-		Transport: newTransport(roots, cfg.Proxy),
+		Transport: newTransport(roots, cfg.Proxy, o.http2, cmp.Or(o.maxIdle, MaxIdleConns)),
 		// Latch never redirects; following one could send our signed
 		// request to another host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -157,26 +189,68 @@ func NewClient(cfg Config) (*Client, error) {
 // newTransport builds the HTTP transport from explicit settings only. It is
 // deliberately not derived from http.DefaultTransport, whose Proxy field is
 // http.ProxyFromEnvironment.
-func newTransport(roots *x509.CertPool, proxy *url.URL) *http.Transport {
+//
+// A burst of logins must stay at one round trip to Latch per decision, so
+// a decision must find a warm connection (a new one costs TCP + TLS, two
+// more round trips, and a handshake's CPU on both ends):
+//
+//   - With http2, HTTP/2 is offered by ALPN ("h2" before "http/1.1") in our
+//     own TLS config; a Latch that accepts it carries every concurrent call
+//     on one connection. A Latch that does not answers "http/1.1" (or no
+//     ALPN at all) and the transport falls back to HTTP/1.1 on the same
+//     connection, with no extra round trip. HTTP/2 pings a connection that
+//     has been silent for h2ReadIdle and closes it if the ping is not
+//     answered within h2PingTimeout, so a connection that died under us
+//     (a NAT or a firewall dropping it) does not keep taking requests:
+//     over HTTP/2 every login shares it.
+//   - Over HTTP/1.1 (one request per connection at a time), the idle pool
+//     follows the demand instead of a constant: a connection exists only
+//     because that many calls were in flight at once, it is kept idle up
+//     to MaxIdleConns, and idle connections are reused most recently
+//     used first, so the ones that the recent peak needed no more go
+//     unused and close after IdleConnTimeout. The pool thus holds the
+//     recent peak of concurrent calls (a fixed 16 made nearly every
+//     decision of a 200-login burst open a new connection), and shrinks
+//     back when the burst is over. MaxIdleConns bounds the descriptors
+//     a burst can leave open.
+//
+// The request's context still bounds everything (dial, TLS, the answer);
+// the timeouts here only bound a call made without a deadline.
+func newTransport(roots *x509.CertPool, proxy *url.URL, http2 bool, maxIdle int) *http.Transport {
 	t := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   false,
-		MaxIdleConns:        16,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   http2,
+		MaxIdleConns:        maxIdle,
+		MaxIdleConnsPerHost: maxIdle,
+		IdleConnTimeout:     IdleConnTimeout,
 		// The request context bounds the handshake; this is only a
 		// backstop for a context without a deadline.
 		TLSHandshakeTimeout:    30 * time.Second,
 		ResponseHeaderTimeout:  0,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetHTTP1(true)
+	if http2 {
+		t.Protocols.SetHTTP2(true)
+		t.HTTP2 = &http.HTTP2Config{
+			SendPingTimeout: h2ReadIdle,
+			PingTimeout:     h2PingTimeout,
+		}
+	}
 	if proxy != nil {
 		t.Proxy = http.ProxyURL(proxy)
 	}
 	return t
 }
+
+// Health checks of an HTTP/2 connection to Latch: see newTransport.
+const (
+	h2ReadIdle    = 15 * time.Second
+	h2PingTimeout = 5 * time.Second
+)
 
 // SystemRoots loads the first CA bundle found at SystemRootFiles.
 func SystemRoots() (*x509.CertPool, error) {

@@ -102,6 +102,25 @@ func startDaemonProcess(t *testing.T, bin, cfg, socket string) *daemonProcess {
 	return p
 }
 
+// gateConns counts the connections the daemon has accepted on the gate
+// socket and not closed: in /proc/net/unix an accepted socket shows the
+// listener's path, connected (state 03); the gates' ends have no path.
+func gateConns(t *testing.T, socket string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatalf("reading /proc/net/unix: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 8 && f[5] == "03" && f[7] == socket {
+			n++
+		}
+	}
+	return n
+}
+
 // TestAttackDaemonKilledUnderLoad: the daemon is killed with SIGKILL while
 // 24 logins wait for its answer (Latch hangs, fail_mode = "open", so the
 // daemon itself would have allowed them once [latch] timeout passed), and
@@ -134,6 +153,7 @@ func TestAttackDaemonKilledUnderLoad(t *testing.T) {
 		t.Fatalf("gate with the daemon up: %+v", r)
 	}
 
+	waitFor(t, "the control login's connection to close", func() bool { return gateConns(t, f.socket) == 0 })
 	f.Latch.SetFault("", latchtest.Fault{Hang: true})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -148,8 +168,12 @@ func TestAttackDaemonKilledUnderLoad(t *testing.T) {
 			})
 		}
 	}
+	// Every login is in the daemon's hands, and the daemon waits on
+	// Latch: the logins of one user ask the same question at once, so
+	// they share one request (the latch package's coalescing, issue 15).
 	waitFor(t, "every login to wait on Latch", func() bool {
-		return f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Fault == "hang" }) == len(us)*perUser
+		return gateConns(t, f.socket) == len(us)*perUser &&
+			f.Latch.CountRequests(func(r latchtest.Request) bool { return r.Fault == "hang" }) == len(us)
 	})
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -267,7 +267,7 @@ type obj = map[string]any
 // not exported so that the fake is only reachable over its own TLS.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	q := Request{Time: now, Method: r.Method, Path: r.RequestURI, ContentType: r.Header.Get("Content-Type")}
+	q := Request{Time: now, Method: r.Method, ProtoMajor: r.ProtoMajor, Path: r.RequestURI, ContentType: r.Header.Get("Content-Type")}
 	p, ok := s.enter(q)
 	if !ok {
 		http.Error(w, "closing", http.StatusServiceUnavailable)
@@ -352,8 +352,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(out)
 	answered()
+	if r.ProtoMajor == 2 && (f.Truncate || f.CloseMidAnswer) {
+		writeBrokenStream(w, b, f.Truncate)
+	}
 	if f.Truncate || f.CloseMidAnswer {
 		writeBroken(w, b, f.Truncate, now)
+		return
+	}
+	if r.ProtoMajor == 2 && f.Drip > 0 {
+		s.dripStream(w, b, f.Drip, ctxDone)
 		return
 	}
 	if f.Drip > 0 {
@@ -397,6 +404,41 @@ func writeBroken(w http.ResponseWriter, b []byte, truncate bool, now time.Time) 
 		raw = raw[:len(raw)/2]
 	}
 	io.WriteString(conn, raw)
+}
+
+// writeBrokenStream is writeBroken over HTTP/2, where a handler cannot take
+// over the connection: it sends the answer b with a Content-Length larger
+// than b (truncate), or the first half of b, then resets the stream.
+func writeBrokenStream(w http.ResponseWriter, b []byte, truncate bool) {
+	w.Header().Set("Content-Type", "application/json")
+	if truncate {
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)+64))
+	} else {
+		b = b[:len(b)/2]
+	}
+	w.Write(b)
+	http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// dripStream is writeDrip over HTTP/2: the answer b, one flushed byte
+// every interval, until it is sent, the client goes away or the server
+// closes.
+func (s *Server) dripStream(w http.ResponseWriter, b []byte, interval time.Duration, cancel <-chan struct{}) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	rc := http.NewResponseController(w)
+	for i := range b {
+		if _, err := w.Write(b[i : i+1]); err != nil {
+			return
+		}
+		if rc.Flush() != nil {
+			return
+		}
+		if i < len(b)-1 && !s.wait(interval, cancel) {
+			return
+		}
+	}
 }
 
 // writeDrip takes over the connection and sends the whole HTTP answer with

@@ -67,6 +67,7 @@ type config struct {
 	window     time.Duration
 	pairingTTL time.Duration
 	rtt        time.Duration
+	http2      bool
 }
 
 // WithClock sets the fake's clock, used to check request dates, expire
@@ -85,6 +86,13 @@ func WithPairingTTL(d time.Duration) Option { return func(c *config) { c.pairing
 // WithRTT simulates a network round-trip time d: see SetRTT.
 func WithRTT(d time.Duration) Option { return func(c *config) { c.rtt = d } }
 
+// WithHTTP2 makes the fake offer HTTP/2 (ALPN "h2", then "http/1.1") when
+// on; by default it speaks HTTP/1.1 only, as a Latch (or a proxy in front
+// of it) that does not offer h2. Over HTTP/2 the faults that break the
+// answer (Truncate, CloseMidAnswer) reset the stream after the part they
+// send, and Drip flushes one byte at a time on the stream.
+func WithHTTP2(on bool) Option { return func(c *config) { c.http2 = on } }
+
 // Server is a running fake Latch service. Create it with New or Listen.
 type Server struct {
 	now        func() time.Time
@@ -92,6 +100,7 @@ type Server struct {
 	pairingTTL time.Duration
 	rtt        atomic.Int64
 	wrongHost  atomic.Bool
+	conns      atomic.Int64 // connections accepted
 
 	caPEM       []byte
 	pool        *x509.CertPool
@@ -161,9 +170,13 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 		host = "127.0.0.1"
 	}
 	s.url = "https://" + net.JoinHostPort(host, port)
+	protos := []string{"http/1.1"}
+	if cfg.http2 {
+		protos = []string{"h2", "http/1.1"}
+	}
 	tlsCfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"}, // HTTP/1.1 only: faults hijack connections
+		NextProtos: protos,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if s.wrongHost.Load() {
 				return s.wrong, nil
@@ -174,8 +187,11 @@ func Listen(addr string, opts ...Option) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ErrorLog:          log.New(io.Discard, "", 0), // clients refusing our cert are expected
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: time.Minute,
+	}
+	if !cfg.http2 {
+		// An empty map is net/http's documented way to turn HTTP/2 off.
+		s.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	go func() {
 		defer close(s.serveDone)
@@ -221,6 +237,11 @@ func (s *Server) SetWrongHost(on bool) { s.wrongHost.Store(on) }
 // request waits d before it is answered. Zero turns it off.
 func (s *Server) SetRTT(d time.Duration) { s.rtt.Store(int64(d)) }
 
+// Connections returns how many connections the fake has accepted (each one
+// a TCP and a TLS handshake), to tell a warm client from one that opens a
+// new connection per call.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
 // wait sleeps d, and reports false if cancel or Close ended it earlier.
 func (s *Server) wait(d time.Duration, cancel <-chan struct{}) bool {
 	if d <= 0 {
@@ -248,6 +269,7 @@ func (l rttListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.s.conns.Add(1)
 	return &rttConn{Conn: c, s: l.s, closed: make(chan struct{})}, nil
 }
 
@@ -273,6 +295,8 @@ func (c *rttConn) Close() error {
 type Request struct {
 	Time   time.Time // by the fake's clock, when it arrived
 	Method string
+	// ProtoMajor is the HTTP version the request came with: 1 or 2.
+	ProtoMajor int
 	// ContentType is the Content-Type header as sent ("" if none).
 	ContentType string
 	Path        string // the request target as sent, e.g. /api/3.0/status/ACC/nootp
