@@ -324,7 +324,7 @@ func (m *Manager) uidUnpaired(cfg *users.Config, name string) error {
 		}
 		if o.Uid == u.Uid {
 			return fail(nil, "%s is already paired: its uid %s is paired as %s (Latch account %s): %s",
-				name, u.Uid, other, ShortAccount(cfg.Users[other]), rootOnlyChange(name))
+				name, u.Uid, other, ShortAccount(cfg.Users[other]), rootOnlyChange(other))
 		}
 	}
 	return nil
