@@ -292,6 +292,44 @@ func (m *Manager) lookupUser(name string) error {
 	return nil
 }
 
+// uidUnpaired refuses a self-service pairing of name when another [users]
+// name has name's uid: the latch follows the uid (gate.Core.resolve), so
+// that uid is already paired, under another name (an alias, `useradd -o`,
+// a shared LDAP uid). A second line with another Latch account would make
+// the gate deny every login of the uid as a misconfiguration: someone with
+// a foothold in the account could lock its owner out, and the account would
+// then carry a latch of theirs; changing a pairing needs root. A name NSS
+// does not know shares no uid; a lookup that fails refuses, as the gate
+// denies when it cannot tell.
+func (m *Manager) uidUnpaired(cfg *users.Config, name string) error {
+	lookup := m.LookupUser
+	if lookup == nil {
+		lookup = user.Lookup
+	}
+	u, err := lookup(name)
+	if err != nil {
+		return fail(err, "cannot look up user %s: %s", name, safetext.Clean(err.Error()))
+	}
+	var unknown user.UnknownUserError
+	for _, other := range slices.Sorted(maps.Keys(cfg.Users)) {
+		if other == name {
+			continue
+		}
+		o, err := lookup(other)
+		switch {
+		case errors.As(err, &unknown):
+			continue
+		case err != nil:
+			return fail(err, "cannot look up user %s: %s", other, safetext.Clean(err.Error()))
+		}
+		if o.Uid == u.Uid {
+			return fail(nil, "%s is already paired: its uid %s is paired as %s (Latch account %s): %s",
+				name, u.Uid, other, ShortAccount(cfg.Users[other]), rootOnlyChange(other))
+		}
+	}
+	return nil
+}
+
 // commonName is the label the Latch app and admin panels show for the
 // pairing: user@host, or the user alone when the host name is unknown.
 func (m *Manager) commonName(name string) string {
@@ -331,6 +369,11 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 			return "", fail(nil, "%s is already paired (Latch account %s): %s", name, ShortAccount(acc), rootOnlyChange(name))
 		}
 		return "", fail(nil, "%s is already paired (Latch account %s); run latch-ssh unpair first", name, ShortAccount(acc))
+	}
+	if self {
+		if err := m.uidUnpaired(cfg, name); err != nil {
+			return "", err
+		}
 	}
 	lc, err := client(cfg)
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,7 +117,13 @@ func fakeUsers(name string) (*user.User, error) {
 	if strings.HasPrefix(name, "nosuch") {
 		return nil, user.UnknownUserError(name)
 	}
-	return &user.User{Username: name, Uid: "4242", Gid: "4242"}, nil
+	// Each name its own uid, except "…alias" names, which share the uid
+	// of the name without the suffix (`useradd -o`).
+	base := strings.TrimSuffix(name, "alias")
+	h := fnv.New32a()
+	h.Write([]byte(base))
+	uid := strconv.FormatUint(uint64(10000+h.Sum32()%1000000), 10)
+	return &user.User{Username: name, Uid: uid, Gid: uid}, nil
 }
 
 // account pairs a new Latch account with the application directly (as if

@@ -72,3 +72,35 @@ func TestSecuritySelfServiceCannotMoveALatch(t *testing.T) {
 		})
 	}
 }
+
+// TestSecuritySelfServiceAliasOfPairedUID (issue 12 re-check, items 2 and
+// 5): the latch follows the uid, so a name whose uid is already paired
+// under another name (an alias from `useradd -o`, a shared LDAP uid) is
+// paired already. Self-service used to check the name only: someone with a
+// foothold in the account, whose uid the daemon resolves to the unpaired
+// name, added a second line with their own phone's account, and the gate
+// then denied every login of the uid as a misconfiguration (the owner
+// locked out, a line of the intruder's in [users]). Refused now, without a
+// call to Latch; root may still do it.
+func TestSecuritySelfServiceAliasOfPairedUID(t *testing.T) {
+	const policy = "allow_self_pairing = true\nunpaired = \"deny\""
+	f := newFixture(t, options{policy: policy})
+	owner := f.account(t)
+	// "carolalias" has carol's uid (fakeUsers); the admin paired the alias.
+	f.write(t, options{policy: policy, users: userLine("carolalias", owner)})
+	ss := pairing.SelfService{Manager: f.m}
+	before := f.read(t)
+	f.Latch.ResetRequests()
+	resp := ss.Pair(context.Background(), "carol", f.Latch.IssuePairingToken(appID))
+	if resp.OK || !strings.Contains(resp.Message, "already paired") || !strings.Contains(resp.Message, "carolalias") {
+		t.Errorf("self-service pairing of a name whose uid is paired: %+v, want refused", resp)
+	}
+	if got := f.read(t); got != before {
+		t.Errorf("the configuration changed:\n%s", got)
+	}
+	f.noRequests(t)
+	// Another uid is still free to pair itself.
+	if resp := ss.Pair(context.Background(), "dave", f.Latch.IssuePairingToken(appID)); !resp.OK {
+		t.Errorf("first self-service pairing of dave: %+v", resp)
+	}
+}

@@ -23,8 +23,9 @@
 // target, and ".." means the parent of the directory reached so far, not a
 // textual step back (the kernel's meaning, and realpath's in OpenSSH's
 // safe_path; filepath.Clean's textual meaning differs when a link precedes
-// the ".."). The final file is opened with O_NOFOLLOW and O_NONBLOCK (a
-// FIFO must not hang the daemon) and checked with fstat on the open
+// the ".."). The final file is opened with O_NOFOLLOW, O_NOCTTY (a link
+// to a terminal must not become the daemon's controlling terminal) and
+// O_NONBLOCK (a FIFO must not hang the daemon) and checked with fstat on the open
 // descriptor, so what is read is what was checked; it must be a regular
 // file owned by root or the trusted user, writable by nobody else, not on
 // /proc or /sys.
@@ -186,7 +187,13 @@ func (p Policy) open(path string, flags int) (*os.File, string, os.FileInfo, err
 		}
 		return nil, "", nil, err
 	}
-	f, err := os.OpenFile(real, flags|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	// O_NOCTTY: the file may be a terminal (a link to /dev/pts/N, refused
+	// below as not regular, but only after the open), and a session leader
+	// without a controlling terminal, as a daemon under systemd is, that
+	// opens a terminal without it acquires it: whoever holds the master
+	// side could then send the daemon SIGINT or SIGQUIT by typing ^C or ^\
+	// (issue 12 re-check, item 9).
+	f, err := os.OpenFile(real, flags|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, "", nil, fmt.Errorf("%s: became a symbolic link while being opened: %w", real, err)
