@@ -40,7 +40,9 @@ import (
 //     their children, so `nice -n 19`, `chrt --idle 0` or `ulimit -Hn 8`
 //     before su can make the Latch call time out or fail to open a socket.
 //     A hook that started niced, under SCHED_IDLE or SCHED_BATCH, or with
-//     fewer than minFiles file descriptors, does not fail open.
+//     fewer than minFiles file descriptors, does not fail open;
+//   - the same slowing through a cgroup: a CPU quota above the hook that
+//     has throttled it (cpuquota.go): no fail-open.
 //
 // Each refusal is a deny logged at error level with its reason.
 type tamperWatch struct {
@@ -53,6 +55,9 @@ type tamperWatch struct {
 	// status reads /proc/self/status; now is time.Now. Tests replace them.
 	status func() ([]byte, error)
 	now    func() time.Time
+	// throttled says why a CPU quota makes a timeout untrustworthy ("" if
+	// none): cgroupFS.cpuThrottled; nil skips the check (tests).
+	throttled func() string
 }
 
 // deadlineSlack is how much longer than the Latch timeout a decision may
@@ -71,7 +76,8 @@ const contGrace = 100 * time.Millisecond
 func newTamperWatch() *tamperWatch {
 	signal.Ignore(syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
 	w := &tamperWatch{start: time.Now(), cont: make(chan os.Signal, 1), ruid: os.Getuid(),
-		status: func() ([]byte, error) { return os.ReadFile("/proc/self/status") }, now: time.Now}
+		status: func() ([]byte, error) { return os.ReadFile("/proc/self/status") }, now: time.Now,
+		throttled: osCgroupFS().cpuThrottled}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		lim.Cur = 0
@@ -106,6 +112,11 @@ func (w *tamperWatch) guard(timeout time.Duration) (why, fix string) {
 	}
 	if w.handicap != "" {
 		return w.handicap, ""
+	}
+	if w.throttled != nil {
+		if why := w.throttled(); why != "" {
+			return why, ""
+		}
 	}
 	if took := w.now().Sub(w.start); took > timeout+deadlineSlack {
 		return fmt.Sprintf("the decision took %v against a Latch deadline of %v: the hook was held back", took.Round(time.Millisecond), timeout), ""
