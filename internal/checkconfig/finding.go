@@ -8,37 +8,25 @@ import (
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
-// Severity ranks a Finding. Errors and warnings are counted in the
+// Severity ranks a Finding: wiring's type, so that the sshd and PAM
+// findings need no translation. Errors and warnings are counted in the
 // summary; notes and OK lines are not.
-type Severity int
+type Severity = wiring.Severity
 
+// The severities, by check-config's names.
 const (
-	// Note is advice; nothing is wrong.
-	Note Severity = iota
+	// Note is advice; nothing is wrong ("note" first in a line, "info"
+	// after a location, the word the wiring findings have always used).
+	Note = wiring.Info
 	// Warning is a setting that works but can leave a hole in some cases,
 	// or protects less than it seems to.
-	Warning
+	Warning = wiring.Warning
 	// Error is a hole (a login that is not gated), a lockout, or a file
 	// the login path refuses.
-	Error
+	Error = wiring.Error
 	// OK is a check that passed and says so (the --online call).
-	OK
+	OK = wiring.OK
 )
-
-// String returns "note", "warning", "error" or "ok".
-func (s Severity) String() string {
-	switch s {
-	case Note:
-		return "note"
-	case Warning:
-		return "warning"
-	case Error:
-		return "error"
-	case OK:
-		return "ok"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
 
 // Finding is one result of check-config: what is wrong (or worth knowing),
 // where (File and Line, when known: Line 0 when the file has no line for
@@ -76,11 +64,9 @@ func (f Finding) String() string {
 	}
 	var b strings.Builder
 	if f.LocationFirst {
-		sev := f.Severity.String()
-		if f.Severity == Note {
-			sev = "info"
-		}
-		b.WriteString(loc + sev + ": ")
+		b.WriteString(loc + f.Severity.String() + ": ")
+	} else if f.Severity == Note {
+		b.WriteString("note: " + loc)
 	} else {
 		b.WriteString(f.Severity.String() + ": " + loc)
 	}
@@ -103,16 +89,9 @@ func fromProblem(p users.Problem) Finding {
 
 // fromWiring is a finding of the sshd and PAM checks (package wiring).
 func fromWiring(f wiring.Finding) Finding {
-	sev := Note
-	switch f.Severity {
-	case wiring.Error:
-		sev = Error
-	case wiring.Warning:
-		sev = Warning
-	}
 	line := f.Line
 	if f.File == "" {
 		line = 0 // wiring prints no line without a file
 	}
-	return Finding{Severity: sev, File: f.File, Line: line, Message: f.Message, Fix: f.Fix, LocationFirst: true}
+	return Finding{Severity: f.Severity, File: f.File, Line: line, Message: f.Message, Fix: f.Fix, LocationFirst: true}
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
 )
 
-// Severity ranks a Finding.
+// Severity ranks a Finding. check-config reports every finding, its own
+// and these, with this one type.
 type Severity int
 
 const (
@@ -28,9 +29,12 @@ const (
 	Warning
 	// Error is a hole (a login that is not gated) or a lockout.
 	Error
+	// OK is a check that passed and says so (check-config's --online
+	// call); the wiring checks themselves never report it.
+	OK
 )
 
-// String returns "info", "warning" or "error".
+// String returns "info", "warning", "error" or "ok".
 func (s Severity) String() string {
 	switch s {
 	case Info:
@@ -39,6 +43,8 @@ func (s Severity) String() string {
 		return "warning"
 	case Error:
 		return "error"
+	case OK:
+		return "ok"
 	}
 	return fmt.Sprintf("severity(%d)", int(s))
 }
