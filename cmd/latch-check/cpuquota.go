@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 )
 
 // A CPU quota is the cgroup form of `nice -n 19`: a caller can run su
@@ -49,7 +51,7 @@ func (fs cgroupFS) cpuThrottled() string {
 		switch {
 		case parts[0] == "0" && parts[1] == "":
 			root, v2 = mounts.v2, true
-		case hasController(parts[1], "cpu"):
+		case spawn.HasOption(parts[1], "cpu"):
 			root = mounts.v1cpu
 		}
 		if root == "" {
@@ -102,42 +104,19 @@ type mountPoints struct {
 }
 
 // cgroupMounts finds the cgroup2 mount and the cgroup v1 mount holding the
-// cpu controller in a /proc/self/mountinfo.
+// cpu controller in a /proc/self/mountinfo (whole hierarchies only).
 func cgroupMounts(mountinfo []byte) mountPoints {
 	var m mountPoints
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
-	for sc.Scan() {
-		// ID parent major:minor root mountpoint options [optional...] - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || f[3] != "/" {
-			continue
-		}
-		switch g[0] {
-		case "cgroup2":
-			if m.v2 == "" {
-				m.v2 = f[4]
-			}
-		case "cgroup":
-			if m.v1cpu == "" && hasController(g[2], "cpu") {
-				m.v1cpu = f[4]
-			}
+	for _, x := range spawn.ParseMountinfo(mountinfo) {
+		switch {
+		case x.Root != "/":
+		case x.FSType == "cgroup2" && m.v2 == "":
+			m.v2 = x.Point
+		case x.FSType == "cgroup" && m.v1cpu == "" && spawn.HasOption(x.SuperOptions, "cpu"):
+			m.v1cpu = x.Point
 		}
 	}
 	return m
-}
-
-// hasController reports whether the comma-separated list names c.
-func hasController(list, c string) bool {
-	for _, x := range strings.Split(list, ",") {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // osCgroupFS reads the real files.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latch-ssh/latch-ssh/internal/spawn"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
@@ -37,7 +38,7 @@ func quotaCgroup(t *testing.T) (dir string, setQuota func(us int)) {
 			write(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.Itoa(us))
 		}
 	case m.v2 != "":
-		if sub, _ := os.ReadFile(filepath.Join(m.v2, "cgroup.subtree_control")); !hasController(strings.Join(strings.Fields(string(sub)), ","), "cpu") {
+		if sub, _ := os.ReadFile(filepath.Join(m.v2, "cgroup.subtree_control")); !spawn.HasOption(strings.Join(strings.Fields(string(sub)), ","), "cpu") {
 			t.Skip("cgroup2 without the cpu controller enabled at its root, and no cgroup v1 cpu hierarchy")
 		}
 		dir = filepath.Join(m.v2, name)

@@ -1,7 +1,6 @@
 package spawn
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -211,50 +210,21 @@ func ownCgroup() (string, error) {
 // cgroupDir returns the directory of cgroup own in the first writable
 // cgroup2 mount of mountinfo that contains it.
 func cgroupDir(mountinfo []byte, own string) (string, error) {
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
+	for _, m := range ParseMountinfo(mountinfo) {
+		if m.FSType != "cgroup2" || !HasOption(m.Options, "rw") {
 			continue
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 6 || len(g) < 1 || g[0] != "cgroup2" {
-			continue
-		}
-		root, point, opts := unescapeMount(f[3]), unescapeMount(f[4]), f[5]
-		if !strings.Contains(","+opts+",", ",rw,") {
-			continue
-		}
-		rel, ok := strings.CutPrefix(own, root)
-		if root == "/" {
+		rel, ok := strings.CutPrefix(own, m.Root)
+		if m.Root == "/" {
 			rel, ok = own, true
 		} else if ok && rel != "" && !strings.HasPrefix(rel, "/") {
 			ok = false
 		}
 		if ok {
-			return filepath.Join(point, rel), nil
+			return filepath.Join(m.Point, rel), nil
 		}
 	}
 	return "", errors.New("no writable cgroup2 mount holding this process's cgroup")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // sweepDeadInstances ends and removes the session groups that an earlier
