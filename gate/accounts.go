@@ -95,11 +95,15 @@ type subject struct {
 //     no account can log in under it, and a lookup that misses only for a
 //     moment must not turn into "unpaired = allow".
 //
-// Every [users] name is looked up per decision: a small cost against
-// deciding with a stale uid map in a long-running daemon.
+// Every [users] name is looked up per decision, through NSS's answers of
+// the last second at most when the Core comes from LoadCore (see
+// accountmemo.go for the bound); the login name is looked up afresh.
 func (c *Core) resolve(login, service string) (subject, *Decision) {
 	cfg := c.Config
-	look := c.accounts()
+	look, others := c.accounts(), c.accounts()
+	if c.Accounts == nil && c.memo != nil {
+		look, others = c.memo.base, c.memo
+	}
 	acct, err := look.LookupAccount(login)
 	switch {
 	case errors.Is(err, ErrNoAccount):
@@ -118,7 +122,7 @@ func (c *Core) resolve(login, service string) (subject, *Decision) {
 			owners = append(owners, name)
 			continue
 		}
-		a, err := look.LookupAccount(name)
+		a, err := others.LookupAccount(name)
 		switch {
 		case errors.Is(err, ErrNoAccount):
 			continue

@@ -53,6 +53,10 @@ type Core struct {
 	FailOpenGuard func(timeout time.Duration) (why, fix string)
 	// Audit receives every decision; nil logs nothing.
 	Audit Auditor
+
+	// memo, set by LoadCore, reuses NSS's answers about [users] names
+	// briefly when Accounts is nil (see accountmemo.go).
+	memo *accountMemo
 }
 
 // Decide answers req, logs the decision, and returns it. It never returns

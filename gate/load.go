@@ -49,7 +49,7 @@ func NewLatchClient(cfg *users.Config) (*latch.Client, error) {
 // client and NSS group lookups. It never fails: when the configuration
 // cannot be used, the Core denies every request and says why.
 func LoadCore(path string, audit Auditor) *Core {
-	core := &Core{Audit: audit, Groups: NSSGroups{}}
+	core := &Core{Audit: audit, Groups: NSSGroups{}, memo: newAccountMemo(NSSAccounts{})}
 	cfg, err := users.Load(path)
 	if err != nil {
 		core.ConfigErr = err
