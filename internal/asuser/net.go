@@ -40,18 +40,10 @@ func DialTCP(ctx context.Context, c Creds, addr netip.AddrPort) (net.Conn, error
 	if !addr.IsValid() {
 		return nil, errors.New("asuser: dial: invalid address")
 	}
-	sa, family := sockaddr(addr)
-	fd := -1
-	err := Run(c, func() error {
-		s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-		if err != nil {
-			return fmt.Errorf("socket: %w", err)
-		}
+	fd, err := socketAs(c, addr, func(s, _ int, sa unix.Sockaddr) error {
 		if err := unix.Connect(s, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-			unix.Close(s)
 			return fmt.Errorf("connect: %w", err)
 		}
-		fd = s
 		return nil
 	})
 	if err != nil {
@@ -66,6 +58,28 @@ func DialTCP(ctx context.Context, c Creds, addr netip.AddrPort) (net.Conn, error
 		return nil, fmt.Errorf("asuser: dial %s: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// socketAs creates a non-blocking TCP socket for addr's family on a thread
+// running as c, and runs setup (connect, or bind and listen) on it there:
+// the socket and what setup does with it are c's for the kernel. The socket
+// is closed when setup fails.
+func socketAs(c Creds, addr netip.AddrPort, setup func(s, family int, sa unix.Sockaddr) error) (int, error) {
+	sa, family := sockaddr(addr)
+	fd := -1
+	err := Run(c, func() error {
+		s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		if err != nil {
+			return fmt.Errorf("socket: %w", err)
+		}
+		if err := setup(s, family, sa); err != nil {
+			unix.Close(s)
+			return err
+		}
+		fd = s
+		return nil
+	})
+	return fd, err
 }
 
 // waitConnected waits, in the net package's poller, for a non-blocking
@@ -122,20 +136,7 @@ func ListenTCP(c Creds, addr netip.AddrPort) (net.Listener, error) {
 	if !addr.IsValid() {
 		return nil, errors.New("asuser: listen: invalid address")
 	}
-	sa, family := sockaddr(addr)
-	fd := -1
-	err := Run(c, func() error {
-		s, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-		if err != nil {
-			return fmt.Errorf("socket: %w", err)
-		}
-		if err := listen(s, family, sa); err != nil {
-			unix.Close(s)
-			return err
-		}
-		fd = s
-		return nil
-	})
+	fd, err := socketAs(c, addr, listen)
 	if err != nil {
 		return nil, fmt.Errorf("asuser: listen on %s as uid %d: %w", addr, c.UID, err)
 	}
