@@ -74,7 +74,7 @@ func TestSecurityCPUQuotaHookCannotFailOpen(t *testing.T) {
 	suid := setuidPAMTester(t)
 	cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc})
 	service := "latch-quotatest-" + target.Name
-	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "su", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	writeHookService(t, service, recipe(t, "su", f.bin, cfg))
 	dir, setQuota := quotaCgroup(t)
 	f.SetLatch(acc, false)
 	f.Latch.SetFault(acc, latchtest.Fault{Hang: true})

@@ -116,7 +116,7 @@ func TestHookThroughDaemon(t *testing.T) {
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	cfg, socket := f.daemonConfig(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 	service := "latch-hookd-" + alice.Name
-	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	writeHookService(t, service, recipe(t, "sshd", f.bin, cfg))
 	logs := systest.CaptureSyslog(t)
 	d := startDaemon(t, cfg, socket)
 
@@ -283,7 +283,7 @@ func TestHookDaemonMisbehaves(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, socket := f.daemonConfig(t, `fail_mode = "closed"`, map[string]string{alice.Name: acc})
 			fakeDaemon(t, socket, tc.behave)
-			systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
+			writeHookService(t, service, recipe(t, "sshd", f.bin, cfg))
 			before := warnings()
 			for _, open := range []bool{false, true} {
 				f.Latch.SetLatch(acc, systest.AppID, open)
@@ -333,13 +333,8 @@ func TestSecurityDaemonFailOpenGuarded(t *testing.T) {
 			f.Latch.SetLatch(acc, systest.AppID, false)
 			f.Latch.SetFault(acc, latchtest.Fault{Hang: true})
 			before := d.decisionLines(target.Name)
-			opt := "quiet"
-			if tc.seteuid {
-				opt = "quiet seteuid"
-			}
 			service := "latch-hookguard-" + target.Name
-			systest.WritePAMService(t, service, "auth required pam_permit.so\n"+
-				"account required pam_exec.so "+opt+" "+f.bin+" -c "+cfg+"\naccount required pam_permit.so\n")
+			writeHookService(t, service, hookLine(f.bin, cfg, tc.seteuid))
 			cmd := caller.Command(suid, service, target.Name, "acct_mgmt")
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out

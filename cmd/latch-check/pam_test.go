@@ -36,6 +36,24 @@ func recipe(t *testing.T, name, bin, cfg string) string {
 	return strings.Replace(line, "/usr/sbin/latch-check", bin+" -c "+cfg, 1)
 }
 
+// writeHookService writes the PAM service name whose account stack is the
+// hook line between pam_permit lines (auth permitted), as the tests that
+// run pamtester in place of su or sudo need.
+func writeHookService(t *testing.T, name, hook string) {
+	t.Helper()
+	systest.WritePAMService(t, name, "auth required pam_permit.so\n"+hook+"\naccount required pam_permit.so\n")
+}
+
+// hookLine is a pam_exec account line running bin with cfg, with or
+// without seteuid (the shipped lines all have it; the tests show why).
+func hookLine(bin, cfg string, seteuid bool) string {
+	opt := "quiet"
+	if seteuid {
+		opt = "quiet seteuid"
+	}
+	return "account required pam_exec.so " + opt + " " + bin + " -c " + cfg
+}
+
 // TestRealPAM drives real Linux-PAM stacks with pamtester.
 func TestRealPAM(t *testing.T) {
 	systest.Require(t, "pamtester", "useradd")
@@ -101,7 +119,7 @@ func TestRealPAM(t *testing.T) {
 // is: real uid the caller, effective uid root. The hook must still read
 // the root-only config and decide for PAM_USER, not for the caller.
 func TestSuLikeServiceWithSeteuid(t *testing.T) {
-	tools := systest.Require(t, "pamtester", "useradd")
+	systest.Require(t, "pamtester", "useradd")
 	f := newFixture(t)
 	acc := f.Pair()
 	caller := systest.CreateUser(t, systest.UserOptions{})
@@ -112,18 +130,7 @@ func TestSuLikeServiceWithSeteuid(t *testing.T) {
 	if err := os.Chmod(f.Dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	suidDir := systest.SecureDir(t)
-	suid := filepath.Join(suidDir, "pamtester-suid")
-	data, err := os.ReadFile(tools["pamtester"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(suid, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(suid, 0o755|os.ModeSetuid); err != nil {
-		t.Fatal(err)
-	}
+	suid := setuidPAMTester(t)
 	logs := systest.CaptureSyslog(t)
 	service := "latch-sutest-" + target.Name
 	run := func() int {
@@ -131,7 +138,7 @@ func TestSuLikeServiceWithSeteuid(t *testing.T) {
 		_, _, code := systest.Run(t, cmd)
 		return code
 	}
-	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "su", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	writeHookService(t, service, recipe(t, "su", f.bin, cfg))
 	if code := run(); code != 0 {
 		t.Fatalf("su-like with seteuid, open latch: exit %d, want 0\n%s", code, logs.String())
 	}

@@ -102,13 +102,8 @@ func TestSecurityStoppedHookCannotFailOpen(t *testing.T) {
 			f.Latch.ResetRequests()
 			f.SetLatch(acc, false)
 			f.Latch.SetFault(acc, latchtest.Fault{Hang: true})
-			opt := "quiet"
-			if tc.seteuid {
-				opt = "quiet seteuid"
-			}
 			service := "latch-stoptest-" + target.Name
-			systest.WritePAMService(t, service, "auth required pam_permit.so\n"+
-				"account required pam_exec.so "+opt+" "+f.bin+" -c "+cfg+"\naccount required pam_permit.so\n")
+			writeHookService(t, service, hookLine(f.bin, cfg, tc.seteuid))
 
 			cmd := caller.Command(suid, service, target.Name, "acct_mgmt")
 			var out bytes.Buffer
@@ -231,8 +226,7 @@ func TestSecuritySharedUIDAlias(t *testing.T) {
 	}
 	cfg := f.config(t, "fail_mode = \"closed\"\nunpaired = \"allow\"", map[string]string{alice.Name: acc})
 	service := "latch-aliastest-" + alice.Name
-	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+
-		recipe(t, "sshd", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	writeHookService(t, service, recipe(t, "sshd", f.bin, cfg))
 	for _, tc := range []struct {
 		open bool
 		user string
@@ -315,7 +309,7 @@ func TestSecurityStarvedHookCannotFailOpen(t *testing.T) {
 	suid := setuidPAMTester(t)
 	cfg := f.config(t, `fail_mode = "open"`, map[string]string{target.Name: acc})
 	service := "latch-starvetest-" + target.Name
-	systest.WritePAMService(t, service, "auth required pam_permit.so\n"+recipe(t, "su", f.bin, cfg)+"\naccount required pam_permit.so\n")
+	writeHookService(t, service, recipe(t, "su", f.bin, cfg))
 	for _, tc := range []struct {
 		name  string
 		hang  bool // Latch hangs (a real outage: only the start conditions differ)
