@@ -36,8 +36,11 @@ const (
 // goroutines that decide logins.
 type Config struct {
 	// Path is the file the configuration was loaded from (Load) or the name
-	// given to Parse.
-	Path   string
+	// given to Parse: the main file.
+	Path string
+	// Files is every file read, in order: Path, then its drop-ins
+	// (DropInDir) in lexical order.
+	Files  []string
 	Latch  Latch
 	Policy Policy
 	// Operations maps a service name (PAM service or front end: "sshd",
@@ -48,9 +51,12 @@ type Config struct {
 	// over Operations for that user.
 	UserOperations map[string]map[string]string
 	// Users maps a local user name to a Latch account id. Use Account.
-	Users  map[string]string
-	Daemon Daemon
-	Server Server
+	Users map[string]string
+	// UserSources maps each user of Users to the file and line that map
+	// them. Use FileFor to find the file to edit.
+	UserSources map[string]Source
+	Daemon      Daemon
+	Server      Server
 }
 
 // Latch is the [latch] table: how to reach and authenticate to Latch.
@@ -88,6 +94,10 @@ type Policy struct {
 	Silent           bool
 	AllowSelfPairing bool
 	PairCommonName   bool
+	// PairingFile is the drop-in new pairings are written to (the path
+	// of latch.d/NAME.toml beside the main file), or "" for the main
+	// file. Use Config.FileFor.
+	PairingFile string
 }
 
 // Daemon is the [daemon] table.
