@@ -368,3 +368,42 @@ func TestCreatePairingFile(t *testing.T) {
 		t.Errorf("left behind: %q", left)
 	}
 }
+
+// BenchmarkLoadDropIns measures Load, which the PAM hook runs at every
+// login it decides itself (no daemon): latch.toml alone, then with two
+// drop-ins (the fleet layout: an admin drop-in and the pairing file).
+func BenchmarkLoadDropIns(b *testing.B) {
+	for _, n := range []int{0, 2} {
+		b.Run(map[int]string{0: "latch.toml-only", 2: "two-drop-ins"}[n], func(b *testing.B) {
+			dir, err := filepath.EvalSymlinks(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			path := filepath.Join(dir, "latch.toml")
+			if err := os.WriteFile(path, []byte(mainConfig), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			if n > 0 {
+				d := filepath.Join(dir, DropInDirName)
+				if err := os.Mkdir(d, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "10-admin.toml"), []byte("[operations]\nsshd = \""+testOp+"\"\n"), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "50-paired.toml"), []byte(pairingHeader+"bob = \""+acctBob+"\"\n"), 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := Load(path); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := Load(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
