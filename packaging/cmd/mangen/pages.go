@@ -24,7 +24,7 @@ func latchSSH() page {
 .br
 **latch-ssh status** [**--user** __user__] [**-c** __file__] [**--json**]
 .br
-**latch-ssh check-config** [**-c** __file__] [**--online**] [**--no-wiring**] [**--pam-dir** __directory__] [**--sshd-config** __file__]
+**latch-ssh check-config** [**-c** __file__] [**--online**] [**--users**] [**--no-wiring**] [**--pam-dir** __directory__] [**--sshd-config** __file__]
 .br
 **latch-ssh demo** [**--listen** __address__]
 .br
@@ -56,6 +56,7 @@ func latchSSH() page {
 			item(`**--json**`, `(status) Print the status as JSON, for scripts.`),
 			item(`**--no-wiring**`, `(check-config) Do not inspect sshd and PAM; check the configuration file only. The systemd unit uses this before starting and reloading the daemon.`),
 			item(`**--online**`, `(check-config) Also ask Latch to check app_id and secret (one API call).`),
+			item(`**--users**`, `(check-config) List each __[users]__ name with the file:line that maps it: __latch.toml__ or a drop-in (see DROP-INS in **latch.toml**(5)). Without it, check-config names the drop-ins read and ignored and counts the users per file, when there are drop-ins.`),
 			item(`**--pam-dir** __directory__`, `(check-config) The PAM configuration directory to inspect. Default: __/etc/pam.d__.`),
 			item(`**--sshd-config** __file__`, `(check-config) The sshd configuration file to inspect. Default: sshd's own.`),
 			item(`**--listen** __address__`, `(demo) The host:port the demo's SSH server listens on. Default: 127.0.0.1:2222.`),
@@ -176,11 +177,18 @@ func latchCheck() page {
 func latchTOML() page {
 	return page{name: "latch.toml", section: "5", title: "File Formats", sections: []section{
 		{"name", []block{p(`latch.toml - configuration of latch-ssh`)}},
-		{"synopsis", []block{p(`__/etc/latch-ssh/latch.toml__`)}},
+		{"synopsis", []block{p(`__/etc/latch-ssh/latch.toml__
+.br
+__/etc/latch-ssh/latch.d/*.toml__`)}},
 		{"description", []block{
 			p(`The configuration of **latch-ssh**(8) and **latch-check**(8), in TOML. The package installs a template with placeholders (REPLACE_WITH_...); until they are replaced every login through latch-ssh is denied and **latch-ssh check-config** says why. The commented template is also in __/usr/share/doc/latch-ssh/examples/latch.toml.example__.`),
 			p(`The file must belong to root and be writable only by root; while it holds the secret it must be readable only by root (mode 0600). The same holds for __secret_file__ and __ca_file__, and for every directory on their way and the directories holding any symbolic link followed (at most 8): a sticky directory such as /tmp is accepted only above the file's own directory, and a link in it only if root owns it. Unknown keys, wrong types and values out of range are errors, reported with file:line and the fix; an invalid file denies every login. Durations are strings with a unit: "500ms", "3s", "2m", "1h". Identifiers are letters and digits of a fixed length.`),
-			p(`**latch-ssh pair** and **unpair** edit __[users]__ in place and keep every other line and comment. **latch-check** reads the file at each login, and has the running daemon decide when its file is the same (the ForceCommand gate always asks the daemon); the daemon, **latch-ssh serve**, reads it at start, on SIGHUP (**systemctl reload latch-ssh**) and within a second of any change to the file (it watches it), keeping the old one, and logging an error, when the new one is invalid; **pair** and **unpair** return only once the running daemon has put their edit in force; __[daemon] socket__, __[server] listen__ and __[server] host_key__ change only when it restarts.`),
+			p(`**latch-ssh pair** and **unpair** edit __[users]__ in place and keep every other line and comment, in one file: the file whose line maps the user, else, for a new pairing, __[policy] pairing_file__ (see DROP-INS). **latch-check** reads the file (and its drop-ins) at each login, and has the running daemon decide when its file is the same (the ForceCommand gate always asks the daemon); the daemon, **latch-ssh serve**, reads it at start, on SIGHUP (**systemctl reload latch-ssh**) and within a second of any change to the file or a drop-in (it watches them), keeping the old one, and logging an error, when the new one is invalid; **pair** and **unpair** return only once the running daemon has put their edit in force; __[daemon] socket__, __[server] listen__ and __[server] host_key__ change only when it restarts.`),
+		}},
+		{"drop-ins", []block{
+			p(`After __latch.toml__, the files __latch.d/*.toml__ in the directory of __latch.toml__ (__/etc/latch-ssh/latch.d__; with **-c** __dir/file__, __dir/latch.d__) are read in lexical (byte) order, as sshd reads __sshd_config.d__. Only names ending in __.toml__ and not starting with "." are read: editor backups (__x.toml~__, __.x.toml.swp__, Emacs' __.#x.toml__), dpkg's __.dpkg-old__, __.dpkg-new__ and __.dpkg-dist__ and rpm's __.rpmnew__ are ignored (**check-config** lists them). A missing __latch.d__ is fine; one that cannot be read, or that someone other than root could change, is an error, as is any drop-in that is not a regular file.`),
+			p(`Each drop-in is parsed as strictly as __latch.toml__, with its own file:line in every message, and must pass the same ownership and permission checks (root-owned, writable by root only; readable by root only while it holds __secret__). Anything may be set in a drop-in, required keys included. The files are merged table by table, key by key: a drop-in adds keys, it never overrides them. A key set in two files (a value or a list; lists are not concatenated), or the same user in __[users]__ of two files, is an error naming both places, file:line and file:line, and, as any error, denies every login until fixed.`),
+			p(`A fleet layout: configuration management (Ansible, Puppet, Salt, cloud-init) templates __latch.toml__ (credentials, policy, operations; no pairings) and sets __pairing_file = "latch.d/50-paired.toml"__; **latch-ssh pair** writes only that file, and **unpair** edits the file that maps the user, so the next run of configuration management loses no pairing and finds its file byte for byte as it wrote it. Admin drop-ins such as __latch.d/10-site.toml__ may hold settings of their own. __/usr/share/doc/latch-ssh/examples/ansible/__ has an example.`),
 		}},
 		{"[latch]", []block{
 			item(`**app_id** = __string__`, `Required. The application id from the Latch developer area: 20 letters and digits.`),
@@ -200,6 +208,7 @@ func latchTOML() page {
 			item(`**silent** = __bool__`, `Ask Latch not to push a notification to the phone for each check. Default: false.`),
 			item(`**allow_self_pairing** = __bool__`, `Let users pair themselves when they have no line in __[users]__ yet, and see their own status, through the daemon (**latch-ssh pair** __token__). Changing or removing a pairing needs root. Default: false.`),
 			item(`**pair_common_name** = __bool__`, `Send user@host as the pairing's name, so the Latch app shows which account on which server the latch guards. Default: true.`),
+			item(`**pairing_file** = "latch.d/__name__.toml"`, `The drop-in **latch-ssh pair** writes new pairings to, created (root, mode 0600, with a header comment) when missing; relative to the directory of this file, and only a drop-in that is read (a __*.toml__ name in __latch.d__). A user whose line is elsewhere is unpaired from that file. Default: unset, new pairings go into this file; the packaged file sets "latch.d/50-paired.toml".`),
 		}},
 		{"[operations]", []block{
 			p(`__service__ = __operation id__: a Latch operation per service, so the app shows separate switches. Keys are PAM service names ("sshd", "sudo", "su"; the ForceCommand gate decides as "sshd", like the PAM hook in sshd's stack) or "server" for the embedded SSH server; values are 20-letter-and-digit operation ids. A service with none checks the application's latch.`),
@@ -252,7 +261,9 @@ alice = "..."
 listen = "0.0.0.0:2222"`)}},
 		{"files", []block{
 			item(`__/etc/latch-ssh/latch.toml__`, `This file; a conffile of the package, kept on removal, deleted on purge (with the rest of __/etc/latch-ssh__, host keys included).`),
+			item(`__/etc/latch-ssh/latch.d/__`, `Drop-ins (see DROP-INS), created by the package (root, 0755); __50-paired.toml__ there holds the pairings when __pairing_file__ names it.`),
 			item(`__/usr/share/doc/latch-ssh/examples/latch.toml.example__`, `The commented template.`),
+			item(`__/usr/share/doc/latch-ssh/examples/ansible/__`, `An Ansible task list for a fleet: installs the package, templates __latch.toml__ and the secret file, wires the PAM hook, runs check-config.`),
 			item(`__/usr/share/doc/latch-ssh/examples/latch-ssh-server.toml__`, `The __[server]__ table for the embedded SSH server.`),
 		}},
 		{"see also", []block{p(`**latch-ssh**(8), **latch-check**(8), **sshd_config**(5)`)}},
