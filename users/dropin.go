@@ -156,7 +156,9 @@ func (c *checker) merge(dst, src map[string]any, path []string, i int) {
 		}
 		dm, dIsTable := dv.(map[string]any)
 		sm, sIsTable := sv.(map[string]any)
-		if dIsTable && sIsTable {
+		// A user's entry is one thing, whatever its shape: never merged.
+		isUser := len(p) == 2 && p[0] == "users"
+		if dIsTable && sIsTable && !isUser {
 			c.merge(dm, sm, p, i)
 			continue
 		}
@@ -164,7 +166,7 @@ func (c *checker) merge(dst, src map[string]any, path []string, i int) {
 		here := Source{File: c.srcs[i].file, Line: c.srcs[i].idx.line(p...)}
 		msg := fmt.Sprintf("is set in both %s and %s", first, here)
 		fix := "set it in one file only: a drop-in adds keys, it does not override them"
-		if len(p) == 2 && p[0] == "users" {
+		if isUser {
 			msg = fmt.Sprintf("%s is mapped in both %s and %s", show(k), first, here)
 			fix = "keep one of the two lines: a user is mapped in one file only (latch-ssh pair writes [policy] pairing_file)"
 		}

@@ -145,3 +145,28 @@ func TestPairDropInDefaultsAndDuplicates(t *testing.T) {
 		t.Errorf("latch.toml mentions bob's account:\n%s", got)
 	}
 }
+
+// A user mapped in latch.toml while Latch was pairing them into the
+// pairing file (configuration management's run racing latch-ssh pair):
+// the configuration would map them twice and deny every login, so the new
+// line is taken out again and the Latch pairing undone.
+func TestPairRacingAnotherFileIsUndone(t *testing.T) {
+	f := newFixture(t, options{policy: `pairing_file = "latch.d/50-paired.toml"`})
+	adminAcc := f.account(t)
+	f.m.Hostname = func() (string, error) {
+		// Between the load and the Latch call.
+		f.write(t, options{policy: `pairing_file = "latch.d/50-paired.toml"`, users: userLine("alice", adminAcc)})
+		return "testhost", nil
+	}
+	_, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID))
+	if err == nil || !strings.Contains(err.Error(), "is mapped in both") || !strings.Contains(err.Error(), "undone") {
+		t.Fatalf("Pair = %v, want the double mapping named and the pairing undone", err)
+	}
+	cfg := f.load(t)
+	if acc, _ := cfg.Account("alice"); acc != adminAcc || cfg.UserSources["alice"].File != f.path {
+		t.Errorf("alice maps to %q at %v, want the admin's line", acc, cfg.UserSources["alice"])
+	}
+	if got := f.Latch.Accounts(appID); len(got) != 1 || got[0] != adminAcc {
+		t.Errorf("Latch pairs %q, want only the admin's account", got)
+	}
+}

@@ -407,6 +407,19 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 	if err := users.AddUser(file, name, account); err != nil {
 		return "", m.rollback(ctx, cfg, lc, name, account, file, err)
 	}
+	// AddUser checked the one file it edited; the configuration is all
+	// of its files. When it no longer loads with the new line (the same
+	// user mapped meanwhile in another file: configuration management
+	// writing latch.toml, say), the line is taken out again and the
+	// pairing undone, since a configuration that does not load denies
+	// every login.
+	if _, err := users.Load(m.ConfigPath); err != nil {
+		if _, rmErr := users.RemoveUser(file, name); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("taking the line out again: %w", rmErr))
+		}
+		return "", m.rollback(ctx, cfg, lc, name, account, file,
+			fmt.Errorf("with the new line the configuration does not load, so it was taken out again: %w", err))
+	}
 	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch", name, ShortAccount(account), name), nil
 }
 
