@@ -1,13 +1,17 @@
-// Package users loads latch-ssh's configuration, /etc/latch-ssh/latch.toml:
-// the Latch application credentials, the decision policy, the operations per
-// service and the map from local users to Latch accounts.
+// Package users loads latch-ssh's configuration, /etc/latch-ssh/latch.toml
+// and its drop-ins /etc/latch-ssh/latch.d/*.toml (dropin.go): the Latch
+// application credentials, the decision policy, the operations per service
+// and the map from local users to Latch accounts.
 //
 // Loading is strict because the file is a security control: unknown keys,
 // wrong types and out-of-range values are errors, every problem is reported
 // with its file, line and fix, and the file (and any secret_file or ca_file)
 // is refused when someone other than root could change it, or read a secret
-// in it. SetUser and RemoveUser edit the [users] table in place, keeping
-// every other byte the admin wrote.
+// in it. The drop-ins are held to the same rules, each file separately, and
+// merged key by key: a key or user set in two files is an error naming
+// both. SetUser, AddUser and RemoveUser edit the [users] table of one file
+// in place, keeping every other byte the admin wrote; Config.FileFor says
+// which file.
 package users
 
 import (

@@ -61,7 +61,7 @@ func TestCheckConfigDropIns(t *testing.T) {
 	write(filepath.Join(d, "60-dup.toml"), "[users]\nroot = \""+acc+"\"\n", 0o644)
 	out = render(Run(context.Background(), Options{ConfigPath: path, SkipWiring: true}))
 	want := "error: " + filepath.Join(d, "60-dup.toml") + ":2: users.root: \"root\" is mapped in both " + path + ":7 and " + filepath.Join(d, "60-dup.toml") + ":2"
-	if !strings.Contains(out, want) {
-		t.Errorf("output lacks %q:\n%s", want, out)
+	if !strings.Contains(out, want) || !strings.Contains(out, "denied until this file and its 3 drop-in(s) load") {
+		t.Errorf("output lacks %q or the lockout:\n%s", want, out)
 	}
 }
