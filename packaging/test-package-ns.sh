@@ -12,6 +12,11 @@
 #                         two test users, then dpkg -r latch-ssh, on private
 #                         copies of /etc/pam.d, /var/lib/pam, debconf's
 #                         database, /etc/passwd and /etc/shadow
+#   fleet WORK DEB        the Ansible example run three times by
+#                         ansible-playbook (connection local) on a private
+#                         copy of /etc, around a pairing in the pairing
+#                         drop-in, with pamtester logins through the sshd
+#                         PAM stack it wired
 #
 # Run from the repository root. It prints "ok ..." for each check, and
 # "FAIL ..." then exits 1 at the first failure.
@@ -158,8 +163,104 @@ pam() {
 	ok "dpkg -r: warned that /etc/pam.d/latch-ssh-test-hook still runs latch-check"
 }
 
+# fleet WORK DEB: the fleet layout of issue 17 on this machine, as
+# configuration management would apply it: the shipped playbook and task
+# list (packaging/examples/ansible), run by ansible-playbook against
+# localhost (connection local) on a private copy of /etc. Between runs a
+# pairing is written into the pairing drop-in the way latch-ssh pair writes
+# it (there is no Latch here to pair with): the runs must keep it byte for
+# byte, rewrite latch.toml only when a variable changes, and the PAM hook
+# must read both files at each login.
+fleet() {
+	local work=$1 deb=$2 x out recap
+	for x in latchpkg3 latchpkg4; do
+		! getent passwd "$x" >/dev/null || fail "user $x exists on this machine"
+	done
+	for x in /etc /var/lib/pam /var/cache/debconf; do
+		mkdir -p "$work/fleet-ns$(dirname "$x")"
+		cp -a "$x" "$work/fleet-ns$x"
+		mount --bind "$work/fleet-ns$x" "$x"
+	done
+	echo "latchpkg3:x:64533:64533:latch-ssh package test:/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+	echo "latchpkg3:*:$(($(date +%s) / 86400)):0:99999:7:::" >>/etc/shadow
+	echo "latchpkg4:x:64534:64534:latch-ssh package test:/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+	echo "latchpkg4:*:$(($(date +%s) / 86400)):0:99999:7:::" >>/etc/shadow
+	if [ ! -f /etc/pam.d/sshd ]; then
+		# No openssh-server here: the lines of Debian's that matter.
+		printf '%s\n' '@include common-auth' 'account    required     pam_nologin.so' '@include common-account' \
+			'session    required     pam_loginuid.so' '@include common-session' '@include common-password' >/etc/pam.d/sshd
+	fi
+	local pam_before ex=$work/fleet-example
+	pam_before=$(cat /etc/pam.d/sshd)
+	cp -r packaging/examples/ansible "$ex"
+	printf '[latch_ssh_servers]\nlocalhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n' >"$work/fleet-inventory"
+	# Extra vars over the play's placeholders. Latch is a closed port: a
+	# paired user is decided by fail_mode "closed". Root already: no
+	# become (sudo may not be installed).
+	printf '%s\n' "latch_ssh_deb: $deb" 'latch_ssh_app_id: AAAAAAAAAAAAAAAAAAAA' \
+		'latch_ssh_secret: BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' 'latch_ssh_fail_mode: closed' \
+		'latch_ssh_api_url: https://127.0.0.1:9' 'latch_ssh_operations: {sshd: CCCCCCCCCCCCCCCCCCCC}' \
+		'ansible_become: false' >"$work/fleet-vars.yml"
+	export HOME=$work/fleet-home ANSIBLE_LOCAL_TEMP=$work/fleet-home/tmp ANSIBLE_REMOTE_TEMP=$work/fleet-home/rtmp
+	export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_STDOUT_CALLBACK=default
+	mkdir -p "$HOME"
+	# play EXTRA...: runs the example playbook; sets $out to its output
+	# and $recap to its "localhost : ok=..." line.
+	play() {
+		out=$(ansible-playbook -i "$work/fleet-inventory" "$ex/playbook.yml" -e "@$work/fleet-vars.yml" "$@" 2>&1) ||
+			fail "ansible-playbook $*: $out"
+		recap=$(grep -E '^localhost +: ok=' <<<"$out") || fail "no PLAY RECAP: $out"
+	}
+	play
+	grep -q 'changed=[1-9]' <<<"$recap" && grep -q 'failed=0' <<<"$recap" || fail "first run: $recap"$'\n'"$out"
+	local conf=/etc/latch-ssh/latch.toml
+	[ "$(stat -c '%a %U %G' $conf)" = "600 root root" ] || fail "templated latch.toml: $(stat -c '%a %U %G' $conf)"
+	[ "$(stat -c '%a %U %G' /etc/latch-ssh/secret)" = "600 root root" ] || fail "secret: $(stat -c '%a %U %G' /etc/latch-ssh/secret)"
+	[ "$(cat /etc/latch-ssh/secret)" = BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB ] || fail "secret file content"
+	! grep -q BBBBBBBB <<<"$out" || fail "the secret is in ansible-playbook's output"
+	grep -qx 'pairing_file = "latch.d/50-paired.toml"' $conf || fail "latch.toml has no pairing_file: $(cat $conf)"
+	! grep -q '^\[users\]' $conf || fail "the templated latch.toml has a [users] table"
+	grep -B1 -x '@include common-account' /etc/pam.d/sshd | head -n1 |
+		grep -qx 'account required pam_exec.so quiet seteuid /usr/sbin/latch-check' ||
+		fail "account hook not right before common-account: $(cat /etc/pam.d/sshd)"
+	grep -B1 -x '@include common-session' /etc/pam.d/sshd | head -n1 |
+		grep -qx 'session optional pam_exec.so quiet seteuid /usr/sbin/latch-check' ||
+		fail "session hook not right before common-session: $(cat /etc/pam.d/sshd)"
+	[ "$(diff <(echo "$pam_before") /etc/pam.d/sshd | grep -c '^[<>]')" = 2 ] || fail "/etc/pam.d/sshd: not just the two lines added"
+	grep -q 'latch_ssh_check.stdout_lines' <<<"$out" || fail "check-config's findings were not shown: $out"
+	ok "ansible-playbook (the example, connection local): package, secret 600, latch.toml 600 without [users], PAM hooks right before common-account and common-session, check-config passed"
+
+	local acct=DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD
+	local paired=/etc/latch-ssh/latch.d/50-paired.toml
+	printf '# Written by latch-ssh pair and latch-ssh unpair\n[users]\nlatchpkg4 = "%s"\n' "$acct" >$paired
+	chmod 600 $paired
+	out=$(pamtester sshd latchpkg3 acct_mgmt 2>&1) || fail "latchpkg3 (not paired, unpaired = allow) refused: $out"
+	out=$(pamtester sshd latchpkg4 acct_mgmt 2>&1) && fail "latchpkg4 (paired in $paired, Latch unreachable, fail_mode closed) allowed"
+	out=$(latch-ssh check-config --no-wiring --users 2>&1) || fail "check-config --users: $out"
+	grep -qF "note: $paired:3: maps latchpkg4" <<<"$out" || fail "check-config --users does not place latchpkg4 at $paired:3: $out"
+	ok "pamtester through the wired sshd stack: latchpkg3 (unpaired) allowed, latchpkg4 (paired in the drop-in) denied (Latch unreachable, closed); check-config --users: $paired:3"
+
+	local sum_conf sum_paired sum_pam
+	sum_conf=$(md5sum <$conf) sum_paired=$(md5sum <$paired) sum_pam=$(md5sum </etc/pam.d/sshd)
+	play --check --diff
+	grep -q 'changed=0' <<<"$recap" || fail "second run, --check --diff, would change something: $recap"$'\n'"$out"
+	play
+	grep -q 'changed=0' <<<"$recap" || fail "second run changed something: $recap"$'\n'"$out"
+	[ "$sum_conf" = "$(md5sum <$conf)" ] && [ "$sum_pam" = "$(md5sum </etc/pam.d/sshd)" ] || fail "second run changed latch.toml or pam.d/sshd"
+	[ "$sum_paired" = "$(md5sum <$paired)" ] || fail "second run changed the pairing file"
+	ok "second run, --check --diff then for real: changed=0; latch.toml, pam.d/sshd and the pairing file byte for byte the same"
+
+	play -e latch_ssh_unpaired=deny
+	grep -q 'changed=1 ' <<<"$recap" || fail "third run (unpaired = deny): $recap"$'\n'"$out"
+	grep -qx 'unpaired = "deny"' $conf || fail "third run did not rewrite latch.toml"
+	[ "$sum_paired" = "$(md5sum <$paired)" ] || fail "third run changed the pairing file"
+	out=$(pamtester sshd latchpkg3 acct_mgmt 2>&1) && fail "latchpkg3 allowed after unpaired = deny"
+	ok "third run (unpaired = deny): latch.toml rewritten (changed=1), the pairing file untouched; latchpkg3 (unpaired) now denied"
+}
+
 case "${1:-}" in
 scripts) scripts "$2" "$3" ;;
 pam) pam "$2" ;;
-*) fail "usage: test-package-ns.sh scripts WORK CONTROL | pam WORK" ;;
+fleet) fleet "$2" "$3" ;;
+*) fail "usage: test-package-ns.sh scripts WORK CONTROL | pam WORK | fleet WORK DEB" ;;
 esac

@@ -52,12 +52,15 @@ fi
 
 step "tools"
 tools=(rpm:rpm lintian:lintian man:man-db objdump:binutils gzip:gzip pamtester:pamtester
-	ssh:openssh-client ssh-keygen:openssh-client unshare:util-linux)
+	ssh:openssh-client ssh-keygen:openssh-client unshare:util-linux ansible-playbook:ansible-core)
 [ "${CI:-}" = true ] && tools+=(systemd-analyze:systemd)
 need=()
 for pair in "${tools[@]}"; do
 	command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
+# Ansible's apt module needs python3-apt on the managed host (and would
+# install it itself, unasked).
+dpkg-query -W -f='${Status}' python3-apt 2>/dev/null | grep -q 'install ok installed' || need+=(python3-apt)
 if [ ${#need[@]} -gt 0 ]; then
 	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 	echo "installing: ${need[*]}"
@@ -121,6 +124,9 @@ expected=(
 	"/usr/share/doc/latch-ssh/examples/pam/sshd 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/sudo 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/su 0644"
+	"/usr/share/doc/latch-ssh/examples/ansible/latch-ssh.yml 0644"
+	"/usr/share/doc/latch-ssh/examples/ansible/latch.toml.j2 0644"
+	"/usr/share/doc/latch-ssh/examples/ansible/playbook.yml 0644"
 )
 deb_only=(
 	"/usr/share/pam-configs/latch-ssh 0644"
@@ -150,6 +156,8 @@ for e in "${expected[@]}" "${deb_only[@]}"; do
 	[ "$got" = "$mode" ] || fail "deb: $path mode $got, want $mode"
 done
 ok "deb: ${#expected[@]}+${#deb_only[@]} paths, root/root, modes (latch.toml 0600)"
+awk '$6 == "./etc/latch-ssh/latch.d/"' <<<"$listing" | grep -q '^drwxr-xr-x root/root ' || fail "deb: no directory /etc/latch-ssh/latch.d, 0755 root/root"
+ok "deb: /etc/latch-ssh/latch.d/ (drop-ins), 0755 root/root"
 if grep -Eq '\./(etc/(pam\.d|ssh)|lib/systemd/system/[^ ]*\.wants|etc/systemd)' <<<"$listing"; then
 	fail "deb ships files under /etc/pam.d, /etc/ssh or a systemd .wants: installing must enable nothing"
 fi
@@ -248,6 +256,8 @@ set -e
 ok "binaries run"
 [ "$(stat -c '%a %U %G' /etc/latch-ssh/latch.toml)" = "600 root root" ] || fail "installed latch.toml: $(stat -c '%a %U %G' /etc/latch-ssh/latch.toml)"
 ok "installed /etc/latch-ssh/latch.toml is 600 root root"
+[ "$(stat -c '%a %U %G %F' /etc/latch-ssh/latch.d)" = "755 root root directory" ] || fail "installed latch.d: $(stat -c '%a %U %G %F' /etc/latch-ssh/latch.d)"
+ok "installed /etc/latch-ssh/latch.d is a directory, 755 root root"
 set +e
 out=$(latch-ssh check-config --no-wiring 2>&1)
 rc=$?
@@ -450,6 +460,16 @@ dpkg -i "$deb"
 [ -z "$(find /etc/latch-ssh -name '*.dpkg-*')" ] || fail "reinstall left $(find /etc/latch-ssh -name '*.dpkg-*')"
 [ "$(stat -c '%a' /etc/latch-ssh/latch.toml)" = 600 ] || fail "reinstall changed the config's mode"
 ok "reinstall kept the edited config (mode 600, no .dpkg-* files)"
+
+step "fleet: the Ansible example"
+if [ -n "$ns" ]; then
+	# ansible-playbook on a private copy of /etc: the shipped example
+	# installs the package (already there), templates latch.toml, wires
+	# sshd's PAM stack; pairings in the drop-in survive its runs.
+	counted unshare -m --propagation private bash packaging/test-package-ns.sh fleet "$work" "$(realpath "$deb")"
+else
+	note "the Ansible example not run (no mount namespace)"
+fi
 
 step "pam-auth-update profile, remove"
 if [ -n "$ns" ]; then

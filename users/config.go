@@ -1,13 +1,17 @@
-// Package users loads latch-ssh's configuration, /etc/latch-ssh/latch.toml:
-// the Latch application credentials, the decision policy, the operations per
-// service and the map from local users to Latch accounts.
+// Package users loads latch-ssh's configuration, /etc/latch-ssh/latch.toml
+// and its drop-ins /etc/latch-ssh/latch.d/*.toml (dropin.go): the Latch
+// application credentials, the decision policy, the operations per service
+// and the map from local users to Latch accounts.
 //
 // Loading is strict because the file is a security control: unknown keys,
 // wrong types and out-of-range values are errors, every problem is reported
 // with its file, line and fix, and the file (and any secret_file or ca_file)
 // is refused when someone other than root could change it, or read a secret
-// in it. SetUser and RemoveUser edit the [users] table in place, keeping
-// every other byte the admin wrote.
+// in it. The drop-ins are held to the same rules, each file separately, and
+// merged key by key: a key or user set in two files is an error naming
+// both. SetUser, AddUser and RemoveUser edit the [users] table of one file
+// in place, keeping every other byte the admin wrote; Config.FileFor says
+// which file.
 package users
 
 import (
@@ -36,8 +40,11 @@ const (
 // goroutines that decide logins.
 type Config struct {
 	// Path is the file the configuration was loaded from (Load) or the name
-	// given to Parse.
-	Path   string
+	// given to Parse: the main file.
+	Path string
+	// Files is every file read, in order: Path, then its drop-ins
+	// (DropInDir) in lexical order.
+	Files  []string
 	Latch  Latch
 	Policy Policy
 	// Operations maps a service name (PAM service or front end: "sshd",
@@ -48,9 +55,12 @@ type Config struct {
 	// over Operations for that user.
 	UserOperations map[string]map[string]string
 	// Users maps a local user name to a Latch account id. Use Account.
-	Users  map[string]string
-	Daemon Daemon
-	Server Server
+	Users map[string]string
+	// UserSources maps each user of Users to the file and line that map
+	// them. Use FileFor to find the file to edit.
+	UserSources map[string]Source
+	Daemon      Daemon
+	Server      Server
 }
 
 // Latch is the [latch] table: how to reach and authenticate to Latch.
@@ -88,6 +98,10 @@ type Policy struct {
 	Silent           bool
 	AllowSelfPairing bool
 	PairCommonName   bool
+	// PairingFile is the drop-in new pairings are written to (the path
+	// of latch.d/NAME.toml beside the main file), or "" for the main
+	// file. Use Config.FileFor.
+	PairingFile string
 }
 
 // Daemon is the [daemon] table.

@@ -333,8 +333,8 @@ func splice(data []byte, from, to int, with []byte) []byte {
 // decodeProblem describes a decoding error of data as Parse does, which
 // hides the decoder's quote of a broken secret.
 func decodeProblem(data []byte, err error) error {
-	c := &checker{idx: indexLines(data)}
-	c.syntax(err)
+	c := &checker{srcs: []source{{data: data, idx: indexLines(data)}}}
+	c.syntax(0, err)
 	return c.probs
 }
 

@@ -171,6 +171,14 @@ func FuzzSetUser(f *testing.F) {
 			} else {
 				oldCfg.Users[user] = account
 			}
+			// Lines move with the edit: every mapped user has a
+			// source in the file, the rest must not change.
+			for u := range newCfg.Users {
+				if s := newCfg.UserSources[u]; s.File != "f.toml" || s.Line < 1 {
+					t.Fatalf("user %s has source %v", u, s)
+				}
+			}
+			oldCfg.UserSources = newCfg.UserSources
 			if !reflect.DeepEqual(oldCfg, newCfg) {
 				t.Fatalf("config changed beyond Users[%s]", user)
 			}

@@ -8,65 +8,99 @@ import (
 	"syscall"
 )
 
-// Inspection is everything Inspect found wrong with a configuration file in
-// one pass, for `latch-ssh check-config`: a file that others can read is
-// still parsed, and a value with a problem does not hide the others, so the
-// admin fixes everything in one round instead of meeting the next problem
-// only after fixing the last (issue 13, point 5).
+// Inspection is everything Inspect found wrong with a configuration (the
+// main file and its drop-ins) in one pass, for `latch-ssh check-config`:
+// a file that others can read is still parsed, and a value with a problem
+// does not hide the others, so the admin fixes everything in one round
+// instead of meeting the next problem only after fixing the last (issue
+// 13, point 5).
 type Inspection struct {
-	// Path is the file inspected.
+	// Path is the main file inspected.
 	Path string
+	// Files is every file read: Path, then the drop-ins in the order
+	// they are merged.
+	Files []string
+	// Ignored lists the entries of the drop-in directory that are not
+	// read (IsDropInName): editor backups, dpkg leftovers.
+	Ignored []string
 	// Config is what did parse, the entries with a problem left out; nil
-	// when the file could not be read or is not TOML. It is for reporting
-	// only: never decide with it, since Load refuses the file as long as
-	// Problems is not empty.
+	// when a file could not be read or is not TOML. It is for reporting
+	// only: never decide with it, since Load refuses the configuration as
+	// long as Problems is not empty.
 	Config *Config
-	// Problems is every reason Load refuses the file, in the order found
-	// (permissions first, then the file's lines in order, then the files
-	// it names), each located as closely as the file allows and with its
-	// fix.
+	// Problems is every reason Load refuses the configuration, in the
+	// order found (permissions first, then each file's lines in order,
+	// then the files they name), each located as closely as the files
+	// allow and with its fix.
 	Problems Problems
-	// Err is set when the file could not be read at all (it does not exist,
-	// say); then nothing else is known about it.
+	// Err is set when a file could not be read at all (the main file does
+	// not exist, say); then nothing else is known about it.
 	Err error
-	idx *lineIndex
+	c   *checker
 }
 
-// Line returns the line of the file that defines the key or table path
-// ("users", "alice"), else the line of its nearest parent, else 0.
-func (in *Inspection) Line(path ...string) int {
-	if in.idx == nil {
-		return 0
+// Locate returns the file and line that define the key or table path
+// ("users", "alice"), else its nearest parent's, else the main file and
+// line 0.
+func (in *Inspection) Locate(path ...string) (string, int) {
+	if in.c == nil {
+		return in.Path, 0
 	}
-	return in.idx.line(path...)
+	return in.c.locate(path)
 }
 
-// Problem returns a Problem located at the key path of the inspected file.
+// Line returns the line that defines the key or table path in the file
+// Locate names.
+func (in *Inspection) Line(path ...string) int {
+	_, line := in.Locate(path...)
+	return line
+}
+
+// Problem returns a Problem located at the key path of the inspected
+// configuration.
 func (in *Inspection) Problem(path []string, msg, fix string) Problem {
-	return Problem{File: in.Path, Line: in.Line(path...), Key: displayKey(path), Message: msg, Fix: fix}
+	file, line := in.Locate(path...)
+	return Problem{File: file, Line: line, Key: displayKey(path), Message: msg, Fix: fix}
 }
 
-// Inspect reports every problem of the configuration at path that Load
-// would refuse it for, all at once. Load and Inspect agree: Load(path)
-// succeeds exactly when Inspect(path) has neither Problems nor Err. It may
-// read a file Load refuses to trust (one others can write), to report what
-// else is wrong in it; what it read is only ever printed, never used to
-// decide.
+// Inspect reports every problem of the configuration at path (and its
+// drop-ins) that Load would refuse it for, all at once. Load and Inspect
+// agree: Load(path) succeeds exactly when Inspect(path) has neither
+// Problems nor Err. It may read a file Load refuses to trust (one others
+// can write), to report what else is wrong in it; what it read is only
+// ever printed, never used to decide.
 func Inspect(path string) *Inspection {
 	in := &Inspection{Path: path}
-	data, _, _, err := readConfig(path)
-	var perm *PermissionError
-	if errors.As(err, &perm) {
-		in.Problems = append(in.Problems, Problem{File: perm.Path, Message: perm.Problem, Fix: perm.Fix})
-		data, err = readUnchecked(path)
-	}
+	data, err := in.read(path)
 	if err != nil {
 		in.Err = err
 		return in
 	}
-	in.idx = indexLines(data)
-	cfg, probs := parse(path, data)
-	in.Problems = append(in.Problems, probs...)
+	srcs := []source{{file: path, data: data}}
+	files, ignored, err := dropIns(path)
+	in.Ignored = ignored
+	var perm *PermissionError
+	switch {
+	case errors.As(err, &perm):
+		in.Problems = append(in.Problems, Problem{File: perm.Path, Message: perm.Problem, Fix: perm.Fix})
+	case err != nil:
+		in.Err = err
+		return in
+	}
+	for _, f := range files {
+		data, err := in.read(f)
+		if err != nil {
+			in.Err = err
+			return in
+		}
+		srcs = append(srcs, source{file: f, data: data})
+	}
+	for _, s := range srcs {
+		in.Files = append(in.Files, s.file)
+	}
+	cfg, c := parseSources(srcs)
+	in.c = c
+	in.Problems = append(in.Problems, c.probs...)
 	if cfg == nil {
 		return in
 	}
@@ -88,6 +122,18 @@ func Inspect(path string) *Inspection {
 	return in
 }
 
+// read reads one file of the configuration with Load's checks; a file
+// they refuse is reported as a problem and read anyway.
+func (in *Inspection) read(path string) ([]byte, error) {
+	data, _, _, err := readConfig(path)
+	var perm *PermissionError
+	if errors.As(err, &perm) {
+		in.Problems = append(in.Problems, Problem{File: perm.Path, Message: perm.Problem, Fix: perm.Fix})
+		data, err = readUnchecked(path)
+	}
+	return data, err
+}
+
 // fileProblem locates err, about the file named by the key at path, at
 // that key's line. fix is for errors that bring none of their own.
 func (in *Inspection) fileProblem(path []string, err error, fix string) Problem {
@@ -96,7 +142,7 @@ func (in *Inspection) fileProblem(path []string, err error, fix string) Problem 
 	switch {
 	case errors.As(err, &p):
 		q := *p
-		q.File, q.Line = in.Path, in.Line(path...)
+		q.File, q.Line = in.Locate(path...)
 		return q
 	case errors.As(err, &perm):
 		return in.Problem(path, perm.Path+" "+perm.Problem, perm.Fix)

@@ -13,19 +13,22 @@ import (
 // maxConfigSize bounds what Load reads; a real configuration is a few KiB.
 const maxConfigSize = 1 << 20
 
-// Load reads the configuration at path and validates it, refusing files
-// that are not safe to trust (see CheckFile and CheckDirs): the file itself,
-// and any secret_file and ca_file it names. It reads the secret from
-// secret_file. The error is a *PermissionError, Problems, an I/O error, or
-// several of them joined (errors.As finds each); it never holds the secret.
+// Load reads the configuration at path, then its drop-ins (DropInDir:
+// latch.d/*.toml beside it, in lexical order), merges them (a key or user
+// set in two files is an error naming both) and validates the result,
+// refusing files that are not safe to trust (see CheckFile and CheckDirs):
+// each file and the drop-in directory, and any secret_file and ca_file
+// they name. It reads the secret from secret_file. The error is a
+// *PermissionError, Problems, an I/O error, or several of them joined
+// (errors.As finds each); it never holds the secret.
 func Load(path string) (*Config, error) {
-	data, _, _, err := readConfig(path)
+	srcs, err := loadSources(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(path, data)
-	if err != nil {
-		return nil, err
+	cfg, c := parseSources(srcs)
+	if len(c.probs) > 0 {
+		return nil, c.probs
 	}
 	var errs []error
 	if cfg.Latch.SecretFile != "" {
@@ -33,7 +36,7 @@ func Load(path string) (*Config, error) {
 		if err != nil {
 			var p *Problem
 			if errors.As(err, &p) {
-				p.File, p.Line = path, indexLines(data).line("latch", "secret_file")
+				p.File, p.Line = c.locate([]string{"latch", "secret_file"})
 				err = Problems{*p}
 			}
 			errs = append(errs, fmt.Errorf("[latch] secret_file: %w", err))

@@ -64,50 +64,114 @@ func Parse(file string, data []byte) (*Config, error) {
 // nil only when data is not TOML. Only Inspect uses the partial Config,
 // to report what else is wrong; nothing decides with it.
 func parse(file string, data []byte) (*Config, Problems) {
-	c := &checker{file: file, idx: indexLines(data), homeOf: map[string]string{}}
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		c.syntax(err)
-		return nil, c.probs
+	cfg, c := parseSources([]source{{file: file, data: data}})
+	return cfg, c.probs
+}
+
+// source is one file of a configuration: the main file or a drop-in.
+type source struct {
+	file string
+	data []byte
+	idx  *lineIndex
+}
+
+// parseSources decodes every source, merges them (see merge) and validates
+// the result as one configuration, the main file first. The Config is nil
+// when a source is not TOML. The checker it returns locates keys in the
+// sources (locate) and holds the problems, sorted by file then line.
+func parseSources(srcs []source) (*Config, *checker) {
+	c := &checker{srcs: srcs, origin: map[string]int{}, homeOf: map[string]string{}}
+	merged := map[string]any{}
+	decoded := true
+	for i := range srcs {
+		if srcs[i].idx == nil {
+			srcs[i].idx = indexLines(srcs[i].data)
+		}
+		var raw map[string]any
+		if _, err := toml.Decode(string(srcs[i].data), &raw); err != nil {
+			c.syntax(i, err)
+			decoded = false
+			continue
+		}
+		c.merge(merged, raw, nil, i)
 	}
-	root := &table{c: c, m: raw}
-	cfg := &Config{Path: file}
+	if !decoded {
+		return nil, c
+	}
+	root := &table{c: c, m: merged}
+	cfg := &Config{Path: srcs[0].file}
+	for _, s := range srcs {
+		cfg.Files = append(cfg.Files, s.file)
+	}
 	c.latch(root.sub("latch"), &cfg.Latch)
 	c.policy(root.sub("policy"), &cfg.Policy)
 	cfg.Operations = c.serviceMap(root.sub("operations"))
 	users := root.sub("users")
 	cfg.Users = c.users(users)
+	cfg.UserSources = map[string]Source{}
+	for u := range cfg.Users {
+		file, line := c.locate([]string{"users", u})
+		cfg.UserSources[u] = Source{File: file, Line: line}
+	}
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	root.finish()
-	slices.SortStableFunc(c.probs, func(a, b Problem) int { return a.Line - b.Line })
-	return cfg, c.probs
+	c.sortProblems()
+	return cfg, c
 }
 
 // checker collects problems while the tables are validated.
 type checker struct {
-	file   string
-	idx    *lineIndex
+	srcs []source
+	// origin maps a joined key or table path (joinPath) to the source
+	// that set it; a table set in several sources keeps the first.
+	origin map[string]int
 	probs  Problems
 	homeOf map[string]string // known key -> its table, to place misplaced keys
 }
 
+// locate returns the file and line that define path: the source that set
+// it (or its nearest parent), else the main file; the line is 0 when that
+// file has none for it.
+func (c *checker) locate(path []string) (string, int) {
+	for n := len(path); n > 0; n-- {
+		if i, ok := c.origin[joinPath(path[:n])]; ok {
+			return c.srcs[i].file, c.srcs[i].idx.line(path...)
+		}
+	}
+	return c.srcs[0].file, c.srcs[0].idx.line(path...)
+}
+
+// sortProblems orders the problems by source, then by line.
+func (c *checker) sortProblems() {
+	order := map[string]int{}
+	for i := len(c.srcs) - 1; i >= 0; i-- {
+		order[c.srcs[i].file] = i
+	}
+	slices.SortStableFunc(c.probs, func(a, b Problem) int {
+		if d := order[a.File] - order[b.File]; d != 0 {
+			return d
+		}
+		return a.Line - b.Line
+	})
+}
+
 func (c *checker) report(path []string, msg, fix string) {
-	c.probs = append(c.probs, Problem{File: c.file, Line: c.idx.line(path...),
-		Key: displayKey(path), Message: msg, Fix: fix})
+	file, line := c.locate(path)
+	c.probs = append(c.probs, Problem{File: file, Line: line, Key: displayKey(path), Message: msg, Fix: fix})
 }
 
 // syntax turns a TOML decoding error into a problem. The decoder quotes
 // parts of the offending value, so an error on the secret's line says
 // only where it is.
-func (c *checker) syntax(err error) {
-	p := Problem{File: c.file, Message: "cannot read the file: " + err.Error()}
+func (c *checker) syntax(src int, err error) {
+	p := Problem{File: c.srcs[src].file, Message: "cannot read the file: " + err.Error()}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		p.Line, p.Message = pe.Position.Line, "TOML syntax error: "+pe.Message
 		p.Fix = `correct the syntax: strings in "double quotes", [table] headers, one key = value per line`
-		if c.secretLine(p.Line) {
+		if c.srcs[src].idx.secretLine(p.Line) {
 			p.Message = "TOML syntax error on the secret's line (details hidden so the secret is not shown)"
 		}
 	}
@@ -116,12 +180,12 @@ func (c *checker) syntax(err error) {
 
 // secretLine reports whether line n mentions a secret or continues the
 // value of a key named secret.
-func (c *checker) secretLine(n int) bool {
-	if n < 1 || n > len(c.idx.lines) {
+func (x *lineIndex) secretLine(n int) bool {
+	if n < 1 || n > len(x.lines) {
 		return true // unknown line: be safe
 	}
-	l := c.idx.lines[n-1]
-	text := c.idx.data[l.start:l.end]
+	l := x.lines[n-1]
+	text := x.data[l.start:l.end]
 	return bytes.Contains(bytes.ToLower(text), []byte("secret")) ||
 		len(l.path) > 0 && strings.Contains(strings.ToLower(l.path[len(l.path)-1]), "secret")
 }
@@ -255,6 +319,7 @@ func (c *checker) policy(t *table, p *Policy) {
 	p.Silent = t.boolean("silent", false)
 	p.AllowSelfPairing = t.boolean("allow_self_pairing", false)
 	p.PairCommonName = t.boolean("pair_common_name", true)
+	p.PairingFile = c.pairingFile(t)
 	t.finish()
 }
 

@@ -23,12 +23,14 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	configPath := configFlag(fs)
 	fs.BoolVar(&o.SkipWiring, "no-wiring", false, "do not inspect sshd and PAM")
 	fs.BoolVar(&o.Online, "online", false, "also ask Latch to check app_id and secret (one API call)")
+	fs.BoolVar(&o.ListUsers, "users", false, "list each [users] name with the file:line that maps it")
 	fs.StringVar(&o.Wiring.PAMDir, "pam-dir", wiring.DefaultPAMDir, "PAM configuration directory `DIR`")
 	fs.StringVar(&o.Wiring.SSHDConfigFile, "sshd-config", "", "sshd configuration file `FILE` (default: sshd's own)")
-	const help = `Checks the configuration, its permissions and, as root, the sshd and PAM wiring, and
-reports every problem it finds at once, each with file:line and the fix.
+	const help = `Checks the configuration (latch.toml and its latch.d/*.toml drop-ins), its permissions
+and, as root, the sshd and PAM wiring, and reports every problem it finds at once, each
+with file:line and the fix.
 Exit 0: no errors (warnings allowed); 1: errors; 2: bad usage.`
-	if code, done := parseNoArgs(fs, "check-config [-c FILE] [--online] [--no-wiring] [--pam-dir DIR] [--sshd-config FILE]", help, args, stdout, stderr); done {
+	if code, done := parseNoArgs(fs, "check-config [-c FILE] [--online] [--users] [--no-wiring] [--pam-dir DIR] [--sshd-config FILE]", help, args, stdout, stderr); done {
 		return code
 	}
 	o.ConfigPath = *configPath

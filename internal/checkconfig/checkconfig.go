@@ -38,6 +38,9 @@ type Options struct {
 	// Online also asks Latch whether it accepts app_id and secret (one
 	// API call).
 	Online bool
+	// ListUsers adds one note per [users] name: the file and line that
+	// map it (--users).
+	ListUsers bool
 }
 
 // run is one check-config run: its options and what Inspect read.
@@ -57,7 +60,7 @@ type run struct {
 func (r *run) finding(sev Severity, path []string, msg, fix string) Finding {
 	f := Finding{Severity: sev, File: r.cfg.Path, Message: msg, Fix: fix}
 	if r.in != nil && r.in.Path == r.cfg.Path {
-		f.Line = r.in.Line(path...)
+		f.File, f.Line = r.in.Locate(path...)
 	}
 	return f
 }
@@ -76,6 +79,7 @@ type check struct {
 func checks() []check {
 	return []check{
 		{"the file: permissions, syntax, values, files it names (users)", checkFile},
+		{"the drop-ins read and ignored, and the file mapping each user (users)", checkSources},
 		{"[users] names and [policy] exempt_groups on this system (NSS)", checkAccounts},
 		{"[users] names sharing a uid (gate)", checkSharedUIDs},
 		{"[policy] fail_mode", checkFailMode},

@@ -3,6 +3,7 @@ package checkconfig
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 )
 
@@ -25,8 +26,11 @@ func checkFile(_ context.Context, r *run) []Finding {
 		out = append(out, Finding{Severity: Error, Message: in.Err.Error()})
 	}
 	if len(in.Problems) > 0 || in.Err != nil {
-		out = append(out, Finding{Severity: Error, File: in.Path,
-			Message: "every login through latch-ssh is denied until this file loads"})
+		msg := "every login through latch-ssh is denied until this file loads"
+		if len(in.Files) > 1 {
+			msg = fmt.Sprintf("every login through latch-ssh is denied until this file and its %d drop-in(s) load", len(in.Files)-1)
+		}
+		out = append(out, Finding{Severity: Error, File: in.Path, Message: msg})
 	}
 	return out
 }

@@ -21,9 +21,9 @@
 //   - when root's `latch-ssh pair` and `unpair`, which edit the file
 //     themselves, ask it to over the socket (gatesocket.OpReload), before they
 //     return;
-//   - when the file changes on disk (inotify on its directory, so an
-//     editor's rename-over save is seen), within DefaultWatchDelay of the
-//     last change.
+//   - when the file or a drop-in (latch.d/*.toml) changes on disk (inotify
+//     on their directories, so an editor's rename-over save is seen),
+//     within DefaultWatchDelay of the last change.
 //
 // All go through one validated path (reloadFrom): a configuration that
 // does not load is refused, logged as an error with its problems, and the

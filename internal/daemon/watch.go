@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 // DefaultWatchDelay is how long the configuration file must stay quiet
@@ -28,17 +30,29 @@ const DefaultWatchDelay = 250 * time.Millisecond
 const watchMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_CREATE |
 	unix.IN_DELETE | unix.IN_ATTRIB | unix.IN_ONLYDIR
 
-// watcher reports changes to the configuration file through inotify. It
-// watches the file's directory, not the file: an atomic save replaces the
-// file's inode, and a watch on the old inode would see nothing after the
-// first save. When the path is a symbolic link, the directory of the file
-// it leads to is watched too (a link into a configuration-management
-// tree).
+// watcher reports changes to the configuration file and its drop-ins
+// through inotify. It watches the file's directory, not the file: an
+// atomic save replaces the file's inode, and a watch on the old inode
+// would see nothing after the first save. When the path is a symbolic
+// link, the directory of the file it leads to is watched too (a link into
+// a configuration-management tree). The drop-in directory (latch.d beside
+// the path) is watched as well, for *.toml names (users.IsDropInName) and
+// its own mode and owner; while it does not exist, its creation is seen in
+// the parent directory and the watch is added then. A drop-in that is a
+// symbolic link is watched by its name only: a change to its target
+// applies on SIGHUP.
 type watcher struct {
-	f *os.File
+	f  *os.File
+	fd int
 	// names maps a watch descriptor to the file name that matters in its
 	// directory.
 	names map[int32]string
+	// parent is the watch of the directory that holds the drop-in
+	// directory; dropDir is that directory's path and dropWD its watch,
+	// -1 while it is not watched.
+	parent  int32
+	dropDir string
+	dropWD  int32
 }
 
 // newWatcher sets up the watches for path. Events queue in the kernel from
@@ -55,20 +69,52 @@ func newWatcher(path string) (*watcher, error) {
 	}
 	// Non-blocking, so os.File reads through the runtime's poller and
 	// Close ends a pending Read.
-	w := &watcher{f: os.NewFile(uintptr(fd), "inotify"), names: map[int32]string{}}
+	w := &watcher{f: os.NewFile(uintptr(fd), "inotify"), fd: fd, names: map[int32]string{},
+		dropDir: users.DropInDir(abs), dropWD: -1}
 	targets := []string{abs}
 	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
 		targets = append(targets, real)
 	}
-	for _, t := range targets {
+	for i, t := range targets {
 		wd, err := unix.InotifyAddWatch(fd, filepath.Dir(t), watchMask)
 		if err != nil {
 			w.f.Close()
 			return nil, fmt.Errorf("watching %s: %w", filepath.Dir(t), err)
 		}
 		w.names[int32(wd)] = filepath.Base(t)
+		if i == 0 {
+			w.parent = int32(wd)
+		}
 	}
+	w.watchDropIns()
 	return w, nil
+}
+
+// watchDropIns adds the watch of the drop-in directory, when it exists.
+// Adding it again is harmless (the kernel returns the same descriptor for
+// the same directory), so it is called on every event about the
+// directory's name in its parent: created, moved in, replaced by a link
+// to another directory.
+func (w *watcher) watchDropIns() {
+	wd, err := unix.InotifyAddWatch(w.fd, w.dropDir, watchMask)
+	if err != nil {
+		return // absent, or not a directory: Load says what is wrong
+	}
+	w.dropWD = int32(wd)
+}
+
+// hit reports whether an event (its watch and the name it carries) is
+// about the configuration: the file, the drop-in directory, or a drop-in.
+func (w *watcher) hit(wd int32, name string) bool {
+	switch {
+	case wd == w.dropWD:
+		// "" is the directory itself: its mode or owner.
+		return name == "" || users.IsDropInName(name)
+	case wd == w.parent && name == users.DropInDirName:
+		w.watchDropIns()
+		return true
+	}
+	return name == w.names[wd]
 }
 
 // run reads events until ctx is done and, once the file has been quiet for
@@ -132,9 +178,14 @@ func (w *watcher) read(hits chan<- struct{}, logf func(string)) {
 			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
 				// Events were lost: the file may have changed.
 				hit = true
+			case ev.Mask&unix.IN_IGNORED != 0 && ev.Wd == w.dropWD:
+				// The drop-in directory was removed: the parent's
+				// event about its name is the hit; a new one is
+				// watched when it appears.
+				w.dropWD = -1
 			case ev.Mask&unix.IN_IGNORED != 0:
 				logf(fmt.Sprintf("no longer watching the directory of %s (removed or unmounted); edits there apply on SIGHUP only", w.names[ev.Wd]))
-			case string(name) == w.names[ev.Wd]:
+			case w.hit(ev.Wd, string(name)):
 				hit = true
 			}
 		}

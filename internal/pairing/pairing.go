@@ -5,9 +5,12 @@
 // SelfService, with the user name taken from the socket's SO_PEERCRED.
 //
 // Every operation loads the configuration afresh, so it acts on what the
-// file says now (an admin may have edited it since the daemon started), and
-// edits [users] with users.AddUser and users.RemoveUser, which keep every
-// other byte the admin wrote.
+// files say now (an admin may have edited them since the daemon started),
+// and edits [users] with users.AddUser and users.RemoveUser, which keep
+// every other byte the admin wrote, in one file: the file that maps the
+// user, else [policy] pairing_file (users.Config.FileFor). So with
+// pairing_file set, a latch.toml that configuration management rewrites is
+// never edited by pair.
 //
 // The order of the steps is chosen so that a failure half way leaves
 // something a person can finish:
@@ -390,10 +393,32 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 	if err != nil {
 		return "", fail(err, "pairing %s failed: %s", name, Message(err))
 	}
-	// AddUser, not SetUser: another process may have paired this user since
-	// the check above; then this pairing is rolled back.
-	if err := users.AddUser(m.ConfigPath, name, account); err != nil {
-		return "", m.rollback(ctx, cfg, lc, name, account, err)
+	// The line goes into [policy] pairing_file when set (a drop-in that
+	// configuration management leaves alone, created on first use), else
+	// into the main file. AddUser, not SetUser: another process may have
+	// paired this user since the check above; then this pairing is
+	// rolled back.
+	file := cfg.FileFor(name)
+	if file == cfg.Policy.PairingFile {
+		if err := users.CreatePairingFile(file); err != nil {
+			return "", m.rollback(ctx, cfg, lc, name, account, file, err)
+		}
+	}
+	if err := users.AddUser(file, name, account); err != nil {
+		return "", m.rollback(ctx, cfg, lc, name, account, file, err)
+	}
+	// AddUser checked the one file it edited; the configuration is all
+	// of its files. When it no longer loads with the new line (the same
+	// user mapped meanwhile in another file: configuration management
+	// writing latch.toml, say), the line is taken out again and the
+	// pairing undone, since a configuration that does not load denies
+	// every login.
+	if _, err := users.Load(m.ConfigPath); err != nil {
+		if _, rmErr := users.RemoveUser(file, name); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("taking the line out again: %w", rmErr))
+		}
+		return "", m.rollback(ctx, cfg, lc, name, account, file,
+			fmt.Errorf("with the new line the configuration does not load, so it was taken out again: %w", err))
 	}
 	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch", name, ShortAccount(account), name), nil
 }
@@ -401,8 +426,8 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 // rollback undoes a Latch pairing whose [users] line could not be written,
 // unless another local user maps to the same account (an admin's line for
 // an account the phone had unpaired), and explains the outcome.
-func (m *Manager) rollback(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string, editErr error) error {
-	what := fmt.Sprintf("Latch paired %s, but writing it into [users] of %s failed: %s", name, m.ConfigPath, cleanLines(editErr.Error()))
+func (m *Manager) rollback(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account, file string, editErr error) error {
+	what := fmt.Sprintf("Latch paired %s, but writing it into [users] of %s failed: %s", name, file, cleanLines(editErr.Error()))
 	public := fmt.Sprintf("Latch paired %s, but this server could not record it (%s)", name, configTrouble)
 	if fresh, err := users.Load(m.ConfigPath); err == nil {
 		cfg = fresh
@@ -455,10 +480,13 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 	if !ok {
 		return "", fail(nil, "%s is not paired with Latch (no line in [users]): nothing to unpair", name)
 	}
+	// The file whose line maps the user: latch.toml for a line an admin
+	// wrote there, the pairing drop-in for a pairing made by pair.
+	file := cfg.FileFor(name)
 	if _, ok := cfg.UserOperations[name]; ok {
 		return "", configFailure(nil,
 			fmt.Sprintf("%s has its own Latch operations in this server's configuration: ask an administrator to unpair you", name),
-			"%s has its own operations in [user_operations.%s] of %s, which need the [users] line: remove that table first, then unpair", name, name, m.ConfigPath)
+			"%s has its own operations in [user_operations.%s] (in %s or its drop-ins), which need the [users] line: remove that table first, then unpair", name, name, m.ConfigPath)
 	}
 	// Build the client before editing: if it cannot be built, nothing
 	// has changed yet.
@@ -467,7 +495,7 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 		return "", err
 	}
 	defer lc.CloseIdleConnections()
-	prev, err := users.RemoveUser(m.ConfigPath, name)
+	prev, err := users.RemoveUser(file, name)
 	switch {
 	case errors.Is(err, users.ErrNotMapped):
 		return "", fail(err, "%s is not paired with Latch (no line in [users]): nothing to unpair", name)
