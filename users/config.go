@@ -98,9 +98,10 @@ type Policy struct {
 	Silent           bool
 	AllowSelfPairing bool
 	PairCommonName   bool
-	// PairingFile is the drop-in new pairings are written to (the path
-	// of latch.d/NAME.toml beside the main file), or "" for the main
-	// file. Use Config.FileFor.
+	// PairingFile is the file new pairings are written to: the path of
+	// latch.d/NAME.toml beside the main file (default
+	// DefaultPairingFile), or the main file itself when pairing_file
+	// names it. Use Config.FileFor.
 	PairingFile string
 }
 

@@ -185,28 +185,38 @@ func (c *checker) setOrigin(path []string, v any, i int) {
 	}
 }
 
-// pairingFile reads [policy] pairing_file: "" (new pairings go into the
-// main file) or "latch.d/NAME.toml", a drop-in, returned as the path of
-// that file beside main. Anything else is refused: a file latch-ssh does
-// not read would take pairings that never apply.
+// pairingFile reads [policy] pairing_file: a drop-in "latch.d/NAME.toml"
+// (default DefaultPairingFile), returned as the path of that file beside
+// main, or the main file's own name ("latch.toml") for new pairings to go
+// into the main file. Anything else is refused: a file latch-ssh does not
+// read would take pairings that never apply.
+//
+// Why a drop-in by default (issue 17): on a fleet, configuration
+// management owns latch.toml and rewrites it whole; a pairing written
+// there would be lost at its next run. A single server loses nothing by
+// the split, and check-config --users shows where each user is mapped.
 func (c *checker) pairingFile(t *table) string {
-	v, ok := t.str("pairing_file", "")
-	if !ok || v == "" {
+	main := c.srcs[0].file
+	v, ok := t.str("pairing_file", DefaultPairingFile)
+	if !ok {
 		return ""
+	}
+	if v == filepath.Base(main) {
+		return main
 	}
 	dir, name := filepath.Split(v)
 	if filepath.Clean(dir) != DropInDirName || !IsDropInName(name) || strings.ContainsAny(name, "/\x00") {
-		t.report("pairing_file", fmt.Sprintf("%s is not a drop-in like %q: latch-ssh reads latch.toml and %s/*.toml only, so pairings written elsewhere would never apply",
-			show(v), DefaultPairingFile, DropInDirName),
-			fmt.Sprintf("pairing_file = %q (or remove it to write pairings into latch.toml)", DefaultPairingFile))
+		t.report("pairing_file", fmt.Sprintf("%s is not a drop-in like %q: latch-ssh reads %s and %s/*.toml only, so pairings written elsewhere would never apply",
+			show(v), DefaultPairingFile, filepath.Base(main), DropInDirName),
+			fmt.Sprintf("pairing_file = %q (or %q to write pairings into %s itself)", DefaultPairingFile, filepath.Base(main), filepath.Base(main)))
 		return ""
 	}
-	return filepath.Join(DropInDir(c.srcs[0].file), name)
+	return filepath.Join(DropInDir(main), name)
 }
 
 // FileFor returns the file latch-ssh pair and unpair edit for user: the
-// file that maps the user, else [policy] pairing_file, else the main
-// file.
+// file that maps the user, else [policy] pairing_file (a drop-in by
+// default), else the main file (only for a Config not made by Load).
 func (c *Config) FileFor(user string) string {
 	if s, ok := c.UserSources[user]; ok {
 		return s.File

@@ -313,20 +313,30 @@ func TestDropInPermissions(t *testing.T) {
 
 func TestPairingFileSetting(t *testing.T) {
 	for _, v := range []string{"/etc/latch-ssh/latch.d/50-paired.toml", "latch.d/50-paired.conf", "latch.d/../x.toml",
-		"other/50-paired.toml", "latch.d/.x.toml", "latch.d/sub/x.toml", "latch.toml", "latch.d/"} {
+		"other/50-paired.toml", "latch.d/.x.toml", "latch.d/sub/x.toml", "latch.toml.bak", "./latch.toml", "latch.d/"} {
 		path := dropInSetup(t, strings.Replace(mainConfig, "latch.d/50-paired.toml", v, 1), nil)
 		_, err := Load(path)
 		if err == nil || !strings.Contains(err.Error(), ":7: policy.pairing_file: ") {
 			t.Errorf("pairing_file = %q: Load = %v, want a problem at line 7", v, err)
 		}
 	}
+	// Unset: the default drop-in, so that a latch.toml rewritten by
+	// configuration management never holds a pairing (issue 17).
 	path := dropInSetup(t, strings.Replace(mainConfig, "pairing_file", "# pairing_file", 1), nil)
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Policy.PairingFile != "" || cfg.FileFor("bob") != path {
-		t.Errorf("without pairing_file: %q, FileFor %q", cfg.Policy.PairingFile, cfg.FileFor("bob"))
+	if want := filepath.Join(filepath.Dir(path), DefaultPairingFile); cfg.Policy.PairingFile != want || cfg.FileFor("bob") != want {
+		t.Errorf("without pairing_file: %q, FileFor %q, want %q", cfg.Policy.PairingFile, cfg.FileFor("bob"), want)
+	}
+	// The main file's own name keeps new pairings in it.
+	path = dropInSetup(t, strings.Replace(mainConfig, "latch.d/50-paired.toml", filepath.Base(path), 1), nil)
+	if cfg, err = Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FileFor("bob") != path {
+		t.Errorf("pairing_file = %q: FileFor %q, want %q", filepath.Base(path), cfg.FileFor("bob"), path)
 	}
 }
 

@@ -111,10 +111,15 @@ func TestFleetPairingSurvivesConfigManagementRewrites(t *testing.T) {
 	}
 }
 
-// Without pairing_file, pair writes into latch.toml as before; a user
-// already mapped in a drop-in is refused by pair (and named by file).
+// Without pairing_file, pair writes into the default drop-in, created
+// root-only, and leaves latch.toml as it was; a user already mapped in a
+// drop-in is refused by pair (and named by file).
 func TestPairDropInDefaultsAndDuplicates(t *testing.T) {
-	f := newFixture(t, options{})
+	f := newFixture(t, options{policy: "# no pairing_file"})
+	admin, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Dir(f.path)
 	if err := os.Mkdir(filepath.Join(dir, users.DropInDirName), 0o755); err != nil {
 		t.Fatal(err)
@@ -127,11 +132,18 @@ func TestPairDropInDefaultsAndDuplicates(t *testing.T) {
 	if _, err := f.m.Pair(context.Background(), "alice", f.Latch.IssuePairingToken(appID)); err != nil {
 		t.Fatal(err)
 	}
-	if cfg := f.load(t); cfg.UserSources["alice"].File != f.path {
-		t.Errorf("without pairing_file alice went to %v, want latch.toml", cfg.UserSources["alice"])
+	paired := filepath.Join(dir, users.DefaultPairingFile)
+	if cfg := f.load(t); cfg.UserSources["alice"].File != paired {
+		t.Errorf("without pairing_file alice went to %v, want %s", cfg.UserSources["alice"], paired)
+	}
+	if fi, err := os.Stat(paired); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the default pairing file: %v, %v; want mode 0600", fi, err)
+	}
+	if got, _ := os.ReadFile(f.path); string(got) != string(admin) {
+		t.Errorf("pairing alice changed latch.toml:\n%s", got)
 	}
 	before, _ := os.ReadFile(drop)
-	_, err := f.m.Pair(context.Background(), "bob", f.Latch.IssuePairingToken(appID))
+	_, err = f.m.Pair(context.Background(), "bob", f.Latch.IssuePairingToken(appID))
 	if err == nil || !strings.Contains(err.Error(), "already paired") {
 		t.Errorf("pairing bob again: %v", err)
 	}

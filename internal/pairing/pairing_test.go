@@ -103,7 +103,14 @@ func (f *fixture) write(t *testing.T, o options) {
 	if o.inline != "" {
 		top, header = "users = { "+o.inline+" }\n", "# (users are inline, above)"
 	}
-	text := fmt.Sprintf(configText, top, f.LatchTable(), o.policy, opSSHD, opSudo, header, o.users, o.extra)
+	policy := o.policy
+	if !strings.Contains(policy, "pairing_file") {
+		// These tests read latch.toml after pairing: keep new pairings
+		// there (the default drop-in has tests of its own in
+		// dropin_test.go).
+		policy += "\npairing_file = \"latch.toml\""
+	}
+	text := fmt.Sprintf(configText, top, f.LatchTable(), policy, opSSHD, opSudo, header, o.users, o.extra)
 	f.path = f.WriteFile(t, "latch.toml", text)
 	if _, err := users.Load(f.path); err != nil {
 		t.Fatalf("the test configuration does not load: %v\n%s", err, text)
