@@ -121,6 +121,7 @@ expected=(
 	"/usr/share/doc/latch-ssh/examples/pam/sshd 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/sudo 0644"
 	"/usr/share/doc/latch-ssh/examples/pam/su 0644"
+	"/usr/share/doc/latch-ssh/examples/prometheus/latch-ssh-alerts.yml 0644"
 )
 deb_only=(
 	"/usr/share/pam-configs/latch-ssh 0644"

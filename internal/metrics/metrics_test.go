@@ -234,3 +234,26 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	systest.PromtoolCheckMetrics(t, tools["promtool"], rec.Body.String())
 }
+
+// TestEveryMetricDocumented: latch-ssh(8) lists every latch_ssh_* metric
+// (packaging/cmd/mangen/pages.go, METRICS).
+func TestEveryMetricDocumented(t *testing.T) {
+	pages, err := os.ReadFile("../../packaging/cmd/mangen/pages.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New("test")
+	feed(m)
+	mfs, err := m.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) < 10 {
+		t.Fatalf("only %d families gathered", len(mfs))
+	}
+	for _, mf := range mfs {
+		if !strings.Contains(string(pages), "**"+mf.GetName()+"**") {
+			t.Errorf("latch-ssh(8) does not list %s", mf.GetName())
+		}
+	}
+}
