@@ -119,7 +119,6 @@ func TestMetricsAfterLogins(t *testing.T) {
 		{decisions, []string{"reason", "fail-open"}, 2},
 		{"latch_ssh_latch_errors_total", []string{"call", "status", "kind", "http", "code", "http-503"}, 1},
 		{"latch_ssh_latch_errors_total", []string{"call", "status", "kind", "credentials", "code", "102"}, 1},
-		{"latch_ssh_rechecks_total", []string{"front_end", "server", "result", "ended"}, 1},
 		// pam 2, forcecommand 3, server 1: one Latch call each.
 		{decisions, nil, 6},
 		{"latch_ssh_latch_request_duration_seconds", []string{"call", "status"}, 6 + m.Value("latch_ssh_rechecks_total")},
@@ -129,6 +128,11 @@ func TestMetricsAfterLogins(t *testing.T) {
 		if got := m.Value(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// A later round may find processes the first one was still ending
+	// (and end them again), so at least one.
+	if got := m.Value("latch_ssh_rechecks_total", "front_end", "server", "result", "ended"); got < 1 {
+		t.Errorf("rechecks ended = %v, want at least 1", got)
 	}
 	// No user name, account id or address in any label.
 	scrape := systest.Scrape(t, url)
