@@ -44,42 +44,69 @@ const Namespace = "latch_ssh"
 // Other is the label value of anything outside its allowlist.
 const Other = "other"
 
-// The allowlists of label values. A value outside its list is counted as
-// Other (see label).
-var (
-	// FrontEnds are the front ends: the three of gate, and "openssh" for
-	// a tracker of OpenSSH sessions that does not tell the PAM hook's
-	// from the ForceCommand gate's.
-	frontEnds = []string{gate.FrontEndPAM, gate.FrontEndForceCommand, gate.FrontEndServer, "openssh"}
-	outcomes  = []string{gate.Allow.String(), gate.Deny.String(), gate.AskOTP.String()}
-	// calls are the first segments of the Latch API paths the client
-	// calls.
-	calls          = []string{"status", "pair", "pairWithId", "unpair", "lock", "unlock", "history", "operation", "instance", "application"}
-	recheckResults = []string{"kept", "ended", "error"}
-	reloadResults  = []string{"ok", "failed"}
-)
+// The allowlists of label values, as functions so that no package-level
+// state exists to change. A value outside its list is counted as Other
+// (see label).
 
-// kinds names each latch.Kind for the kind label of Latch errors.
-var kinds = map[latch.Kind]string{
-	latch.KindOther:          "other",
-	latch.KindTimeout:        "timeout",
-	latch.KindCanceled:       "canceled",
-	latch.KindCredentials:    "credentials",
-	latch.KindClock:          "clock",
-	latch.KindNotPaired:      "not-paired",
-	latch.KindAccount:        "account",
-	latch.KindAccountMessage: "account",
-	latch.KindPairing:        "pairing",
-	latch.KindUnpairing:      "unpairing",
-	latch.KindNotFound:       "not-found",
-	latch.KindOurBug:         "bad-request",
-	latch.KindNoToken:        "no-token",
-	latch.KindSubscription:   "subscription",
-	latch.KindUnknownCode:    "unknown-code",
-	latch.KindTLS:            "tls",
-	latch.KindHTTP:           "http",
-	latch.KindMalformed:      "malformed",
-	latch.KindNetwork:        "network",
+// frontEnds are the front ends: the three of gate, and "openssh" for a
+// tracker of OpenSSH sessions that does not tell the PAM hook's from the
+// ForceCommand gate's.
+func frontEnds() []string {
+	return []string{gate.FrontEndPAM, gate.FrontEndForceCommand, gate.FrontEndServer, "openssh"}
+}
+
+func outcomes() []string {
+	return []string{gate.Allow.String(), gate.Deny.String(), gate.AskOTP.String()}
+}
+
+// calls are the first segments of the Latch API paths the client calls.
+func calls() []string {
+	return []string{"status", "pair", "pairWithId", "unpair", "lock", "unlock", "history", "operation", "instance", "application"}
+}
+
+func recheckResults() []string { return []string{"kept", "ended", "error"} }
+
+func reloadResults() []string { return []string{"ok", "failed"} }
+
+// kindName names each latch.Kind for the kind label of Latch errors.
+func kindName(k latch.Kind) string {
+	switch k {
+	case latch.KindTimeout:
+		return "timeout"
+	case latch.KindCanceled:
+		return "canceled"
+	case latch.KindCredentials:
+		return "credentials"
+	case latch.KindClock:
+		return "clock"
+	case latch.KindNotPaired:
+		return "not-paired"
+	case latch.KindAccount, latch.KindAccountMessage:
+		return "account"
+	case latch.KindPairing:
+		return "pairing"
+	case latch.KindUnpairing:
+		return "unpairing"
+	case latch.KindNotFound:
+		return "not-found"
+	case latch.KindOurBug:
+		return "bad-request"
+	case latch.KindNoToken:
+		return "no-token"
+	case latch.KindSubscription:
+		return "subscription"
+	case latch.KindUnknownCode:
+		return "unknown-code"
+	case latch.KindTLS:
+		return "tls"
+	case latch.KindHTTP:
+		return "http"
+	case latch.KindMalformed:
+		return "malformed"
+	case latch.KindNetwork:
+		return "network"
+	}
+	return "other"
 }
 
 // Allowlists returns, for each label name, every value it can take
@@ -90,9 +117,9 @@ func Allowlists() map[string][]string {
 		classes = append(classes, string(c))
 	}
 	kindNames := []string{}
-	for _, k := range kinds {
-		if !slices.Contains(kindNames, k) {
-			kindNames = append(kindNames, k)
+	for k := latch.KindOther; k <= latch.KindNetwork; k++ {
+		if n := kindName(k); !slices.Contains(kindNames, n) {
+			kindNames = append(kindNames, n)
 		}
 	}
 	codes := []string{"none", "unknown", "http-other"}
@@ -103,13 +130,13 @@ func Allowlists() map[string][]string {
 		codes = append(codes, "http-"+strconv.Itoa(s))
 	}
 	return map[string][]string{
-		"front_end": append(slices.Clone(frontEnds), Other),
-		"outcome":   append(slices.Clone(outcomes), Other),
+		"front_end": append(frontEnds(), Other),
+		"outcome":   append(outcomes(), Other),
 		"reason":    classes,
-		"call":      append(slices.Clone(calls), Other),
+		"call":      append(calls(), Other),
 		"kind":      kindNames,
 		"code":      codes,
-		"result":    append(append(slices.Clone(recheckResults), reloadResults...), Other),
+		"result":    append(append(recheckResults(), reloadResults()...), Other),
 	}
 }
 
@@ -188,7 +215,7 @@ func New(versionString string) *Metrics {
 	})
 	buildInfo.Set(1)
 	m.reg.MustRegister(m.decisions, m.failOpen, m.latchDuration, m.latchErrors, m.rechecks,
-		m.sessionsEnded, m.reloads, m.lastReloadOK, m.lastReloadTime, buildInfo, liveCollector{m},
+		m.sessionsEnded, m.reloads, m.lastReloadOK, m.lastReloadTime, buildInfo, newLiveCollector(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The series an alert watches exist from the start, at 0: a counter
 	// that appears already at 1 shows no increase() to Prometheus, so the
@@ -196,7 +223,7 @@ func New(versionString string) *Metrics {
 	for _, fe := range []string{gate.FrontEndPAM, gate.FrontEndForceCommand, gate.FrontEndServer} {
 		m.failOpen.WithLabelValues(fe)
 	}
-	for _, r := range reloadResults {
+	for _, r := range reloadResults() {
 		m.reloads.WithLabelValues(r)
 	}
 	return m
@@ -206,12 +233,12 @@ func New(versionString string) *Metrics {
 // the outcome and the class are read; the reason text, user and address
 // are not.
 func (m *Metrics) Decided(frontEnd string, d gate.Decision) {
-	fe := label(frontEnd, frontEnds)
+	fe := label(frontEnd, frontEnds())
 	reason := string(d.Class)
 	if !slices.Contains(gate.Classes(), d.Class) {
 		reason = Other
 	}
-	m.decisions.WithLabelValues(fe, label(d.Outcome.String(), outcomes), reason).Inc()
+	m.decisions.WithLabelValues(fe, label(d.Outcome.String(), outcomes()), reason).Inc()
 	if d.Allowed() && d.FailModeApplied {
 		m.failOpen.WithLabelValues(fe).Inc()
 	}
@@ -219,17 +246,13 @@ func (m *Metrics) Decided(frontEnd string, d gate.Decision) {
 
 // LatchCall records one Latch call (latch.Observer).
 func (m *Metrics) LatchCall(call string, took time.Duration, err error) {
-	call = label(call, calls)
+	call = label(call, calls())
 	m.latchDuration.WithLabelValues(call).Observe(took.Seconds())
 	if err == nil {
 		return
 	}
 	c := latch.Classify(err)
-	kind, ok := kinds[c.Kind]
-	if !ok {
-		kind = "other"
-	}
-	m.latchErrors.WithLabelValues(call, kind, errorCode(c)).Inc()
+	m.latchErrors.WithLabelValues(call, kindName(c.Kind), errorCode(c)).Inc()
 }
 
 // errorCode is the code label of a failed Latch call: the Latch error
@@ -253,13 +276,13 @@ func errorCode(c latch.Class) string {
 // Rechecked counts one recheck of a user (result "kept", "ended" or
 // "error"), the shape of sshserver.RecheckObserver.
 func (m *Metrics) Rechecked(frontEnd, result string) {
-	m.rechecks.WithLabelValues(label(frontEnd, frontEnds), label(result, recheckResults)).Inc()
+	m.rechecks.WithLabelValues(label(frontEnd, frontEnds()), label(result, recheckResults())).Inc()
 }
 
 // Ended counts n sessions a recheck ended.
 func (m *Metrics) Ended(frontEnd string, n int) {
 	if n > 0 {
-		m.sessionsEnded.WithLabelValues(label(frontEnd, frontEnds)).Add(float64(n))
+		m.sessionsEnded.WithLabelValues(label(frontEnd, frontEnds())).Add(float64(n))
 	}
 }
 
@@ -289,13 +312,18 @@ func (m *Metrics) AddLive(f func() map[string]int) {
 
 // liveCollector turns the live-session sources into
 // latch_ssh_live_sessions at scrape time.
-type liveCollector struct{ m *Metrics }
+type liveCollector struct {
+	m    *Metrics
+	desc *prometheus.Desc
+}
 
-var liveDesc = prometheus.NewDesc(Namespace+"_live_sessions",
-	"Sessions open now (logins in progress), by front end.", []string{"front_end"}, nil)
+func newLiveCollector(m *Metrics) liveCollector {
+	return liveCollector{m: m, desc: prometheus.NewDesc(Namespace+"_live_sessions",
+		"Sessions open now (logins in progress), by front end.", []string{"front_end"}, nil)}
+}
 
 // Describe implements prometheus.Collector.
-func (liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveDesc }
+func (l liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- l.desc }
 
 // Collect implements prometheus.Collector.
 func (l liveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -305,11 +333,11 @@ func (l liveCollector) Collect(ch chan<- prometheus.Metric) {
 	sum := map[string]int{}
 	for _, f := range sources {
 		for fe, n := range f() {
-			sum[label(fe, frontEnds)] += n
+			sum[label(fe, frontEnds())] += n
 		}
 	}
 	for fe, n := range sum {
-		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(n), fe)
+		ch <- prometheus.MustNewConstMetric(l.desc, prometheus.GaugeValue, float64(n), fe)
 	}
 }
 
