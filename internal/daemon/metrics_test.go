@@ -1,8 +1,8 @@
 package daemon
 
 // Issue 17, part 3: /metrics scraped after real logins through each front
-// end (the PAM hook asking the daemon, the ForceCommand gate's socket as a
-// real user, the embedded server with OpenSSH's client), a fail-open, a
+// end (the PAM hook asking the daemon, the ForceCommand gate run as a real
+// user, the embedded server with OpenSSH's client), a fail-open, a
 // Latch error, a recheck ending a session, reloads; the textfile written
 // at shutdown.
 
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
@@ -61,13 +62,21 @@ func TestMetricsAfterLogins(t *testing.T) {
 	}
 	systest.WaitMetric(t, url, waitLimit, 1, decisions, "front_end", "pam", "outcome", "allow", "reason", "latch-open")
 
-	// The ForceCommand gate's request, from a process of the user.
-	if got := f.decide(t, u); got != "allow" {
-		t.Fatalf("gate, latch open: %q", got)
+	// The ForceCommand gate itself (latch-ssh with no arguments, built
+	// with this daemon's socket), run as the user as sshd runs it.
+	gateBin := systest.BuildBinary(t, "github.com/latch-ssh/latch-ssh/cmd/latch-ssh", "-ldflags", paths.LinkFlag(f.socket))
+	runGate := func() (string, int) {
+		c := u.Command(gateBin)
+		c.Env = append(c.Env, "SSH_ORIGINAL_COMMAND=echo RAN", "SSH_CONNECTION=192.0.2.9 50022 127.0.0.1 22")
+		stdout, stderr, code := systest.Run(t, c)
+		return stdout + stderr, code
+	}
+	if out, code := runGate(); code != 0 || out != "RAN\n" {
+		t.Fatalf("gate, latch open: exit %d, %q\n%s", code, out, f.log)
 	}
 	f.SetLatch(acc, false)
-	if got := f.decide(t, u); got != closedMessage {
-		t.Fatalf("gate, latch closed: %q", got)
+	if out, code := runGate(); code != 1 || strings.Contains(out, "RAN") {
+		t.Fatalf("gate, latch closed: exit %d, %q", code, out)
 	}
 	systest.WaitMetric(t, url, waitLimit, 1, decisions, "front_end", "forcecommand", "outcome", "deny", "reason", "latch-closed")
 	f.SetLatch(acc, true)
@@ -99,8 +108,8 @@ func TestMetricsAfterLogins(t *testing.T) {
 	// Latch fails: fail_mode = "open" lets the gate's login in, counted
 	// as a fail-open and as a Latch error by kind and code.
 	f.Latch.SetFault("", latchtest.Fault{HTTPStatus: 503})
-	if got := f.decide(t, u); got != "allow" {
-		t.Fatalf("gate, Latch 503, fail open: %q", got)
+	if out, code := runGate(); code != 0 || out != "RAN\n" {
+		t.Fatalf("gate, Latch 503, fail open: exit %d, %q", code, out)
 	}
 	f.Latch.SetFault("", latchtest.Fault{ErrorCode: 102})
 	if code, out := systest.PAMTester(t, service, u.Name, "acct_mgmt"); code != 0 {
