@@ -12,6 +12,9 @@ FUZZTIME ?= 30s
 # The SSH clients nobody here wrote that the embedded server's interop tests
 # drive: PuTTY's tools and Python's asyncssh and paramiko.
 DEB_PACKAGES += putty-tools python3-asyncssh python3-paramiko
+# promtool (Debian's prometheus package) checks the example alerting rules
+# and lints the metrics' names.
+DEB_PACKAGES += prometheus
 
 .PHONY: all build test vet staticcheck unit deps fuzz clean package package-test
 

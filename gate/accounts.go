@@ -110,10 +110,10 @@ func (c *Core) resolve(login, service string) (subject, *Decision) {
 		if _, ok := cfg.Account(login); ok {
 			return subject{name: login, mapped: true}, nil
 		}
-		return subject{}, &Decision{Outcome: Deny, Severity: Warning,
+		return subject{}, &Decision{Outcome: Deny, Severity: Warning, Class: ClassAccount,
 			Reason: "no such account (NSS): a name no account has is never let in, whatever unpaired says"}
 	case err != nil:
-		return subject{}, &Decision{Outcome: Deny, Severity: Warning,
+		return subject{}, &Decision{Outcome: Deny, Severity: Warning, Class: ClassAccount,
 			Reason: "account lookup failed: " + safetext.Clean(err.Error())}
 	}
 	var owners []string
@@ -127,7 +127,7 @@ func (c *Core) resolve(login, service string) (subject, *Decision) {
 		case errors.Is(err, ErrNoAccount):
 			continue
 		case err != nil:
-			return subject{}, &Decision{Outcome: Deny, Severity: Warning,
+			return subject{}, &Decision{Outcome: Deny, Severity: Warning, Class: ClassAccount,
 				Reason: fmt.Sprintf("account lookup of [users] %s failed, so whether it shares uid %d cannot be told: %s",
 					safetext.Clean(name), acct.UID, safetext.Clean(err.Error()))}
 		}
@@ -142,7 +142,7 @@ func (c *Core) resolve(login, service string) (subject, *Decision) {
 		first := owners[0]
 		for _, o := range owners[1:] {
 			if cfg.Users[o] != cfg.Users[first] || cfg.Operation(o, service) != cfg.Operation(first, service) {
-				return subject{}, &Decision{Outcome: Deny, Severity: Error,
+				return subject{}, &Decision{Outcome: Deny, Severity: Error, Class: ClassConfig,
 					Reason: fmt.Sprintf("uid %d has several names in [users] (%s) with different Latch accounts or operations",
 						acct.UID, safetext.Clean(strings.Join(owners, ", "))),
 					Fix: "map every name of that uid to the same account (and operations), or give each person their own uid; `latch-ssh check-config` lists shared uids"}

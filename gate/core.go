@@ -32,6 +32,16 @@ type Auditor interface {
 	Record(Request, Decision)
 }
 
+// DecisionObserver is told about every decision the audit log records (so
+// not AskOTP, whose Finish is recorded), for metrics. It gets the front end
+// (Request.FrontEnd) and the decision, whose Outcome, Class and
+// FailModeApplied are bounded; it must not keep the user, the address or
+// the reason in anything with unbounded cardinality. It must be fast and
+// safe for concurrent use: it runs on every login.
+type DecisionObserver interface {
+	Decided(frontEnd string, d Decision)
+}
+
 // Core makes decisions. Build one per configuration; it is safe for
 // concurrent use as long as nobody mutates its fields.
 type Core struct {
@@ -53,6 +63,9 @@ type Core struct {
 	FailOpenGuard func(timeout time.Duration) (why, fix string)
 	// Audit receives every decision; nil logs nothing.
 	Audit Auditor
+	// Observer, when set, is told about every decision Audit is (the
+	// daemon's metrics).
+	Observer DecisionObserver
 
 	// memo, set by LoadCore, reuses NSS's answers about [users] names
 	// briefly when Accounts is nil (see accountmemo.go).
@@ -81,13 +94,13 @@ func (c *Core) Finish(req Request, d Decision, code string) Decision {
 	final.Challenge = nil
 	switch {
 	case d.Outcome != AskOTP || d.Challenge == nil:
-		final.Outcome, final.Reason = Deny, "no one-time code was asked for"
+		final.Outcome, final.Reason, final.Class = Deny, "no one-time code was asked for", ClassOTPMissing
 	case code == "":
-		final.Outcome, final.Reason = Deny, "latch open, one-time code not given"
+		final.Outcome, final.Reason, final.Class = Deny, "latch open, one-time code not given", ClassOTPMissing
 	case d.Challenge.Verify(code):
-		final.Outcome, final.Reason = Allow, "latch open, one-time code verified"
+		final.Outcome, final.Reason, final.Class = Allow, "latch open, one-time code verified", ClassOTPVerified
 	default:
-		final.Outcome, final.Reason = Deny, "latch open, wrong one-time code"
+		final.Outcome, final.Reason, final.Class = Deny, "latch open, wrong one-time code", ClassOTPWrong
 		final.Severity = Warning
 	}
 	final.Latency += time.Since(start)
@@ -99,6 +112,9 @@ func (c *Core) record(req Request, d Decision) {
 	if c.Audit != nil {
 		c.Audit.Record(req, d)
 	}
+	if c.Observer != nil {
+		c.Observer.Decided(req.FrontEnd, d)
+	}
 }
 
 // Refuse denies req without asking Latch, for a front end that refuses it
@@ -107,7 +123,7 @@ func (c *Core) record(req Request, d Decision) {
 // Warning severity. It can only deny: no front end can log an allow the
 // core did not decide.
 func (c *Core) Refuse(req Request, reason string) Decision {
-	d := Decision{Outcome: Deny, Reason: reason, Severity: Warning}
+	d := Decision{Outcome: Deny, Reason: reason, Severity: Warning, Class: ClassRefused}
 	c.record(req, d)
 	return d
 }
@@ -119,22 +135,22 @@ func (c *Core) decide(ctx context.Context, req Request) Decision {
 		if c.ConfigErr != nil {
 			reason = "configuration: " + safetext.Clean(c.ConfigErr.Error())
 		}
-		return Decision{Outcome: Deny, Reason: reason, Severity: Error,
+		return Decision{Outcome: Deny, Reason: reason, Severity: Error, Class: ClassConfig,
 			Fix: "run `latch-ssh check-config` and fix what it reports"}
 	}
 	if err := CheckUserName(req.User); err != nil {
-		return Decision{Outcome: Deny, Reason: err.Error(), Severity: Warning}
+		return Decision{Outcome: Deny, Reason: err.Error(), Severity: Warning, Class: ClassAccount}
 	}
 	if len(cfg.Policy.ExemptGroups) > 0 {
 		if c.Groups == nil {
-			return Decision{Outcome: Deny, Reason: "exempt groups configured but no group lookup", Severity: Error}
+			return Decision{Outcome: Deny, Reason: "exempt groups configured but no group lookup", Severity: Error, Class: ClassConfig}
 		}
 		exempt, err := c.Groups.InAnyGroup(req.User, cfg.Policy.ExemptGroups)
 		if err != nil {
-			return Decision{Outcome: Deny, Reason: "group lookup failed: " + safetext.Clean(err.Error()), Severity: Warning}
+			return Decision{Outcome: Deny, Reason: "group lookup failed: " + safetext.Clean(err.Error()), Severity: Warning, Class: ClassAccount}
 		}
 		if exempt {
-			return Decision{Outcome: Allow, Reason: "exempt group: Latch not asked", Severity: Warning}
+			return Decision{Outcome: Allow, Reason: "exempt group: Latch not asked", Severity: Warning, Class: ClassExempt}
 		}
 	}
 	sub, refused := c.resolve(req.User, req.Service)
@@ -168,7 +184,7 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 			// The caller gave up (the gate was interrupted, the daemon is
 			// stopping): design.md says deny, whatever the fail mode. Only a
 			// Latch that could not answer in time goes through fail_mode.
-			return Decision{Outcome: Deny, Reason: "the decision was interrupted", Severity: Warning, Operation: op}
+			return Decision{Outcome: Deny, Reason: "the decision was interrupted", Severity: Warning, Operation: op, Class: ClassInterrupted}
 		}
 		d := c.failMode(err, timeout)
 		d.Operation = op
@@ -177,16 +193,16 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 	d := Decision{Operation: op}
 	switch {
 	case !st.Open:
-		d.Outcome, d.Reason = Deny, "latch closed"
+		d.Outcome, d.Reason, d.Class = Deny, "latch closed", ClassClosed
 	case st.TwoFactor == nil:
-		d.Outcome, d.Reason = Allow, "latch open"
+		d.Outcome, d.Reason, d.Class = Allow, "latch open", ClassOpen
 	case nootp:
 		// Latch sent a code although we asked with /nootp, or the admin
 		// said never to prompt: nobody can type it, so the latch is not
 		// fully open for this login.
-		d.Outcome, d.Reason = Deny, "Latch asked for a one-time code and nobody can be prompted"
+		d.Outcome, d.Reason, d.Class = Deny, "Latch asked for a one-time code and nobody can be prompted", ClassOTPUnpromptable
 	default:
-		d.Outcome, d.Reason = AskOTP, "latch open, one-time code asked"
+		d.Outcome, d.Reason, d.Class = AskOTP, "latch open, one-time code asked", ClassOTPAsked
 		d.Challenge = NewChallenge(st.TwoFactor.Token)
 	}
 	return d
@@ -228,9 +244,9 @@ func LatchTimeout(cfg *users.Config) time.Duration {
 // unpaired applies the unpaired policy.
 func (c *Core) unpaired(why string, sev Severity) Decision {
 	if c.Config.Policy.Unpaired == users.UnpairedDeny {
-		return Decision{Outcome: Deny, Reason: why + "; unpaired = deny", Severity: sev}
+		return Decision{Outcome: Deny, Reason: why + "; unpaired = deny", Severity: sev, Class: ClassUnpaired}
 	}
-	return Decision{Outcome: Allow, Reason: why + "; unpaired = allow", Severity: sev}
+	return Decision{Outcome: Allow, Reason: why + "; unpaired = allow", Severity: sev, Class: ClassUnpaired}
 }
 
 // failMode applies fail_mode to an error from Latch. This is the only place
@@ -241,15 +257,15 @@ func (c *Core) failMode(err error, timeout time.Duration) Decision {
 	if c.Config.Policy.FailMode == users.FailOpen {
 		if c.FailOpenGuard != nil {
 			if why, gfix := c.FailOpenGuard(timeout); why != "" {
-				d.Outcome, d.Severity = Deny, Error
+				d.Outcome, d.Severity, d.Class = Deny, Error, ClassFailOpenRefused
 				d.Reason = "fail-open REFUSED (" + safetext.Clean(why) + "): " + reason
 				d.Fix = gfix
 				return d
 			}
 		}
-		d.Outcome, d.Reason = Allow, "FAIL-OPEN: "+reason
+		d.Outcome, d.Reason, d.Class = Allow, "FAIL-OPEN: "+reason, ClassFailOpen
 	} else {
-		d.Outcome, d.Reason = Deny, "fail-closed: "+reason
+		d.Outcome, d.Reason, d.Class = Deny, "fail-closed: "+reason, ClassFailClosed
 	}
 	return d
 }

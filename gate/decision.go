@@ -88,6 +88,11 @@ type Request struct {
 	// ClaimedService is the service an unprivileged caller asked for when
 	// it is not the one decided for (Service), for the log only.
 	ClaimedService string
+	// FrontEnd is the front end that asks (FrontEndPAM,
+	// FrontEndForceCommand, FrontEndServer), set by the code that builds
+	// the request, never by what a caller says: it is the label of the
+	// decision in the metrics (Core.Observer).
+	FrontEnd string
 }
 
 // Decision is the answer to a Request.
@@ -109,7 +114,77 @@ type Decision struct {
 	Latency time.Duration
 	// Challenge is set when Outcome is AskOTP.
 	Challenge *Challenge
+	// Class is the bounded kind of Reason, for metrics: one of the Class
+	// constants, never free text.
+	Class Class
 }
+
+// Class names why a decision came out as it did, from a fixed list (the
+// constants below), so that metrics can count decisions by reason without
+// a label holding free text, a user name or an account id.
+type Class string
+
+// The classes of decisions.
+const (
+	// ClassOpen: the latch is open (no one-time code).
+	ClassOpen Class = "latch-open"
+	// ClassClosed: the latch is closed.
+	ClassClosed Class = "latch-closed"
+	// ClassUnpaired: the unpaired policy decided (not in [users], or
+	// Latch 201).
+	ClassUnpaired Class = "unpaired"
+	// ClassExempt: an exempt group let the user in without asking Latch.
+	ClassExempt Class = "exempt"
+	// ClassFailOpen: Latch could not answer and fail_mode = "open" let
+	// the user in.
+	ClassFailOpen Class = "fail-open"
+	// ClassFailClosed: Latch could not answer and fail_mode = "closed"
+	// denied.
+	ClassFailClosed Class = "fail-closed"
+	// ClassFailOpenRefused: fail_mode = "open" would have let the user in,
+	// but Core.FailOpenGuard refused.
+	ClassFailOpenRefused Class = "fail-open-refused"
+	// ClassOTPAsked: the latch is open and a one-time code is asked (the
+	// AskOTP decision, before Finish).
+	ClassOTPAsked Class = "otp-asked"
+	// ClassOTPVerified: the one-time code was right.
+	ClassOTPVerified Class = "otp-verified"
+	// ClassOTPWrong: the one-time code was wrong.
+	ClassOTPWrong Class = "otp-wrong"
+	// ClassOTPMissing: no code was given, or none was asked for.
+	ClassOTPMissing Class = "otp-missing"
+	// ClassOTPUnpromptable: Latch asked for a code and nobody can type it.
+	ClassOTPUnpromptable Class = "otp-unpromptable"
+	// ClassConfig: a configuration problem denied (no valid
+	// configuration, exempt groups without lookup, a uid with several
+	// different mappings).
+	ClassConfig Class = "config"
+	// ClassAccount: the login name or its account could not be used (an
+	// invalid name, no such account, a failed NSS or group lookup).
+	ClassAccount Class = "account"
+	// ClassInterrupted: the caller gave up before Latch answered.
+	ClassInterrupted Class = "interrupted"
+	// ClassRefused: a front end refused before any decision (Core.Refuse).
+	ClassRefused Class = "refused"
+)
+
+// Classes is every Class a Decision can have, for metrics and their tests.
+func Classes() []Class {
+	return []Class{ClassOpen, ClassClosed, ClassUnpaired, ClassExempt, ClassFailOpen, ClassFailClosed,
+		ClassFailOpenRefused, ClassOTPAsked, ClassOTPVerified, ClassOTPWrong, ClassOTPMissing,
+		ClassOTPUnpromptable, ClassConfig, ClassAccount, ClassInterrupted, ClassRefused}
+}
+
+// The front ends, for Request.FrontEnd.
+const (
+	// FrontEndPAM is the PAM hook (latch-check), deciding alone or through
+	// the daemon.
+	FrontEndPAM = "pam"
+	// FrontEndForceCommand is the ForceCommand gate.
+	FrontEndForceCommand = "forcecommand"
+	// FrontEndServer is the embedded SSH server.
+	FrontEndServer = "server"
+)
 
 // Allowed reports whether the login may go on. AskOTP is not allowed until
 // the one-time code has been verified and Finish has returned Allow.

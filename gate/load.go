@@ -16,7 +16,13 @@ import (
 // proxy from proxy (else none) and the timeout. Nothing comes from the
 // environment.
 func NewLatchClient(cfg *users.Config) (*latch.Client, error) {
+	return newLatchClient(cfg, nil)
+}
+
+// newLatchClient is NewLatchClient with obs told about every call.
+func newLatchClient(cfg *users.Config, obs latch.Observer) (*latch.Client, error) {
 	c := latch.Config{
+		Observer:   obs,
 		AppID:      cfg.Latch.AppID,
 		Secret:     cfg.Secret(),
 		BaseURL:    cfg.Latch.APIURL,
@@ -49,13 +55,27 @@ func NewLatchClient(cfg *users.Config) (*latch.Client, error) {
 // client and NSS group lookups. It never fails: when the configuration
 // cannot be used, the Core denies every request and says why.
 func LoadCore(path string, audit Auditor) *Core {
-	core := &Core{Audit: audit, Groups: NSSGroups{}, memo: newAccountMemo(NSSAccounts{})}
+	return LoadObservedCore(path, audit, Observers{})
+}
+
+// Observers are told what a Core does, for metrics: each may be nil.
+type Observers struct {
+	// Decisions becomes Core.Observer.
+	Decisions DecisionObserver
+	// Latch is told about every call of the core's Latch client.
+	Latch latch.Observer
+}
+
+// LoadObservedCore is LoadCore with obs wired into the core and its Latch
+// client (the daemon's metrics).
+func LoadObservedCore(path string, audit Auditor, obs Observers) *Core {
+	core := &Core{Audit: audit, Observer: obs.Decisions, Groups: NSSGroups{}, memo: newAccountMemo(NSSAccounts{})}
 	cfg, err := users.Load(path)
 	if err != nil {
 		core.ConfigErr = err
 		return core
 	}
-	client, err := NewLatchClient(cfg)
+	client, err := newLatchClient(cfg, obs.Latch)
 	if err != nil {
 		core.ConfigErr = fmt.Errorf("%s: %w", path, err)
 		return core

@@ -90,6 +90,20 @@ type Config struct {
 	// Now returns the current time; default time.Now. The request date is
 	// formatted from it in UTC.
 	Now func() time.Time
+	// Observer, when set, is told about every call made to Latch (the
+	// daemon's metrics).
+	Observer Observer
+}
+
+// Observer is told about each call the Client makes to Latch, once per
+// call whatever its retries (a status call shared by several callers is
+// one call), with how long it took and its error (nil on success; see
+// Classify). call is the first segment of the API path ("status", "pair",
+// "unpair", "lock", "unlock", "history", "operation", ...), never an
+// account or an operation id. It must be fast and safe for concurrent
+// use. Defined here so that this package needs no metrics library.
+type Observer interface {
+	LatchCall(call string, took time.Duration, err error)
 }
 
 // Client calls the Latch API. Create it with NewClient.
@@ -111,6 +125,7 @@ type Client struct {
 	coalesce   bool
 	joinWindow time.Duration
 	flights    flights
+	observer   Observer
 }
 
 // options are the settings of a Client that Config does not expose: the
@@ -170,6 +185,7 @@ func newClient(cfg Config, o options) (*Client, error) {
 		now:        cfg.Now,
 		coalesce:   o.coalesce,
 		joinWindow: DefaultJoinWindow,
+		observer:   cfg.Observer,
 	}
 	if c.userAgent == "" {
 		c.userAgent = "latch-ssh"
@@ -287,7 +303,11 @@ type answer struct {
 // and a 109 once after learning the server's clock. It returns the decoded
 // envelope, or an *Error, *HTTPError, *TransportError, or an error wrapping
 // ErrMalformed.
-func (c *Client) do(ctx context.Context, r request) (answer, error) {
+func (c *Client) do(ctx context.Context, r request) (a answer, err error) {
+	if c.observer != nil {
+		start := time.Now()
+		defer func() { c.observer.LatchCall(callName(r.path), time.Since(start), err) }()
+	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -318,6 +338,13 @@ func (c *Client) do(ctx context.Context, r request) (answer, error) {
 			return answer{}, err
 		}
 	}
+}
+
+// callName is the first segment of an API path ("/status/..." is
+// "status"): the kind of call, without the ids that follow it.
+func callName(path string) string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return name
 }
 
 // learnClock sets the clock offset from an HTTP Date header. It reports

@@ -127,6 +127,7 @@ expected=(
 	"/usr/share/doc/latch-ssh/examples/ansible/latch-ssh.yml 0644"
 	"/usr/share/doc/latch-ssh/examples/ansible/latch.toml.j2 0644"
 	"/usr/share/doc/latch-ssh/examples/ansible/playbook.yml 0644"
+	"/usr/share/doc/latch-ssh/examples/prometheus/latch-ssh-alerts.yml 0644"
 )
 deb_only=(
 	"/usr/share/pam-configs/latch-ssh 0644"

@@ -61,6 +61,7 @@ type Config struct {
 	UserSources map[string]Source
 	Daemon      Daemon
 	Server      Server
+	Metrics     Metrics
 }
 
 // Latch is the [latch] table: how to reach and authenticate to Latch.
@@ -111,6 +112,18 @@ type Daemon struct {
 	Socket string
 	// RateLimit is the number of decisions per uid per minute (1..10000).
 	RateLimit int
+}
+
+// Metrics is the [metrics] table: the daemon's Prometheus metrics. Both
+// are off by default; either, or both, may be set.
+type Metrics struct {
+	// Listen is host:port of the HTTP endpoint that serves /metrics, or
+	// "" when it is off.
+	Listen string
+	// Textfile is the absolute path of a node_exporter textfile (its name
+	// ends in .prom), rewritten by the daemon at an interval and when it
+	// stops, or "" when it is off.
+	Textfile string
 }
 
 // Server is the [server] table, for the embedded SSH server.

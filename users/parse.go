@@ -116,6 +116,7 @@ func parseSources(srcs []source) (*Config, *checker) {
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
+	c.metrics(root.sub("metrics"), &cfg.Metrics)
 	root.finish()
 	c.sortProblems()
 	return cfg, c
@@ -404,6 +405,40 @@ func (c *checker) server(t *table, s *Server) {
 	c.penalties(t, s)
 	s.SFTPServer, _ = t.str("sftp_server", "")
 	c.checkAbs(t.key("sftp_server"), s.SFTPServer)
+	t.finish()
+}
+
+// metrics reads [metrics]. The listen address is checked as strictly as
+// [server] listen, and its port may not be 0 (Prometheus must know where
+// to scrape); whether it is reachable from outside this host is
+// check-config's warning, not an error. The textfile must be an absolute
+// path ending in .prom, the only files node_exporter's textfile collector
+// reads.
+func (c *checker) metrics(t *table, m *Metrics) {
+	m.Listen, _ = t.str("listen", "")
+	if m.Listen != "" {
+		host, port, err := net.SplitHostPort(m.Listen)
+		n, perr := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil || perr != nil || strconv.FormatUint(n, 10) != port || n == 0:
+			t.report("listen", fmt.Sprintf("%s is not host:port with a port from 1 to 65535", show(m.Listen)),
+				`listen = "127.0.0.1:9469" (or "" to turn the metrics endpoint off)`)
+		case host == "":
+			t.report("listen", fmt.Sprintf("%s has no host: it would serve every address of this host", show(m.Listen)),
+				`listen = "127.0.0.1:9469" (write "0.0.0.0:9469" if every address is really meant)`)
+		}
+	}
+	m.Textfile, _ = t.str("textfile", "")
+	if m.Textfile != "" {
+		switch {
+		case !filepath.IsAbs(m.Textfile):
+			t.report("textfile", fmt.Sprintf("%s is not an absolute path", show(m.Textfile)),
+				`textfile = "/var/lib/prometheus/node-exporter/latch_ssh.prom"`)
+		case filepath.Ext(m.Textfile) != ".prom" || filepath.Base(m.Textfile) == ".prom" || filepath.Clean(m.Textfile) != m.Textfile:
+			t.report("textfile", fmt.Sprintf("%s must be a clean path to a file whose name ends in .prom (node_exporter reads only those)", show(m.Textfile)),
+				`textfile = "/var/lib/prometheus/node-exporter/latch_ssh.prom"`)
+		}
+	}
 	t.finish()
 }
 

@@ -25,6 +25,10 @@ rate_limit = 50
 listen = "127.0.0.1:0"
 recheck = "0"
 login_grace_time = "1m30s"
+
+[metrics]
+listen = "[::1]:9469"
+textfile = "/var/lib/prometheus/node-exporter/latch_ssh.prom"
 `
 	cfg, err := Parse("latch.toml", []byte(text))
 	if err != nil {
@@ -47,6 +51,8 @@ login_grace_time = "1m30s"
 		{"socket default", cfg.Daemon.Socket, DefaultSocket},
 		{"rate limit", cfg.Daemon.RateLimit, 50},
 		{"listen", cfg.Server.Listen, "127.0.0.1:0"},
+		{"metrics listen", cfg.Metrics.Listen, "[::1]:9469"},
+		{"metrics textfile", cfg.Metrics.Textfile, "/var/lib/prometheus/node-exporter/latch_ssh.prom"},
 		{"host key default", cfg.Server.HostKey, []string{"/etc/latch-ssh/ssh_host_ed25519_key"}},
 		{"authorized keys default", cfg.Server.AuthorizedKeys, "%h/.ssh/authorized_keys"},
 		{"recheck off", cfg.Server.Recheck.Duration, time.Duration(0)},
@@ -195,6 +201,20 @@ func TestParseProblems(t *testing.T) {
 			[]want{{15, "server.lisen", `did you mean "listen"?`}}},
 		{"unknown key in inline table", "[latch]", "server = { listen = \"\", oops = 1 }\n[latch]",
 			[]want{{1, "server.oops", `unknown key "oops" in [server]`}}},
+		{"metrics listen not host:port", "[users]", "[metrics]\nlisten = \"9469\"\n\n[users]",
+			[]want{{12, "metrics.listen", `"9469" is not host:port with a port from 1 to 65535`}}},
+		{"metrics listen port 0", "[users]", "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[users]",
+			[]want{{12, "metrics.listen", `is not host:port with a port from 1 to 65535`}}},
+		{"metrics listen no host", "[users]", "[metrics]\nlisten = \":9469\"\n\n[users]",
+			[]want{{12, "metrics.listen", `has no host`}}},
+		{"metrics textfile relative", "[users]", "[metrics]\ntextfile = \"latch.prom\"\n\n[users]",
+			[]want{{12, "metrics.textfile", `"latch.prom" is not an absolute path`}}},
+		{"metrics textfile not .prom", "[users]", "[metrics]\ntextfile = \"/var/lib/node/latch.txt\"\n\n[users]",
+			[]want{{12, "metrics.textfile", `whose name ends in .prom`}}},
+		{"metrics textfile a directory", "[users]", "[metrics]\ntextfile = \"/var/lib/node/x.prom/\"\n\n[users]",
+			[]want{{12, "metrics.textfile", `whose name ends in .prom`}}},
+		{"metrics unknown key", "[users]", "[metrics]\nlisten = \"127.0.0.1:9469\"\nport = 1\n\n[users]",
+			[]want{{13, "metrics.port", `unknown key "port" in [metrics]`}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -425,7 +445,7 @@ func TestExample(t *testing.T) {
 		"authorized_keys", "recheck", "allow_tcp_forwarding", "login_grace_time", "max_auth_tries", "max_unauthenticated",
 		"handshake_timeout", "sftp_server", "max_unauthenticated_per_source", "early_drop_start", "early_drop_rate",
 		"penalty_noauth", "penalty_authfail", "penalty_timeout", "penalty_min", "penalty_max", "penalty_max_sources",
-		"penalty_overflow", "penalty_exempt"} {
+		"penalty_overflow", "penalty_exempt", "[metrics]", "textfile"} {
 		if !strings.Contains(string(data), k) {
 			t.Errorf("the example does not mention %s", k)
 		}

@@ -142,7 +142,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 		return exitUsage
 	}
 
-	req := gate.Request{Service: *service}
+	req := gate.Request{Service: *service, FrontEnd: gate.FrontEndPAM}
 	if underPAM {
 		if fs.NArg() != 0 {
 			fmt.Fprintln(stderr, "latch-check: no USER argument under pam_exec: the user comes from PAM_USER")

@@ -84,6 +84,7 @@ func checks() []check {
 		{"[users] names sharing a uid (gate)", checkSharedUIDs},
 		{"[policy] fail_mode", checkFailMode},
 		{"[server]: host keys (sshserver), sftp_server, recheck, forwarding, admission", checkServer},
+		{"[metrics]: an endpoint other hosts can reach, the textfile's directory", checkMetrics},
 		{"[operations] and [user_operations] keys (gate)", checkOperations},
 		{"[latch]: the client, and with --online the credentials (gate)", checkLatch},
 		{"sshd and PAM wiring (wiring)", checkWiring},

@@ -72,3 +72,42 @@ func render(rep *Report) string {
 	}
 	return b.String()
 }
+
+// TestCheckMetrics: check-config warns when [metrics] listen is reachable
+// from other hosts and when the textfile's directory does not exist, and
+// says nothing about a loopback endpoint and an existing directory.
+func TestCheckMetrics(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, metrics string
+		want          []string
+	}{
+		{"off", "", nil},
+		{"loopback v4", `listen = "127.0.0.1:9469"`, nil},
+		{"loopback v6", `listen = "[::1]:9469"`, nil},
+		{"localhost", `listen = "localhost:9469"`, nil},
+		{"every address", `listen = "0.0.0.0:9469"`, []string{`[metrics] listen = "0.0.0.0:9469" is not a loopback address`}},
+		{"a host name", `listen = "metrics.example:9469"`, []string{"reveal login activity"}},
+		{"existing dir", fmt.Sprintf("textfile = %q", filepath.Join(dir, "latch_ssh.prom")), nil},
+		{"missing dir", fmt.Sprintf("textfile = %q", filepath.Join(dir, "nope", "latch_ssh.prom")),
+			[]string{"the directory " + filepath.Join(dir, "nope") + " does not exist"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := systest.OfflineLatch + "[policy]\nfail_mode = \"closed\"\n[metrics]\n" + tc.metrics + "\n"
+			cfg, err := users.Parse("latch.toml", []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := &Report{Findings: checkMetrics(context.Background(), &run{cfg: cfg})}
+			out := render(rep)
+			if len(rep.Findings) != len(tc.want) {
+				t.Errorf("%d findings, want %d:\n%s", len(rep.Findings), len(tc.want), out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -49,6 +49,7 @@ import (
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
+	"github.com/latch-ssh/latch-ssh/internal/metrics"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
@@ -94,6 +95,9 @@ type Options struct {
 	// WatchDelay is how long the file must stay quiet after a change
 	// before it is reloaded; 0 means DefaultWatchDelay.
 	WatchDelay time.Duration
+	// TextfileInterval is how often [metrics] textfile is written; 0
+	// means DefaultTextfileInterval.
+	TextfileInterval time.Duration
 }
 
 // daemon is the state of one Run.
@@ -122,6 +126,11 @@ type daemon struct {
 	// last one is closed.
 	reloadMu sync.Mutex
 	stopping bool
+	// metrics count whatever [metrics] says; metricsCfg is the [metrics]
+	// in force (fixed until a restart) and metricsEnd what stops it.
+	metrics    *metrics.Metrics
+	metricsCfg users.Metrics
+	metricsEnd metricsEnd
 }
 
 // Run is the daemon: it serves the gate socket until ctx is done or a
@@ -144,6 +153,9 @@ func Run(ctx context.Context, o Options) error {
 		o:     o,
 		log:   zerolog.New(w).With().Timestamp().Logger(),
 		audit: gate.NewWriterAudit(w),
+		// Counting costs next to nothing; whether anything exports the
+		// counts is [metrics]'s business (startMetrics).
+		metrics: metrics.New(version.String()),
 	}
 	n, err := notifierFromEnv()
 	if err != nil {
@@ -176,13 +188,14 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	core := gate.LoadCore(o.ConfigPath, d.audit)
+	core := d.loadCore()
 	if core.Config == nil {
 		// Starting without a configuration would deny every login while
 		// looking healthy; systemd's ExecStartPre check-config says why.
 		return fmt.Errorf("not starting: the configuration does not load (run `latch-ssh check-config -c %s`):\n%w", o.ConfigPath, core.ConfigErr)
 	}
 	d.core.Store(core)
+	d.metrics.Reloaded(true)
 	cfg := core.Config
 	d.socket, d.limiter = cfg.Daemon.Socket, gatesocket.NewRateLimiter(cfg.Daemon.RateLimit)
 	if o.Socket != "" {
@@ -223,7 +236,12 @@ func Run(ctx context.Context, o Options) error {
 		d.log.Warn().Str("event", "start").Str("socket", d.socket).Str("built_in_socket", paths.GateSocket()).
 			Msg("this socket is not the one latch-ssh was built to use: the ForceCommand gate and `latch-ssh pair` will not find this daemon")
 	}
-	if err := d.startSSH(cfg); err != nil {
+	err = d.startMetrics(cfg.Metrics)
+	if err == nil {
+		err = d.startSSH(cfg)
+	}
+	if err != nil {
+		d.stopMetrics()
 		started = true
 		d.stopping = true
 		d.reloadMu.Unlock()
@@ -266,6 +284,7 @@ func Run(ctx context.Context, o Options) error {
 			d.log.Error().Str("event", "stop").Str("error", safetext.Clean(err.Error())).Msg("the gate socket failed; stopping")
 			d.sendNotify("STOPPING=1")
 			d.stopSSH()
+			d.stopMetrics()
 			d.core.Load().Close()
 			return err
 		case err := <-d.sshErr:
@@ -274,6 +293,7 @@ func Run(ctx context.Context, o Options) error {
 			d.sendNotify("STOPPING=1")
 			ln.Close()
 			<-served
+			d.stopMetrics()
 			d.core.Load().Close()
 			return fmt.Errorf("embedded SSH server: %w", err)
 		case sig := <-o.Signals:
@@ -351,8 +371,9 @@ func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
 	if !onlyChanged {
 		d.sendNotify(reloading()...)
 	}
-	next := gate.LoadCore(d.o.ConfigPath, d.audit)
+	next := d.loadCore()
 	if next.Config == nil {
+		d.metrics.Reloaded(false)
 		problems := strings.Split(next.ConfigErr.Error(), "\n")
 		for i, p := range problems {
 			problems[i] = safetext.Clean(p)
@@ -363,6 +384,7 @@ func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
 		return fmt.Errorf("the latch-ssh daemon refused the configuration on disk and keeps the previous one (%s): run latch-ssh check-config -c %s",
 			strings.Join(problems, "; "), d.o.ConfigPath)
 	}
+	d.metrics.Reloaded(true)
 	if onlyChanged && reflect.DeepEqual(next.Config, d.core.Load().Config) {
 		next.Close()
 		return nil
@@ -385,8 +407,15 @@ func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
 		d.log.Warn().Str("event", "reload").Str("listen", cfg.Server.Listen).Str("in_use", d.listen).
 			Msg("[server] listen changed: it takes effect when the daemon restarts")
 	}
+	d.warnMetricsChanged(cfg.Metrics)
 	d.sendNotify("READY=1", d.status())
 	return nil
+}
+
+// loadCore loads the configuration into a new core whose decisions and
+// Latch calls are counted by d.metrics.
+func (d *daemon) loadCore() *gate.Core {
+	return gate.LoadObservedCore(d.o.ConfigPath, d.audit, gate.Observers{Decisions: d.metrics, Latch: d.metrics})
 }
 
 // stop closes the listener (no new connections; the socket file goes with
@@ -412,6 +441,7 @@ func (d *daemon) stop(ln *net.UnixListener, served <-chan error, why string) err
 		d.log.Warn().Str("event", "drain-timeout").Str("timeout", d.o.DrainTimeout.String()).
 			Msg("exchanges still in progress are abandoned")
 	}
+	d.stopMetrics()
 	d.core.Load().Close()
 	d.log.Info().Str("event", "stopped").Msg("latch-ssh daemon stopped")
 	return err
@@ -427,10 +457,11 @@ func (d *daemon) startSSH(cfg *users.Config) error {
 	if err != nil {
 		return fmt.Errorf("[server] host_key: %w", err)
 	}
-	srv, err := sshserver.New(sshserver.Options{Core: d.core.Load, HostSigners: signers, Log: d.log})
+	srv, err := sshserver.New(sshserver.Options{Core: d.core.Load, HostSigners: signers, Log: d.log, Observer: d.metrics})
 	if err != nil {
 		return err
 	}
+	d.metrics.AddLive(srv.Live)
 	ln, err := net.Listen("tcp", d.listen)
 	if err != nil {
 		return fmt.Errorf("[server] listen = %q: %w", d.listen, err)

@@ -157,6 +157,7 @@ func (r *runner) run() int {
 		// commands even with -t).
 		Interactive: r.interactive && !hasCommand,
 		Command:     truncateCommand(command),
+		FrontEnd:    gate.FrontEndForceCommand,
 	}
 	// A setuid or setgid gate would run the shell with someone else's
 	// rights; Go programs must never be setuid anyway (design.md).

@@ -66,7 +66,7 @@ func (s *SocketServer) decideFor(ctx context.Context, conn exchangeConn, cred Pe
 	// Root's word is a fact: remote is the client's address as sshd gave
 	// it to PAM. Nobody can be prompted (the hook never prompts), so Latch
 	// is asked with /nootp, as the hook alone does.
-	greq := gate.Request{User: req.User, Service: service, RemoteAddr: safetext.Clean(req.Remote)}
+	greq := gate.Request{User: req.User, Service: service, RemoteAddr: safetext.Clean(req.Remote), FrontEnd: gate.FrontEndPAM}
 	core := s.Core()
 	d := core.Decide(ctx, greq)
 	if d.Outcome == gate.AskOTP {

@@ -381,7 +381,8 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 // not do (Latch may then ask for a one-time code, which the person must
 // type; without it Latch is asked with /nootp).
 func decisionRequest(cred PeerCred, name string, req SocketRequest) gate.Request {
-	r := gate.Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command}
+	r := gate.Request{User: name, Service: req.Service, RemoteAddr: safetext.Clean(req.Remote), Interactive: req.Interactive, Command: req.Command,
+		FrontEnd: gate.FrontEndForceCommand}
 	if cred.UID == 0 {
 		if r.Service == "" {
 			r.Service = ForceCommandService

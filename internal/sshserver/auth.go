@@ -200,7 +200,7 @@ func (c *conn) verified(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.P
 		return nil, err
 	}
 	core, _ := c.s.settings()
-	req := gate.Request{User: acct.Name, Service: Service, RemoteAddr: c.remote, Interactive: true}
+	req := gate.Request{User: acct.Name, Service: Service, RemoteAddr: c.remote, Interactive: true, FrontEnd: gate.FrontEndServer}
 	if core == nil {
 		return nil, c.deny(req, gate.Decision{Outcome: gate.Deny, Reason: "no decision core", Severity: gate.Error})
 	}

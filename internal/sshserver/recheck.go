@@ -23,6 +23,22 @@ const RecheckCommand = "(recheck)"
 // effect.
 const recheckIdle = time.Minute
 
+// RecheckObserver is told about rechecks, for metrics: Rechecked once per
+// user and round with result "kept", "ended" or "error", and Ended with
+// how many connections a recheck ended. frontEnd is gate.FrontEndServer.
+// Implementations must be safe for concurrent use.
+type RecheckObserver interface {
+	Rechecked(frontEnd, result string)
+	Ended(frontEnd string, n int)
+}
+
+// The results given to RecheckObserver.Rechecked.
+const (
+	RecheckKept  = "kept"
+	RecheckEnded = "ended"
+	RecheckError = "error"
+)
+
 // maxParallelRechecks bounds the Latch calls of one round in flight.
 const maxParallelRechecks = 16
 
@@ -97,6 +113,7 @@ func (s *Server) Recheck(ctx context.Context) {
 
 func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, conns []*conn) {
 	r := core.Recheck(ctx, user, Service)
+	s.observeRecheck(r, len(conns))
 	switch {
 	case r.Err != nil:
 		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
@@ -126,5 +143,23 @@ func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, 
 			Str("reason", r.Reason).Msg("sessions ended")
 	default:
 		s.o.Log.Debug().Str("event", "recheck").Str("user", user).Str("reason", r.Reason).Msg("sessions kept")
+	}
+}
+
+// observeRecheck tells the observer, if any, what a user's recheck found
+// and how many of their connections it ends.
+func (s *Server) observeRecheck(r gate.RecheckResult, conns int) {
+	o := s.o.Observer
+	if o == nil {
+		return
+	}
+	switch {
+	case r.Err != nil:
+		o.Rechecked(gate.FrontEndServer, RecheckError)
+	case r.Verdict == gate.End:
+		o.Rechecked(gate.FrontEndServer, RecheckEnded)
+		o.Ended(gate.FrontEndServer, conns)
+	default:
+		o.Rechecked(gate.FrontEndServer, RecheckKept)
 	}
 }

@@ -75,6 +75,9 @@ type Options struct {
 	// final ones, and AskOTP when a one-time code is asked (the demo
 	// shows them, and the code, as the phone would).
 	OnDecision func(user, remote string, d gate.Decision)
+	// Observer, when set, is told about every recheck and every connection
+	// a recheck ends (the daemon's metrics).
+	Observer RecheckObserver
 	// ProcessGroupsOnly ends sessions through their process group and
 	// session even where a cgroup per session would work (see
 	// spawn.Groups); for tests of that fallback.
@@ -427,6 +430,19 @@ func (s *Server) Users() map[string]int {
 		out[u] = len(cs)
 	}
 	return out
+}
+
+// Live returns how many authenticated connections (logins in progress)
+// the server holds, by front end (gate.FrontEndServer): the shape of the
+// daemon's live-sessions metric.
+func (s *Server) Live() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, cs := range s.live {
+		n += len(cs)
+	}
+	return map[string]int{gate.FrontEndServer: n}
 }
 
 // drainAfterExit is how long a finished session's output may keep draining

@@ -50,6 +50,7 @@ var aptPackage = map[string]string{
 	"groupadd": "passwd", "groupdel": "passwd", "pkill": "procps", "kill": "procps",
 	"prlimit": "util-linux", "nice": "coreutils",
 	"go": "golang (or a Go toolchain in PATH)", "ssh-audit": "ssh-audit",
+	"promtool": "prometheus",
 }
 
 // Tools maps each tool name given to Require to its absolute path.

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/users"
+)
+
+// DefaultTextfileInterval is how often the daemon rewrites [metrics]
+// textfile. node_exporter reads the file at each of its scrapes, so a
+// count is at most this late; the file's age (node_textfile_mtime_seconds)
+// tells a stopped daemon.
+const DefaultTextfileInterval = 15 * time.Second
+
+// metricsEnd is what stopMetrics needs of what startMetrics started.
+type metricsEnd struct {
+	http *http.Server
+	// served is closed when the HTTP server's Serve has returned.
+	served chan struct{}
+	// cancel stops the textfile writer; written is closed when it is done.
+	cancel  context.CancelFunc
+	written chan struct{}
+}
+
+// startMetrics starts what [metrics] asks for: the HTTP endpoint on listen
+// (an address that cannot be listened on stops the daemon from starting,
+// as [server] listen does: the admin asked for it and would otherwise
+// scrape nothing without knowing why) and the textfile writer. Both are
+// fixed until the daemon restarts. The metrics themselves (d.metrics)
+// always count, whether or not anything exports them.
+func (d *daemon) startMetrics(cfg users.Metrics) error {
+	d.metricsCfg = cfg
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("[metrics] listen = %q: %w", cfg.Listen, err)
+		}
+		srv := d.metrics.Server()
+		// The server's own complaints (a client's bad request) go to the
+		// daemon's log as JSON lines, never as bare lines on stderr.
+		srv.ErrorLog = log.New(metricsLogWriter{d}, "", 0)
+		d.metricsEnd.http, d.metricsEnd.served = srv, make(chan struct{})
+		go func() {
+			defer close(d.metricsEnd.served)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				// Logins matter more than metrics: the daemon goes on.
+				d.log.Error().Str("event", "metrics").Str("error", safetext.Clean(err.Error())).
+					Msg("the metrics endpoint stopped; logins are still served (restart the daemon to serve metrics again)")
+			}
+		}()
+		d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+	}
+	if cfg.Textfile != "" {
+		interval := d.o.TextfileInterval
+		if interval <= 0 {
+			interval = DefaultTextfileInterval
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		d.metricsEnd.cancel, d.metricsEnd.written = cancel, make(chan struct{})
+		go func() {
+			defer close(d.metricsEnd.written)
+			d.writeTextfileEvery(ctx, cfg.Textfile, interval)
+		}()
+	}
+	return nil
+}
+
+// writeTextfileEvery writes the textfile now and at every interval until
+// ctx ends, then once more, so that the file holds the last counts. A
+// failure is logged when it starts and when it ends, not at every
+// interval.
+func (d *daemon) writeTextfileEvery(ctx context.Context, path string, interval time.Duration) {
+	failing := false
+	write := func() {
+		err := d.metrics.WriteTextfile(path)
+		switch {
+		case err != nil && !failing:
+			d.log.Warn().Str("event", "metrics").Str("textfile", path).Str("error", safetext.Clean(err.Error())).
+				Msg("cannot write the metrics textfile; retrying at every interval")
+		case err == nil && failing:
+			d.log.Info().Str("event", "metrics").Str("textfile", path).Msg("the metrics textfile is written again")
+		}
+		failing = err != nil
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		write()
+		select {
+		case <-ctx.Done():
+			write()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stopMetrics ends the HTTP endpoint and writes the textfile a last time.
+// Call it when no more decisions are coming, so the file holds them all.
+func (d *daemon) stopMetrics() {
+	if d.metricsEnd.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := d.metricsEnd.http.Shutdown(ctx); err != nil {
+			d.metricsEnd.http.Close()
+		}
+		cancel()
+		<-d.metricsEnd.served
+		d.metricsEnd.http = nil
+	}
+	if d.metricsEnd.cancel != nil {
+		d.metricsEnd.cancel()
+		<-d.metricsEnd.written
+		d.metricsEnd.cancel = nil
+	}
+}
+
+// warnMetricsChanged says that a reloaded [metrics] waits for a restart.
+func (d *daemon) warnMetricsChanged(cfg users.Metrics) {
+	if cfg != d.metricsCfg {
+		d.log.Warn().Str("event", "reload").Str("listen", cfg.Listen).Str("textfile", cfg.Textfile).
+			Str("listen_in_use", d.metricsCfg.Listen).Str("textfile_in_use", d.metricsCfg.Textfile).
+			Msg("[metrics] changed: it takes effect when the daemon restarts")
+	}
+}
+
+// metricsLogWriter turns the HTTP server's log lines into warnings of the
+// daemon's log.
+type metricsLogWriter struct{ d *daemon }
+
+func (w metricsLogWriter) Write(p []byte) (int, error) {
+	w.d.log.Warn().Str("event", "metrics").Msg(safetext.Clean(strings.TrimSpace(string(p))))
+	return len(p), nil
+}
