@@ -322,7 +322,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.kind == "pair" {
 		q.Account = s.tokenAccount(rt.tok)
 	}
-	f := s.takeFault(q.Account)
+	f := s.takeFault(q.Account, rt.kind)
 	q.Fault = f.describe()
 	if f == nil {
 		f = &Fault{}

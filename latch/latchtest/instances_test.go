@@ -3,9 +3,12 @@ package latchtest_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latch-ssh/latch-ssh/latch"
+	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
 // Issue 17: the fake's instance endpoints answer in the shapes the
@@ -127,8 +130,10 @@ func TestInstanceHelpers(t *testing.T) {
 	if e, r := c.status("/status/"+acc+"/op/"+opID+"/i/MYINSTANCE", "MYINSTANCE"); e["status"] != "off" {
 		t.Fatalf("helper-closed instance: %s", r.body)
 	}
-	if got := srv.Instances(appID, acc); len(got) != 2 || got[0].ID != "MYINSTANCE" || got[0].Operation != opID || got[1].ID != id || got[1].Name != "ssh a" {
-		t.Fatalf("Instances = %+v", got)
+	want := []latchtest.InstanceInfo{{ID: "MYINSTANCE", Name: "ssh b", Operation: opID}, {ID: id, Name: "ssh a"}}
+	slices.SortFunc(want, func(a, b latchtest.InstanceInfo) int { return strings.Compare(a.ID, b.ID) })
+	if got := srv.Instances(appID, acc); !slices.Equal(got, want) {
+		t.Fatalf("Instances = %+v, want %+v (sorted by id)", got, want)
 	}
 	if !srv.RemoveInstance(id) || srv.RemoveInstance(id) {
 		t.Fatal("RemoveInstance reports wrongly")
@@ -142,4 +147,20 @@ func TestInstanceHelpers(t *testing.T) {
 		}
 	}()
 	srv.AddInstance(appID, acc, "", "MYINSTANCE", "again")
+}
+
+// A fault for one endpoint leaves the others alone and counts down only
+// on its own.
+func TestFaultForOneEndpoint(t *testing.T) {
+	srv, c, acc := world(t, nil)
+	srv.SetFault(acc, latchtest.Fault{Endpoint: "instance", ErrorCode: 701, Times: 1})
+	if e, r := c.status("/status/"+acc, appID); e["status"] != "on" {
+		t.Fatalf("status under an instance fault: %s", r.body)
+	}
+	if r := c.call("GET", "/instance/"+acc, nil, nil); r.code != 701 {
+		t.Fatalf("instance call: %s, want 701", r.body)
+	}
+	if r := c.call("GET", "/instance/"+acc, nil, nil); r.code != 0 {
+		t.Fatalf("second instance call: %s, want the fault used up", r.body)
+	}
 }
