@@ -81,6 +81,7 @@ func checks() []check {
 		{"[policy] fail_mode", checkFailMode},
 		{"[server]: host keys (sshserver), sftp_server, recheck, forwarding, admission", checkServer},
 		{"[operations] and [user_operations] keys (gate)", checkOperations},
+		{"[latch] instance: users without this server's instances (users)", checkInstances},
 		{"[latch]: the client, and with --online the credentials (gate)", checkLatch},
 		{"sshd and PAM wiring (wiring)", checkWiring},
 	}
