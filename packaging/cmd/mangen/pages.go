@@ -20,6 +20,8 @@ func latchSSH() page {
 .br
 **latch-ssh pair** [**--user** __user__] [**-c** __file__] __token__
 .br
+**latch-ssh pair** **--repair** [**--user** __user__] [**-c** __file__]
+.br
 **latch-ssh unpair** [**--user** __user__] [**-c** __file__]
 .br
 **latch-ssh status** [**--user** __user__] [**-c** __file__] [**--json**]
@@ -42,6 +44,7 @@ func latchSSH() page {
 			more(`SIGHUP reloads the configuration: a broken one is refused and the old one kept. Decisions, __[operations]__, __[users]__, __rate_limit__ and the __[server]__ keys apply from the next login or connection (__recheck__ from the next round); __[daemon] socket__, __[server] listen__ and __host_key__ only at the next start. Sessions of the embedded server go on across a reload.`),
 			more(`SIGTERM or SIGINT stops it: no new connections; every session of the embedded server ends, each told "latch-ssh is stopping: ending this session" on its standard error, and every process the sessions started gets SIGHUP, then SIGKILL 5 seconds later (see Processes under EMBEDDED SSH SERVER); gate exchanges in progress get up to 65 seconds (a person typing a one-time code). Run by a user other than root, it can serve SSH logins of that user only.`),
 			item(`**pair** __token__`, `Pairs a local user with the Latch account of the person who generated __token__, the pairing code of the Latch app, and writes the user into __[users]__ of the configuration in place (temporary file, fsync, rename, under a lock), keeping every comment. Root pairs any existing local user; others pair themselves through the daemon, if __allow_self_pairing = true__ and they have no line in __[users]__ yet (changing a pairing needs root). Flags go before __token__.`),
+			item(`**pair --repair**`, `With __[latch] instance = "host"__ (see **latch.toml**(5)), gives users already in __[users]__ this server's own Latch instances, without a new pairing code: users paired before instances were turned on, users whose line was copied from another server, users whose instance Latch no longer knows (it was removed in the Latch app or the developer area), and users of a service given an operation since. An instance Latch already lists under this server's __instance_name__ is taken rather than made twice. For __--user__ __user__, or every user in __[users]__. Root only; **check-config** lists who needs it.`),
 			item(`**unpair**`, `Removes a local user from __[users]__, keeping every comment, and unpairs the account at Latch unless another local user maps to the same account. Only root unpairs, so that someone who gets into an account cannot move its latch to their own phone; the phone's owner can always remove the server in the Latch app.`),
 			item(`**status**`, `Shows whether a user is paired and the live state (open, closed, error) of each of their latches: the application's and the operation of every service in __[operations]__. Asking never sends a one-time code to the phone. Root asks about anyone; others about themselves, through the daemon, if __allow_self_pairing = true__.`),
 			item(`**check-config**`, `Validates the configuration (every problem with file:line and the fix), the permissions of the file, of __secret_file__ and __ca_file__ and of their directories, and, as root, the sshd and PAM wiring: the hook only in the auth stack, __UsePAM no__, a control that cannot deny, a line before the hook that can skip it, forwarding still open for gated users, __~/.ssh/rc__ allowed, risky __AcceptEnv__. With __[server] listen__ set it also checks the host keys as the server would load them (a missing one is noted: it is generated at the first start, if its directory exists) and __sftp_server__, and warns about __recheck = "0"__ and __allow_tcp_forwarding = true__. It never prints the secret.`),
@@ -191,6 +194,8 @@ func latchTOML() page {
 			item(`**timeout** = __duration__`, `One deadline for a whole Latch call: DNS, connect, TLS and the answer; past it __fail_mode__ decides. From "100ms" to "60s"; default "3s".`),
 			item(`**ca_file** = __path__`, `An absolute path to PEM CA roots to verify Latch with (root-owned). Default: the system bundle, from fixed paths; SSL_CERT_FILE is never read.`),
 			item(`**proxy** = __url__`, `An http:// or https:// proxy (host:port, nothing after the port) to reach Latch through. Default: none; HTTPS_PROXY and friends are never read.`),
+			item(`**instance** = "host" | ""`, `One latch per server. "host": **latch-ssh pair** creates, for each user it pairs, this server's own Latch instance of the application latch and of each operation the user's services use, and records their ids on the user's __[users]__ line; every decision and recheck then asks about this server's instance, so the person can close SSH to this server in the Latch app and keep the others open. Closing the application's (or the operation's) latch itself still closes every server. A user with no instance yet is asked about the latch itself (check-config warns; **latch-ssh pair --repair** creates the instances). An instance Latch no longer knows (error 301 on a status naming it) is an error, decided by __fail_mode__, logged with the repair command as the fix. "" (the default): one latch for every server of the application.`),
+			item(`**instance_name** = __string__`, `The name the Latch app shows for this server's instances: %h is the host name, %% a %. At most 100 characters with a 64-character host name. Default: "ssh %h".`),
 		}},
 		{"[policy]", []block{
 			item(`**fail_mode** = "open" | "closed"`, `Required, on purpose without a default: what a login gets when Latch cannot answer (timeout, network or TLS failure, an error from Latch). "closed" denies (an outage locks everyone out: keep a break-glass group in __exempt_groups__ or console access); "open" allows, logged as FAIL-OPEN.`),
@@ -209,6 +214,7 @@ func latchTOML() page {
 		}},
 		{"[users]", []block{
 			p(`__user__ = __account id__: local user name to the Latch account id (64 letters and digits) pairing returned. User and group names are 1 to 32 letters, digits, "_", "." or "-", not starting with "." or "-".`),
+			p(`__user__ = { account = __account id__, instances = { app = __instance id__, __operation id__ = __instance id__ } }: the same, with this server's instances of the user's latches (the application's under "app", an operation's under its id), written by **latch-ssh pair** and **pair --repair** when __[latch] instance = "host"__; unpair removes them at Latch with the line.`),
 		}},
 		{"[daemon]", []block{
 			item(`**socket** = __path__`, `The gate socket's absolute path. Default: "/run/latch-ssh/gate.sock" (the ForceCommand gate uses the path compiled into it).`),
