@@ -26,6 +26,9 @@ func addSeeds(f *testing.F, add func(data []byte)) {
 		validConfig + "[server]\nhost_key = [\n\"a\", # ]\n]\nrecheck = \"0\"\n",
 		"latch = {app_id = \"x\", secret = \"\\uZZ\"}",
 		"[a]\r\nb = '''\r\n[users]\r\n'''\r\n",
+		// Issue 17: instances on, a user line with instances.
+		strings.Replace(validConfig, "[policy]", "instance = \"host\"\ninstance_name = \"ssh %h\"\n[policy]", 1) +
+			"bob = { account = \"" + acctBob + "\", instances = { app = \"I1\", " + testOp + " = \"I2\" } }\n",
 	} {
 		add([]byte(broken))
 	}
@@ -171,6 +174,8 @@ func FuzzSetUser(f *testing.F) {
 			} else {
 				oldCfg.Users[user] = account
 			}
+			// The line's value is replaced whole: instance ids go with it.
+			delete(oldCfg.Instances, user)
 			if !reflect.DeepEqual(oldCfg, newCfg) {
 				t.Fatalf("config changed beyond Users[%s]", user)
 			}
