@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -199,5 +200,34 @@ func TestRepairMigratesAndReplacesUnknown(t *testing.T) {
 	keys := slices.Sorted(maps.Keys(cfg2.Instances["bob"]))
 	if !slices.Equal(keys, []string{opSSHD, opSudo, "app"}) {
 		t.Fatalf("bob's instance keys %q", keys)
+	}
+}
+
+// Self-service pairing through the daemon creates the instances too, and
+// the person's status asks about this server's instance.
+func TestSelfServicePairCreatesInstances(t *testing.T) {
+	f := newFixture(t, options{policy: "allow_self_pairing = true"})
+	f.instancesOn(t, "")
+	ss := pairing.SelfService{Manager: f.m}
+	ctx := context.Background()
+	resp := ss.Pair(ctx, "alice", f.Latch.IssuePairingToken(appID))
+	if !resp.OK || !strings.Contains(resp.Message, "its own instance") {
+		t.Fatalf("pair: %+v", resp)
+	}
+	cfg := f.load(t)
+	acc, _ := cfg.Account("alice")
+	id, ok := cfg.Instance("alice", opSSHD)
+	if !ok || cfg.MissingInstances("alice") != nil {
+		t.Fatalf("instances %+v", cfg.Instances)
+	}
+	f.Latch.SetLatch(acc, id, false)
+	st := ss.Status(ctx, "alice")
+	if !st.OK || st.Status == nil {
+		t.Fatalf("status: %+v", st)
+	}
+	for _, l := range st.Status.Latches {
+		if want := map[bool]string{true: pairing.StateClosed, false: pairing.StateOpen}[l.Service == "sshd"]; l.State != want {
+			t.Errorf("latch %+v, want %s (only sshd's instance is closed)", l, want)
+		}
 	}
 }
