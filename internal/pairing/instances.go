@@ -54,11 +54,12 @@ func (m *Manager) instanceName(cfg *users.Config) string {
 	return cfg.InstanceNameFor(host)
 }
 
-// lineFile is the file holding name's [users] line, where its instance
-// ids are recorded beside its account id: the one file a Manager edits.
-// (With configuration split over several files, this is the one place
-// that must name the file the line is in.)
-func (m *Manager) lineFile(string) string { return m.ConfigPath }
+// lineFile is the file holding name's [users] line in cfg, where its
+// instance ids are recorded beside its account id: today the one file a
+// Manager edits. (With configuration split over several files, this is
+// the one place that must name the file the line is in: the file that
+// maps name, or for a pairing just written the file it was written to.)
+func (m *Manager) lineFile(_ *users.Config, _ string) string { return m.ConfigPath }
 
 // latchName names a latch for people: "the application latch" or "the
 // operation OPSSHD…".
@@ -127,11 +128,11 @@ func (e *stepError) Unwrap() error { return e.err }
 func (m *Manager) pairInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string) (string, error) {
 	ids, _, err := m.ensureInstances(ctx, cfg, lc, name, account, nil)
 	if len(ids) > 0 {
-		if werr := users.SetInstances(m.lineFile(name), name, account, ids); werr != nil {
+		if werr := users.SetInstances(m.lineFile(cfg, name), name, account, ids); werr != nil {
 			return "", configFailure(errors.Join(err, werr),
 				fmt.Sprintf("paired %s, but this server could not record its own instance of the latch (%s); until an administrator runs latch-ssh pair --repair, logins follow the whole latch", name, configTrouble),
 				"paired %s, but recording its instances on its [users] line of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
-				name, m.lineFile(name), cleanLines(werr.Error()), name)
+				name, m.lineFile(cfg, name), cleanLines(werr.Error()), name)
 		}
 	}
 	if err != nil {
@@ -204,7 +205,7 @@ func (m *Manager) repairOne(ctx context.Context, cfg *users.Config, lc *latch.Cl
 	account, _ := cfg.Account(name)
 	ids, notes, err := m.ensureInstances(ctx, cfg, lc, name, account, cfg.Instances[name])
 	if !maps.Equal(ids, cfg.Instances[name]) {
-		if werr := users.SetInstances(m.lineFile(name), name, account, ids); werr != nil {
+		if werr := users.SetInstances(m.lineFile(cfg, name), name, account, ids); werr != nil {
 			return "", fmt.Errorf("recording its instances failed: %s", cleanLines(werr.Error()))
 		}
 	}
