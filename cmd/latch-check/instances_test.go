@@ -29,11 +29,16 @@ func TestInstancesRealSSHD(t *testing.T) {
 	alice := systest.CreateUser(t, systest.UserOptions{})
 	logs := systest.CaptureSyslog(t)
 
-	// server writes server name's latch.toml, alice mapped as line says.
+	// server writes server name's latch.toml, alice mapped as line says,
+	// in a directory of its own (each server has its own files, drop-ins
+	// included).
 	server := func(name, line string) string {
+		if err := os.Mkdir(filepath.Join(f.Dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		text := f.ConfigText(systest.Config{Policy: `fail_mode = "closed"`})
 		text = strings.Replace(text, "[policy]", "instance = \"host\"\ninstance_name = \"ssh "+name+" (%h)\"\n\n[policy]", 1)
-		return f.WriteFile(t, name+".toml", text+line)
+		return f.WriteFile(t, name+"/latch.toml", text+line)
 	}
 	latchSSHRun := func(args ...string) string {
 		t.Helper()
