@@ -10,21 +10,17 @@ import (
 	"strings"
 )
 
-// SetInstances records user's instance ids (keyed by InstanceKey) on the
-// user's [users] line of the configuration at path, in place, the way
-// SetUser edits: the value becomes
-//
-//	user = { account = "...", instances = { app = "...", OPERATIONID = "..." } }
-//
-// (or the plain "account" again when instances is empty), keeping the
-// line's comment and every other byte of the file. The user must be mapped
-// to account there, on one line of a [users] table: a line changed since
-// the caller read it (another pairing, an admin's edit) is an error, not
-// overwritten. The edit is checked by decoding as SetUser's is, and is
-// atomic under the same lock.
-func SetInstances(path, user, account string, instances map[string]string) error {
-	if err := checkEditArgs(user, account, false); err != nil {
-		return err
+// SetInstances records user's instance ids (keyed by InstanceKey) in the
+// [instances] table of the configuration file at path, in place, the way
+// SetUser edits [users]: it replaces the user's line, adds one (creating
+// the table at the end of the file when there is none), or with no ids
+// removes it, and leaves every other byte of the file as it was. It
+// refuses an [instances] table written with sub-tables or dotted keys, and
+// any edit that would change anything else or make a valid configuration
+// invalid. The file is replaced atomically under the same lock as SetUser's.
+func SetInstances(path, user string, instances map[string]string) error {
+	if !namePattern.MatchString(user) {
+		return fmt.Errorf("%s is not a valid user name: %s", show(user), nameRule)
 	}
 	for k, id := range instances {
 		if (k != AppInstanceKey && !isID(k, operationKind.length)) || !isInstanceID(id) {
@@ -32,58 +28,83 @@ func SetInstances(path, user, account string, instances map[string]string) error
 		}
 	}
 	return editFile(path, func(data []byte) ([]byte, error) {
-		return editInstances(data, user, account, instances)
+		return editInstances(data, user, instances)
 	}, nil)
 }
 
 // editInstances is the pure part of SetInstances.
-func editInstances(data []byte, user, account string, instances map[string]string) ([]byte, error) {
+func editInstances(data []byte, user string, instances map[string]string) ([]byte, error) {
 	old, err := decodeRaw(data)
 	if err != nil {
 		return nil, fmt.Errorf("fix the file first: %w", decodeProblem(data, err))
 	}
-	table, _ := old["users"].(map[string]any)
-	var cur string
-	switch v := table[user].(type) {
-	case string:
-		cur = v
-	case map[string]any:
-		cur, _ = v["account"].(string)
-	default:
-		return nil, fmt.Errorf("%s is %w", show(user), ErrNotMapped)
-	}
-	if cur != account {
-		return nil, fmt.Errorf("%s is now mapped to another Latch account than the one whose instances were created; run latch-ssh pair --repair --user %s", show(user), user)
+	if _, isMap := old["instances"].(map[string]any); old["instances"] != nil && !isMap {
+		return nil, errors.New("instances is not a table; edit it by hand")
 	}
 	lines := scanLines(data)
-	target, header := -1, -1
+	header, target, cur := -1, -1, -1
 	for i, l := range lines {
+		if l.kind == lineHeader {
+			cur = i
+		}
+		if len(l.path) == 0 || l.path[0] != "instances" {
+			continue
+		}
 		switch {
-		case l.kind == lineHeader && len(l.path) == 1 && l.path[0] == "users" && !l.arrayTable:
+		case l.kind == lineHeader && len(l.path) == 1 && !l.arrayTable && header < 0:
 			header = i
-		case l.kind == lineKeyValue && header >= 0 && len(l.key) == 1 && slices.Equal(l.path, []string{"users", user}):
-			target = i
+		case l.kind == lineKeyValue && len(l.key) == 1 && cur == header && header >= 0:
+			if l.key[0] == user {
+				target = i
+			}
+		case l.kind != lineCont:
+			return nil, fmt.Errorf("line %d: [instances] is written with sub-tables or dotted keys; edit it by hand, one user = { ... } per line", l.num)
 		}
 	}
-	if target < 0 || lines[target].open {
-		return nil, fmt.Errorf("%s is not written on one line of a [users] table; edit it by hand: %s = %s",
-			show(user), userKey(user), instancesValue(account, instances))
+	line := userKey(user) + " = " + instancesValue(instances)
+	var out []byte
+	switch {
+	case target >= 0 && lines[target].open:
+		return nil, fmt.Errorf("line %d: the value of %s spans lines; edit it by hand", lines[target].num, show(user))
+	case len(instances) == 0 && target < 0:
+		return data, nil
+	case len(instances) == 0:
+		out = splice(data, lines[target].start, lines[target].next, nil)
+	case target >= 0:
+		out = splice(data, lines[target].valStart, lines[target].valEnd, []byte(instancesValue(instances)))
+	case header >= 0:
+		out = insertLine(data, lines, header, line)
+	default:
+		eol := "\n"
+		if len(lines) > 0 && lines[0].crlf() {
+			eol = "\r\n"
+		}
+		out = append([]byte(nil), data...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, eol...)
+		}
+		out = append(out, eol+"# This server's Latch instances of each user's latch: latch-ssh pair writes them."+eol+
+			"[instances]"+eol+line+eol...)
 	}
-	out := splice(data, lines[target].valStart, lines[target].valEnd, []byte(instancesValue(account, instances)))
 	got, err := decodeRaw(out)
 	if err != nil {
 		return nil, fmt.Errorf("refusing the edit, edit the file by hand: the result would not decode: %w", decodeProblem(out, err))
 	}
-	table[user] = account
+	table, _ := old["instances"].(map[string]any)
+	if table == nil {
+		table = map[string]any{}
+		old["instances"] = table
+	}
+	delete(table, user)
 	if len(instances) > 0 {
 		in := map[string]any{}
 		for k, v := range instances {
 			in[k] = v
 		}
-		table[user] = map[string]any{"account": account, "instances": in}
+		table[user] = in
 	}
 	if !reflect.DeepEqual(got, old) {
-		return nil, errors.New("refusing the edit: it would change more than the one user's entry; edit the file by hand")
+		return nil, errors.New("refusing the edit: it would change more than the one user's instances; edit the file by hand")
 	}
 	if _, err := Parse("", data); err == nil {
 		if _, err := Parse("", out); err != nil {
@@ -93,12 +114,9 @@ func editInstances(data []byte, user, account string, instances map[string]strin
 	return out, nil
 }
 
-// instancesValue writes a user's value: the quoted account, or an inline
-// table with the account and the instances, the application's first.
-func instancesValue(account string, instances map[string]string) string {
-	if len(instances) == 0 {
-		return strconv.Quote(account)
-	}
+// instancesValue writes a user's instances as an inline table, the
+// application's first.
+func instancesValue(instances map[string]string) string {
 	keys := slices.SortedFunc(maps.Keys(instances), func(a, b string) int {
 		switch {
 		case a == b:
@@ -114,10 +132,11 @@ func instancesValue(account string, instances map[string]string) string {
 	for i, k := range keys {
 		parts[i] = k + " = " + strconv.Quote(instances[k])
 	}
-	return fmt.Sprintf("{ account = %s, instances = { %s } }", strconv.Quote(account), strings.Join(parts, ", "))
+	return "{ " + strings.Join(parts, ", ") + " }"
 }
 
-// userKey is user as a [users] key.
+// userKey is user as a key: quoted unless bare (a dot would make a bare
+// key dotted).
 func userKey(user string) string {
 	if isBareKey(user) {
 		return user

@@ -11,17 +11,24 @@ import (
 // creates a Latch instance of the user's latch named after this server
 // (instance_name), and every decision asks about that instance, so a person
 // can close SSH to one server and keep another open. The instance ids are
-// stored beside the account id, on the user's own line:
+// stored in an [instances] table of the file pairing writes, keyed by user:
 //
 //	[users]
-//	alice = "<account id>"                                  # no instance (yet)
-//	bob = { account = "<account id>", instances = { app = "<instance id>" } }
+//	alice = "<account id>"
+//
+//	[instances]   # this server's Latch instances: latch-ssh pair writes them
+//	alice = { app = "<instance id>", OPERATIONIDOPERATION = "<instance id>" }
 //
 // An instance belongs to one latch: the application's ("app") or one
 // operation's (its 20-character id), so a user whose services use
 // operations has one instance per operation, keyed by the operation id.
-// Keeping them on the user's line means the one line pairing writes holds
-// everything about the pairing, in whatever file that line lives.
+// Why a table of its own rather than on the user's [users] line: in a
+// fleet, the account lines are the same on every server (configuration
+// management writes them; a Latch account pairs once per application),
+// while the instance ids differ per server and only exist once the server
+// has created them. Kept apart, the ids live in the file latch-ssh pair
+// owns, and a configuration management run that rewrites the account
+// lines leaves them alone.
 
 // InstanceMode is the [latch] instance setting.
 type InstanceMode string
@@ -176,50 +183,40 @@ func checkInstanceName(p string) string {
 	return ""
 }
 
-// userEntry reads one [users] entry: "account id", or an inline table
-// { account = "...", instances = { app = "...", OPERATIONID = "..." } }.
-// ok is false when it has a problem (already reported).
-func (c *checker) userEntry(t *table, u string) (account string, instances map[string]string, ok bool) {
-	v, _ := t.get(u)
-	if _, isTable := v.(map[string]any); !isTable {
-		if _, isString := v.(string); !isString {
-			t.report(u, fmt.Sprintf("must be the account id in quotes, or { account = \"...\", instances = { ... } }, not %s", typeName(v)),
-				fmt.Sprintf(`write %s = "<64-character account id>"`, displayKey([]string{u})))
-			return "", nil, false
-		}
-		account, _ = t.str(u, "")
-		return account, nil, c.checkID(t.key(u), account, accountKind)
-	}
-	e := t.sub(u)
-	defer e.finish()
-	if !e.has("account") {
-		e.report("account", "the account id is missing", `add account = "<64-character account id>", or write the user as user = "<account id>"`)
-	} else {
-		account, ok = e.str("account", "")
-		ok = ok && c.checkID(e.key("account"), account, accountKind)
-	}
-	in := e.sub("instances")
-	instances = map[string]string{}
-	for _, k := range slices.Sorted(maps.Keys(in.m)) {
-		if k != AppInstanceKey && !isID(k, operationKind.length) {
-			in.report(k, fmt.Sprintf("%s is neither %q (the application's latch) nor an operation id (20 letters and digits)", show(k), AppInstanceKey),
-				"key each instance by the latch it belongs to; latch-ssh pair --repair writes them")
-			ok = false
+// instanceTable reads [instances]: user = { app = "<id>", OPERATIONID =
+// "<id>" }. A user who is not in [users] is not a problem here (check-config
+// warns): configuration management may drop a user's account line from
+// one file while the instance ids stay in the pairing file, and that must
+// not make the whole configuration invalid, which would deny every login.
+func (c *checker) instanceTable(t *table) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, u := range slices.Sorted(maps.Keys(t.m)) {
+		if !c.checkName(t.key(u), u, "user") {
 			continue
 		}
-		id, isStr := in.str(k, "")
-		switch {
-		case !isStr:
-			ok = false
-		case !isInstanceID(id):
-			in.report(k, fmt.Sprintf("%s is not an instance id (letters and digits)", show(id)),
-				"copy the id Latch gave, or remove the entry and run latch-ssh pair --repair")
-			ok = false
-		default:
-			instances[k] = id
+		in := t.sub(u)
+		ids := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(in.m)) {
+			if k != AppInstanceKey && !isID(k, operationKind.length) {
+				in.report(k, fmt.Sprintf("%s is neither %q (the application's latch) nor an operation id (20 letters and digits)", show(k), AppInstanceKey),
+					"key each instance by the latch it belongs to; latch-ssh pair --repair writes them")
+				continue
+			}
+			id, isStr := in.str(k, "")
+			switch {
+			case !isStr:
+			case !isInstanceID(id):
+				in.report(k, fmt.Sprintf("%s is not an instance id (letters and digits)", show(id)),
+					"copy the id Latch gave, or remove the entry and run latch-ssh pair --repair")
+			default:
+				ids[k] = id
+			}
+		}
+		if len(ids) > 0 {
+			out[u] = ids
 		}
 	}
-	return account, instances, ok
+	return out
 }
 
 // isInstanceID reports whether id has the shape the latch client accepts

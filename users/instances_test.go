@@ -1,27 +1,23 @@
 package users
 
 import (
-	"errors"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// Issue 17: [latch] instance and instance_name, and [users] entries that
-// carry instance ids beside the account id.
+// Issue 17: [latch] instance and instance_name, and the [instances] table
+// of this server's instance ids per user.
 func TestParseInstances(t *testing.T) {
 	text := strings.Replace(validConfig, "[policy]", "instance = \"host\"\ninstance_name = \"SSH to %h (100%%)\"\n\n[policy]", 1) +
-		"bob = { account = \"" + acctBob + "\", instances = { app = \"INSTAPP1\", " + testOp + " = \"INSTOP1\" } } # paired\n"
+		"bob = \"" + acctBob + "\"\n\n[instances]\nbob = { app = \"INSTAPP1\", " + testOp + " = \"INSTOP1\" } # paired\n"
 	cfg, err := Parse("latch.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.InstancesOn() || cfg.InstanceNameFor("web-1") != "SSH to web-1 (100%)" {
 		t.Fatalf("instance %q, name %q", cfg.Latch.Instance, cfg.InstanceNameFor("web-1"))
-	}
-	if acc, _ := cfg.Account("bob"); acc != acctBob {
-		t.Fatalf("bob's account %q", acc)
 	}
 	for _, tc := range []struct {
 		user, op, want string
@@ -47,28 +43,26 @@ func TestParseInstances(t *testing.T) {
 	}
 
 	// Off by default: stored ids are kept but not asked about, and the
-	// name defaults to "ssh <host>".
-	cfg, err = Parse("latch.toml", []byte(validConfig+"bob = { account = \""+acctBob+"\", instances = { app = \"I1\" } }\n"))
+	// name defaults to "ssh <host>". Ids of a user not in [users] are not
+	// a problem of the file (check-config warns).
+	cfg, err = Parse("latch.toml", []byte(validConfig+"\n[instances]\ncarol = { app = \"I1\" }\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.InstancesOn() || cfg.InstanceNameFor("h") != "ssh h" || cfg.MissingInstances("alice") != nil {
 		t.Fatalf("defaults: %+v", cfg.Latch)
 	}
-	if _, ok := cfg.Instance("bob", ""); ok || cfg.Instances["bob"]["app"] != "I1" {
+	if _, ok := cfg.Instance("carol", ""); ok || cfg.Instances["carol"]["app"] != "I1" {
 		t.Fatalf("instances off: %+v", cfg.Instances)
 	}
-	for _, v := range []string{`""`} {
-		c2, err := Parse("latch.toml", []byte(strings.Replace(validConfig, "[policy]", "instance = "+v+"\n[policy]", 1)))
-		if err != nil || c2.InstancesOn() {
-			t.Errorf("instance = %s: %v", v, err)
-		}
+	if c2, err := Parse("latch.toml", []byte(strings.Replace(validConfig, "[policy]", "instance = \"\"\n[policy]", 1))); err != nil || c2.InstancesOn() {
+		t.Errorf(`instance = "": %v`, err)
 	}
 }
 
 // Every mistake in the new settings is a problem with file:line and a fix.
 func TestParseInstanceProblems(t *testing.T) {
-	bob := func(v string) string { return validConfig + "bob = " + v + "\n" }
+	inst := func(v string) string { return validConfig + "\n[instances]\n" + v + "\n" }
 	latch := func(kv string) string { return strings.Replace(validConfig, "\n[policy]", kv+"\n\n[policy]", 1) }
 	for _, tc := range []struct {
 		name, text string
@@ -81,14 +75,12 @@ func TestParseInstanceProblems(t *testing.T) {
 		{"empty name", latch(`instance_name = "  "`), []want{{4, "latch.instance_name", "is empty"}}},
 		{"long name", latch(`instance_name = "` + strings.Repeat("x", 40) + `%h"`), []want{{4, "latch.instance_name", "too long"}}},
 		{"control character", latch(`instance_name = "ssh\t%h"`), []want{{4, "latch.instance_name", "control characters"}}},
-		{"user without account", bob(`{ instances = { app = "I1" } }`), []want{{13, "users.bob.account", "the account id is missing"}}},
-		{"user with a bad account", bob(`{ account = "short" }`), []want{{13, "users.bob.account", "must be exactly 64"}}},
-		{"unknown key in a user", bob(`{ account = "` + acctBob + `", instance = "I1" }`), []want{{13, "users.bob.instance", `unknown key "instance" in [users.bob]; did you mean "instances"?`}}},
-		{"bad latch key", bob(`{ account = "` + acctBob + `", instances = { sshd = "I1" } }`), []want{{13, "users.bob.instances.sshd", `neither "app"`}}},
-		{"bad instance id", bob(`{ account = "` + acctBob + `", instances = { app = "I-1" } }`), []want{{13, "users.bob.instances.app", "is not an instance id"}}},
-		{"instance id not a string", bob(`{ account = "` + acctBob + `", instances = { app = 1 } }`), []want{{13, "users.bob.instances.app", "must be a string"}}},
-		{"instances not a table", bob(`{ account = "` + acctBob + `", instances = "I1" }`), []want{{13, "users.bob.instances", "must be a table"}}},
-		{"user a number", bob(`1`), []want{{13, "users.bob", "must be the account id in quotes"}}},
+		{"bad latch key", inst(`alice = { sshd = "I1" }`), []want{{15, "instances.alice.sshd", `neither "app"`}}},
+		{"bad instance id", inst(`alice = { app = "I-1" }`), []want{{15, "instances.alice.app", "is not an instance id"}}},
+		{"instance id not a string", inst(`alice = { app = 1 }`), []want{{15, "instances.alice.app", "must be a string"}}},
+		{"user not a table", inst(`alice = "I1"`), []want{{15, "instances.alice", "must be a table"}}},
+		{"bad user name", inst(`"-x" = { app = "I1" }`), []want{{15, "instances.-x", "not a valid user name"}}},
+		{"not a table", validConfig + "instances = 1\n", []want{{13, "users.instances", "must be a string"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("latch.toml", []byte(tc.text))
@@ -97,63 +89,118 @@ func TestParseInstanceProblems(t *testing.T) {
 	}
 }
 
-// SetInstances writes the ids on the user's own line, keeping its comment
-// and every other byte; RemoveUser removes such a line; an account changed
-// since is refused.
+// SetInstances writes one line of [instances] in place, creating the table
+// when missing, keeping comments and every other byte; no ids remove the
+// line; a hand-written layout it cannot edit safely is refused.
 func TestSetInstances(t *testing.T) {
 	dir := safeDir(t)
-	text := strings.Replace(validConfig, "alice = \""+acctAlice+"\"\n", "# Alice, ops\nalice = \""+acctAlice+"\" # paired 2026\nbob = \""+acctBob+"\"\n", 1) + "\n# the end\n"
+	text := strings.Replace(validConfig, "alice = \""+acctAlice+"\"\n", "# Alice, ops\nalice = \""+acctAlice+"\" # paired 2026\n", 1) + "\n# the end"
 	path := writeFile(t, dir+"/latch.toml", text, 0o600)
 	inst := map[string]string{testOp: "INSTOP1", "app": "INSTAPP1"}
-	if err := SetInstances(path, "alice", acctAlice, inst); err != nil {
+	if err := SetInstances(path, "alice", inst); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
-	wantLine := "alice = { account = \"" + acctAlice + "\", instances = { app = \"INSTAPP1\", " + testOp + " = \"INSTOP1\" } } # paired 2026\n"
-	if want := strings.Replace(text, "alice = \""+acctAlice+"\" # paired 2026\n", wantLine, 1); string(got) != want {
+	table := "\n# This server's Latch instances of each user's latch: latch-ssh pair writes them.\n[instances]\n" +
+		"alice = { app = \"INSTAPP1\", " + testOp + " = \"INSTOP1\" }\n"
+	if want := text + "\n" + table; string(got) != want {
 		t.Fatalf("file after SetInstances:\n%s\nwant:\n%s", got, want)
 	}
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(cfg.Instances["alice"], inst) || cfg.Users["alice"] != acctAlice || cfg.Users["bob"] != acctBob {
+	if !reflect.DeepEqual(cfg.Instances["alice"], inst) || cfg.Users["alice"] != acctAlice {
 		t.Fatalf("loaded %+v %+v", cfg.Users, cfg.Instances)
 	}
-	// Again with other ids: replaced; with none: back to the plain line.
-	if err := SetInstances(path, "alice", acctAlice, map[string]string{"app": "X1"}); err != nil {
+	// Another user: a line added to the table; alice's replaced in place.
+	if err := SetInstances(path, "bob.smith", map[string]string{"app": "B1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetInstances(path, "alice", acctAlice, nil); err != nil {
+	if err := SetInstances(path, "alice", map[string]string{"app": "X1"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(path); string(got) != text {
-		t.Fatalf("file after clearing:\n%s", got)
+	got, _ = os.ReadFile(path)
+	if want := text + "\n" + strings.Replace(table, "{ app = \"INSTAPP1\", "+testOp+" = \"INSTOP1\" }", "{ app = \"X1\" }", 1) + "\"bob.smith\" = { app = \"B1\" }\n"; string(got) != want {
+		t.Fatalf("file after two more edits:\n%s\nwant:\n%s", got, want)
 	}
-	if err := SetInstances(path, "alice", acctBob, inst); err == nil || !strings.Contains(err.Error(), "another Latch account") {
-		t.Fatalf("other account: %v", err)
+	// No ids: the line goes; again: nothing to do.
+	for range 2 {
+		if err := SetInstances(path, "bob.smith", nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := SetInstances(path, "carol", acctBob, inst); !errors.Is(err, ErrNotMapped) {
-		t.Fatalf("unmapped user: %v", err)
+	if got, _ := os.ReadFile(path); strings.Contains(string(got), "bob.smith") || !strings.Contains(string(got), "alice = { app = \"X1\" }\n") {
+		t.Fatalf("after removing bob.smith:\n%s", got)
 	}
-	if err := SetInstances(path, "alice", acctAlice, map[string]string{"sshd": "X"}); err == nil {
+	before, _ := os.ReadFile(path)
+	if err := SetInstances(path, "alice", map[string]string{"sshd": "X"}); err == nil {
 		t.Fatal("a bad latch key was written")
 	}
-	if got, _ := os.ReadFile(path); string(got) != text {
+	if err := SetInstances(path, "-x", map[string]string{"app": "X"}); err == nil {
+		t.Fatal("a bad user name was written")
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(before) {
 		t.Fatalf("a refused edit changed the file:\n%s", got)
 	}
-	if err := SetInstances(path, "alice", acctAlice, inst); err != nil {
-		t.Fatal(err)
+	// Sub-tables are the admin's layout: refused.
+	sub := writeFile(t, dir+"/sub.toml", validConfig+"\n[instances.alice]\napp = \"I1\"\n", 0o600)
+	if err := SetInstances(sub, "alice", inst); err == nil || !strings.Contains(err.Error(), "edit it by hand") {
+		t.Fatalf("sub-table: %v", err)
 	}
-	if _, err := RemoveUser(path, "alice"); err != nil {
-		t.Fatalf("RemoveUser of a line with instances: %v", err)
-	}
-	if got, _ := os.ReadFile(path); strings.Contains(string(got), "alice =") || !strings.Contains(string(got), "# Alice, ops\nbob =") {
-		t.Fatalf("after RemoveUser:\n%s", got)
-	}
-	// A user written as a dotted key is refused, with the line to write.
-	sub := writeFile(t, dir+"/sub.toml", "users.alice = \""+acctAlice+"\"\n"+strings.Replace(validConfig, "[users]\nalice = \""+acctAlice+"\"\n", "", 1), 0o600)
-	if err := SetInstances(sub, "alice", acctAlice, inst); err == nil || !strings.Contains(err.Error(), "edit it by hand: alice = { account") {
-		t.Fatalf("dotted key: %v", err)
-	}
+}
+
+// FuzzSetInstances: when editInstances accepts an edit, the result decodes
+// to the old document with exactly that user's instances changed, and a
+// valid configuration stays valid with only Instances changed.
+func FuzzSetInstances(f *testing.F) {
+	addSeeds(f, func(data []byte) {
+		f.Add(data, "alice", true)
+		f.Add(data, "bob", false)
+	})
+	f.Fuzz(func(t *testing.T, data []byte, user string, set bool) {
+		if !namePattern.MatchString(user) {
+			return // SetInstances refuses it first
+		}
+		var inst map[string]string
+		if set {
+			inst = map[string]string{"app": "I1", testOp: "I2"}
+		}
+		out, err := editInstances(data, user, inst)
+		if err != nil {
+			return
+		}
+		before, _ := decodeRaw(data)
+		after, err := decodeRaw(out)
+		if err != nil {
+			t.Fatalf("output does not decode: %v\n%s", err, out)
+		}
+		table, _ := before["instances"].(map[string]any)
+		if table == nil {
+			table = map[string]any{}
+		}
+		delete(table, user)
+		if set {
+			table[user] = map[string]any{"app": "I1", testOp: "I2"}
+		}
+		if len(table) > 0 || after["instances"] != nil {
+			before["instances"] = table
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("documents differ beyond %s's instances:\n%s\n---\n%s", user, data, out)
+		}
+		if oldCfg, err := Parse("f.toml", data); err == nil {
+			newCfg, err := Parse("f.toml", out)
+			if err != nil {
+				t.Fatalf("a valid config became invalid: %v", err)
+			}
+			delete(oldCfg.Instances, user)
+			if set {
+				oldCfg.Instances[user] = inst
+			}
+			if !reflect.DeepEqual(oldCfg, newCfg) {
+				t.Fatalf("config changed beyond Instances[%s]", user)
+			}
+		}
+	})
 }

@@ -76,8 +76,9 @@ func parse(file string, data []byte) (*Config, Problems) {
 	c.policy(root.sub("policy"), &cfg.Policy)
 	cfg.Operations = c.serviceMap(root.sub("operations"))
 	users := root.sub("users")
-	cfg.Users, cfg.Instances = c.users(users)
+	cfg.Users = c.users(users)
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
+	cfg.Instances = c.instanceTable(root.sub("instances"))
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	root.finish()
@@ -275,20 +276,15 @@ func (c *checker) serviceMap(t *table) map[string]string {
 	return ops
 }
 
-// users reads [users]: the account of each user and, for users written
-// with an inline table, their instance ids (see instances.go).
-func (c *checker) users(t *table) (map[string]string, map[string]map[string]string) {
-	users, instances := map[string]string{}, map[string]map[string]string{}
+func (c *checker) users(t *table) map[string]string {
+	users := map[string]string{}
 	for _, u := range slices.Sorted(maps.Keys(t.m)) {
 		okName := c.checkName(t.key(u), u, "user")
-		if acct, inst, ok := c.userEntry(t, u); ok && okName {
+		if acct, ok := t.str(u, ""); ok && c.checkID(t.key(u), acct, accountKind) && okName {
 			users[u] = acct
-			if len(inst) > 0 {
-				instances[u] = inst
-			}
 		}
 	}
-	return users, instances
+	return users
 }
 
 // userOperations reads [user_operations]; users is the raw [users] table, so
