@@ -112,8 +112,7 @@ func rebuild(t *testing.T, w *world, mode string, instances map[string]string) *
 		for k, v := range instances {
 			parts = append(parts, fmt.Sprintf("%s = %q", k, v))
 		}
-		text = strings.Replace(text, fmt.Sprintf("alice = %q", w.account),
-			fmt.Sprintf("alice = { account = %q, instances = { %s } }", w.account, strings.Join(parts, ", ")), 1)
+		text += fmt.Sprintf("\n[instances]\nalice = { %s }\n", strings.Join(parts, ", "))
 	}
 	cfg, err := users.Parse("test.toml", []byte(text))
 	if err != nil {

@@ -19,19 +19,24 @@ func TestCheckInstances(t *testing.T) {
 	acc := strings.Repeat("a", 64)
 	users1 := "[operations]\nsshd = \"" + op + "\"\n[users]\n" +
 		"alice = \"" + acc + "\"\n" +
-		"bob = { account = \"" + acc + "\", instances = { app = \"I1\" } }\n" +
-		"carol = { account = \"" + acc + "\", instances = { app = \"I2\", " + op + " = \"I3\" } }\n"
+		"bob = \"" + acc + "\"\n" +
+		"carol = \"" + acc + "\"\n" +
+		"[instances]\n" +
+		"bob = { app = \"I1\" }\n" +
+		"carol = { app = \"I2\", " + op + " = \"I3\" }\n" +
+		"dave = { app = \"I4\" }\n"
 	for _, tc := range []struct {
 		name, instance string
 		warnings       int
 		want           []string
 	}{
-		{"on", "instance = \"host\"\n", 2, []string{
+		{"on", "instance = \"host\"\n", 3, []string{
+			"latch.toml:16: [instances] has ids for dave, who is not in [users]",
 			"latch.toml:10: alice has no instance of this server for the application latch, operation " + op,
 			"latch.toml:11: bob has no instance of this server for operation " + op,
 			"latch-ssh pair --repair --user bob",
 		}},
-		{"off", "", 0, []string{"2 user(s) in [users] have instance ids, but [latch] instance is off"}},
+		{"off", "", 1, []string{"3 user(s) have instance ids in [instances], but [latch] instance is off", "ids for dave"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := systest.OfflineLatch + tc.instance + "[policy]\nfail_mode = \"closed\"\n" + users1

@@ -21,7 +21,7 @@ import (
 // [operations] and the user's [user_operations]: Latch keeps an instance
 // under the latch it was made for, and a status call names the operation
 // and the instance together), named instance_name ("ssh <host>" by
-// default), and records their ids on the user's [users] line.
+// default), and records their ids in [instances] (see users).
 //
 // The order, and what a failure leaves:
 //
@@ -36,9 +36,9 @@ import (
 //   - Repair creates what is missing for users paired before instances
 //     were turned on, or whose instance Latch no longer knows, without a
 //     new pairing code.
-//   - unpair removes the user's line, then this server's instances at
-//     Latch (an instance another local user's line also names is kept),
-//     then the pairing as before.
+//   - unpair removes the user's line and [instances] entry, then this
+//     server's instances at Latch (one another local user's entry also
+//     names is kept), then the pairing as before.
 
 // instanceName is this server's instance name under cfg.
 func (m *Manager) instanceName(cfg *users.Config) string {
@@ -54,12 +54,12 @@ func (m *Manager) instanceName(cfg *users.Config) string {
 	return cfg.InstanceNameFor(host)
 }
 
-// lineFile is the file holding name's [users] line in cfg, where its
-// instance ids are recorded beside its account id: today the one file a
-// Manager edits. (With configuration split over several files, this is
-// the one place that must name the file the line is in: the file that
-// maps name, or for a pairing just written the file it was written to.)
-func (m *Manager) lineFile(_ *users.Config, _ string) string { return m.ConfigPath }
+// instancesFile is the file whose [instances] table holds name's
+// instance ids in cfg: today the one file a Manager edits. (With the
+// configuration split over several files, this is the one place that
+// must name it: the file that holds name's [instances] entry if one does,
+// else the file latch-ssh pair writes new pairings to.)
+func (m *Manager) instancesFile(_ *users.Config, _ string) string { return m.ConfigPath }
 
 // latchName names a latch for people: "the application latch" or "the
 // operation OPSSHD…".
@@ -128,11 +128,11 @@ func (e *stepError) Unwrap() error { return e.err }
 func (m *Manager) pairInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string) (string, error) {
 	ids, _, err := m.ensureInstances(ctx, cfg, lc, name, account, nil)
 	if len(ids) > 0 {
-		if werr := users.SetInstances(m.lineFile(cfg, name), name, account, ids); werr != nil {
+		if werr := users.SetInstances(m.instancesFile(cfg, name), name, ids); werr != nil {
 			return "", configFailure(errors.Join(err, werr),
 				fmt.Sprintf("paired %s, but this server could not record its own instance of the latch (%s); until an administrator runs latch-ssh pair --repair, logins follow the whole latch", name, configTrouble),
-				"paired %s, but recording its instances on its [users] line of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
-				name, m.lineFile(cfg, name), cleanLines(werr.Error()), name)
+				"paired %s, but recording its instances in [instances] of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
+				name, m.instancesFile(cfg, name), cleanLines(werr.Error()), name)
 		}
 	}
 	if err != nil {
@@ -205,7 +205,7 @@ func (m *Manager) repairOne(ctx context.Context, cfg *users.Config, lc *latch.Cl
 	account, _ := cfg.Account(name)
 	ids, notes, err := m.ensureInstances(ctx, cfg, lc, name, account, cfg.Instances[name])
 	if !maps.Equal(ids, cfg.Instances[name]) {
-		if werr := users.SetInstances(m.lineFile(cfg, name), name, account, ids); werr != nil {
+		if werr := users.SetInstances(m.instancesFile(cfg, name), name, ids); werr != nil {
 			return "", fmt.Errorf("recording its instances failed: %s", cleanLines(werr.Error()))
 		}
 	}
@@ -218,8 +218,28 @@ func (m *Manager) repairOne(ctx context.Context, cfg *users.Config, lc *latch.Cl
 	return fmt.Sprintf("%s: %s", name, strings.Join(notes, ", ")), nil
 }
 
-// removeInstances deletes at Latch the instances of name's line (ids),
-// except those another user's line in cfg (read after the line was
+// dropInstances removes name's [instances] entry (ids, read before the
+// user's line was removed), then the instances at Latch (removeInstances,
+// with cfg read after). It returns a sentence about what it left behind,
+// "" when nothing.
+func (m *Manager) dropInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string, ids map[string]string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	var left []string
+	if err := users.SetInstances(m.instancesFile(cfg, name), name, nil); err != nil {
+		left = append(left, fmt.Sprintf("its [instances] entry could not be removed (%s): remove it by hand", cleanLines(err.Error())))
+	} else if fresh, err := users.Load(m.ConfigPath); err == nil {
+		cfg = fresh
+	}
+	if s := removeInstances(ctx, cfg, lc, account, ids); s != "" {
+		left = append(left, s)
+	}
+	return strings.Join(left, "; ")
+}
+
+// removeInstances deletes at Latch the instances of name's entry (ids),
+// except those another user's entry in cfg (read after name's was
 // removed) also names. It returns a sentence about those it could not
 // remove, "" when all went.
 func removeInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, account string, ids map[string]string) string {

@@ -61,10 +61,10 @@ func TestPairCreatesInstances(t *testing.T) {
 			t.Errorf("recorded %s = %q, %v; Latch has %s", key, id, ok, in.ID)
 		}
 	}
-	line := "alice = { account = \"" + acc + "\", instances = { app = \"" + got["app"].ID + "\", " +
-		opSSHD + " = \"" + got[opSSHD].ID + "\", " + opSudo + " = \"" + got[opSudo].ID + "\" } }\n"
-	if after := f.read(t); strings.Replace(after, line, "", 1) != before {
-		t.Errorf("pairing wrote more than its line:\n--- before\n%s\n--- after\n%s", before, after)
+	table := "\n# This server's Latch instances of each user's latch: latch-ssh pair writes them.\n[instances]\n" +
+		"alice = { app = \"" + got["app"].ID + "\", " + opSSHD + " = \"" + got[opSSHD].ID + "\", " + opSudo + " = \"" + got[opSudo].ID + "\" }\n"
+	if after := f.read(t); after != strings.Replace(before, "[users]\n", "[users]\n"+userLine("alice", acc), 1)+table {
+		t.Errorf("pairing wrote more than its line and instances:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 
 	// Unpairing removes this server's instances and the pairing.
@@ -83,7 +83,7 @@ func TestPairCreatesInstances(t *testing.T) {
 	if deletes != 3 {
 		t.Errorf("%d instances deleted through the API, want 3", deletes)
 	}
-	if f.read(t) != before {
+	if f.read(t) != before+"\n# This server's Latch instances of each user's latch: latch-ssh pair writes them.\n[instances]\n" {
 		t.Errorf("file after unpair:\n%s", f.read(t))
 	}
 }
@@ -95,8 +95,8 @@ func TestUnpairKeepsSharedAccountAndOthersInstances(t *testing.T) {
 	acc := f.account(t)
 	mine := f.Latch.AddInstance(appID, acc, "", "", "ssh testhost")
 	theirs := f.Latch.AddInstance(appID, acc, "", "", "ssh testhost bob")
-	f.write(t, options{users: "alice = { account = \"" + acc + "\", instances = { app = \"" + mine + "\" } }\n" +
-		"bob = { account = \"" + acc + "\", instances = { app = \"" + theirs + "\" } }"})
+	f.write(t, options{users: userLine("alice", acc) + userLine("bob", acc),
+		extra: "\n[instances]\nalice = { app = \"" + mine + "\" }\nbob = { app = \"" + theirs + "\" }\n"})
 	f.instancesOn(t, "")
 	msg, err := f.m.Unpair(context.Background(), "alice")
 	if err != nil || !strings.Contains(msg, "stays paired because bob") {

@@ -488,9 +488,9 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (msg strin
 	if fresh, err := users.Load(m.ConfigPath); err == nil {
 		cfg = fresh
 	}
-	// Issue 17: this server's instances go with the line; any Latch
-	// would not remove are named after the outcome of the unpairing.
-	if left := removeInstances(ctx, cfg, lc, account, instances); left != "" {
+	// Issue 17: this server's instances go with the line; any left
+	// behind are named after the outcome of the unpairing.
+	if left := m.dropInstances(ctx, cfg, lc, name, account, instances); left != "" {
 		defer func() {
 			if err == nil {
 				msg, err = "", fail(nil, "%s, but %s", msg, left)

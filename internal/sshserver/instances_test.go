@@ -25,8 +25,7 @@ func TestRecheckFollowsThisServersInstance(t *testing.T) {
 	f.server = `recheck = "1s"`
 	f.editConfig = func(text string) string {
 		text = strings.Replace(text, "[policy]", "instance = \"host\"\n\n[policy]", 1)
-		return strings.Replace(text, fmt.Sprintf("%s = %q", alice.Name, acc),
-			fmt.Sprintf("%s = { account = %q, instances = { app = %q } }", alice.Name, acc, here), 1)
+		return text + fmt.Sprintf("\n[instances]\n%s = { app = %q }\n", alice.Name, here)
 	}
 	f.start(t, nil)
 	asked := func() int {
