@@ -61,6 +61,12 @@ func (m *Manager) instanceName(cfg *users.Config) string {
 // else the file latch-ssh pair writes new pairings to.)
 func (m *Manager) instancesFile(_ *users.Config, _ string) string { return m.ConfigPath }
 
+// setInstances records ids as name's [instances] entry (none: removes it)
+// in instancesFile.
+func (m *Manager) setInstances(cfg *users.Config, name string, ids map[string]string) error {
+	return m.setInstances(cfg, name, ids)
+}
+
 // latchName names a latch for people: "the application latch" or "the
 // operation OPSSHD…".
 func latchName(op string) string {
@@ -128,7 +134,7 @@ func (e *stepError) Unwrap() error { return e.err }
 func (m *Manager) pairInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string) (string, error) {
 	ids, _, err := m.ensureInstances(ctx, cfg, lc, name, account, nil)
 	if len(ids) > 0 {
-		if werr := users.SetInstances(m.instancesFile(cfg, name), name, ids); werr != nil {
+		if werr := m.setInstances(cfg, name, ids); werr != nil {
 			return "", configFailure(errors.Join(err, werr),
 				fmt.Sprintf("paired %s, but this server could not record its own instance of the latch (%s); until an administrator runs latch-ssh pair --repair, logins follow the whole latch", name, configTrouble),
 				"paired %s, but recording its instances in [instances] of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
@@ -205,7 +211,7 @@ func (m *Manager) repairOne(ctx context.Context, cfg *users.Config, lc *latch.Cl
 	account, _ := cfg.Account(name)
 	ids, notes, err := m.ensureInstances(ctx, cfg, lc, name, account, cfg.Instances[name])
 	if !maps.Equal(ids, cfg.Instances[name]) {
-		if werr := users.SetInstances(m.instancesFile(cfg, name), name, ids); werr != nil {
+		if werr := m.setInstances(cfg, name, ids); werr != nil {
 			return "", fmt.Errorf("recording its instances failed: %s", cleanLines(werr.Error()))
 		}
 	}
@@ -227,7 +233,7 @@ func (m *Manager) dropInstances(ctx context.Context, cfg *users.Config, lc *latc
 		return ""
 	}
 	var left []string
-	if err := users.SetInstances(m.instancesFile(cfg, name), name, nil); err != nil {
+	if err := m.setInstances(cfg, name, nil); err != nil {
 		left = append(left, fmt.Sprintf("its [instances] entry could not be removed (%s): remove it by hand", cleanLines(err.Error())))
 	} else if fresh, err := users.Load(m.ConfigPath); err == nil {
 		cfg = fresh
