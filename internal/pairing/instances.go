@@ -64,7 +64,7 @@ func (m *Manager) instancesFile(_ *users.Config, _ string) string { return m.Con
 // setInstances records ids as name's [instances] entry (none: removes it)
 // in instancesFile.
 func (m *Manager) setInstances(cfg *users.Config, name string, ids map[string]string) error {
-	return m.setInstances(cfg, name, ids)
+	return users.SetInstances(m.instancesFile(cfg, name), name, ids)
 }
 
 // latchName names a latch for people: "the application latch" or "the
