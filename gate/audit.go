@@ -70,6 +70,9 @@ func (a *AuditLog) Record(req Request, d Decision) {
 	if req.ClaimedService != "" {
 		ev = ev.Str("claimed_service", safetext.Clean(req.ClaimedService))
 	}
+	if d.Instance != "" {
+		ev = ev.Str("instance", d.Instance)
+	}
 	if d.Fix != "" {
 		ev = ev.Str("fix", d.Fix)
 	}

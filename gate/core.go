@@ -172,25 +172,36 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 	}
 	account, _ := cfg.Account(sub.name)
 	op := cfg.Operation(sub.name, req.Service)
+	inst, _ := cfg.Instance(sub.name, op)
 	nootp := !req.Interactive || cfg.Policy.OTP == users.OTPNever
-	st, timeout, err := c.LatchStatus(ctx, account, op, nootp)
+	st, timeout, err := c.UserLatchStatus(ctx, sub.name, account, op, nootp)
 	if err != nil {
 		if latch.IsNotPaired(err) {
 			d := c.unpaired("unpaired from the phone (Latch 201)", Warning)
-			d.Operation = op
+			d.Operation, d.Instance = op, inst
 			return d
 		}
 		if errors.Is(err, context.Canceled) {
 			// The caller gave up (the gate was interrupted, the daemon is
 			// stopping): design.md says deny, whatever the fail mode. Only a
 			// Latch that could not answer in time goes through fail_mode.
-			return Decision{Outcome: Deny, Reason: "the decision was interrupted", Severity: Warning, Operation: op, Class: ClassInterrupted}
+			return Decision{Outcome: Deny, Reason: "the decision was interrupted", Severity: Warning, Operation: op, Class: ClassInterrupted, Instance: inst}
 		}
 		d := c.failMode(err, timeout)
-		d.Operation = op
+		d.Operation, d.Instance = op, inst
+		if latch.IsUnknownInstance(err) {
+			// Issue 17: the fix names the user, so the admin can paste it.
+			d.Fix = unknownInstanceFix(sub.name)
+		}
 		return d
 	}
-	d := Decision{Operation: op}
+	d := Decision{Operation: op, Instance: inst}
+	if inst == "" && cfg.InstancesOn() {
+		// Paired before instances were turned on (or the service has a
+		// new operation): the whole latch was asked, which still closes
+		// every server. Say how to give this server its own.
+		d.Fix = fmt.Sprintf("%s has no instance of this latch for this server yet: latch-ssh pair --repair --user %s", sub.name, sub.name)
+	}
 	switch {
 	case !st.Open:
 		d.Outcome, d.Reason, d.Class = Deny, "latch closed", ClassClosed
@@ -220,16 +231,32 @@ func (c *Core) decideFor(ctx context.Context, req Request, sub subject) Decision
 // phone); Decide passes it when nobody can be prompted. c.Config must be
 // set.
 func (c *Core) LatchStatus(ctx context.Context, account, op string, nootp bool) (latch.Status, time.Duration, error) {
+	return c.UserLatchStatus(ctx, "", account, op, nootp)
+}
+
+// UserLatchStatus is LatchStatus for the [users] name user, whose account
+// it is: with [latch] instance = "host" and an instance of that latch
+// stored for user, it asks about this server's instance (issue 17), else
+// about the latch itself. Decide, Recheck and `latch-ssh status` all ask
+// through it, so they agree on which latch is asked.
+func (c *Core) UserLatchStatus(ctx context.Context, user, account, op string, nootp bool) (latch.Status, time.Duration, error) {
 	timeout := LatchTimeout(c.Config)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	inst, _ := c.Config.Instance(user, op)
 	st, err := c.Latch.Status(ctx, latch.StatusRequest{
 		AccountID:   account,
 		OperationID: op,
+		InstanceID:  inst,
 		NoOTP:       nootp,
 		Silent:      c.Config.Policy.Silent,
 	})
 	return st, timeout, err
+}
+
+// unknownInstanceFix is the fix for an instance Latch no longer knows.
+func unknownInstanceFix(user string) string {
+	return fmt.Sprintf("create this server's instance again: latch-ssh pair --repair --user %s (if app_id or [operations] changed, check them first)", user)
 }
 
 // LatchTimeout is the deadline of one Latch call under cfg: [latch]

@@ -108,6 +108,9 @@ type Decision struct {
 	FailModeApplied bool
 	// Operation is the Latch operation id asked about ("" = application).
 	Operation string
+	// Instance is the id of this server's instance of that latch when one
+	// was asked about ([latch] instance = "host"), else "".
+	Instance string
 	// Severity is how loudly the decision is logged.
 	Severity Severity
 	// Latency is the time the decision took, Latch call included.

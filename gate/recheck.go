@@ -82,7 +82,7 @@ func (c *Core) Recheck(ctx context.Context, user, service string) RecheckResult 
 		return c.recheckUnpaired("user has no Latch account in [users]")
 	}
 	account, _ := cfg.Account(sub.name)
-	st, timeout, err := c.LatchStatus(ctx, account, cfg.Operation(sub.name, service), true)
+	st, timeout, err := c.UserLatchStatus(ctx, sub.name, account, cfg.Operation(sub.name, service), true)
 	switch {
 	case latch.IsNotPaired(err):
 		return c.recheckUnpaired("unpaired from the phone (Latch 201)")

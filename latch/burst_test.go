@@ -191,6 +191,7 @@ func TestStatusDifferentQuestionsDoNotCoalesce(t *testing.T) {
 	srv, c := burstSetup(t, latch.Options{})
 	latch.SetJoinWindow(c, time.Minute)
 	acc, other := srv.PairedAccount(appID), srv.PairedAccount(appID)
+	srv.AddInstance(appID, acc, opID, "INSTANCE1", "ssh host")
 	srv.SetFault("", latchtest.Fault{Delay: time.Second})
 	questions := []latch.StatusRequest{
 		{AccountID: acc, NoOTP: true},

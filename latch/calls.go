@@ -90,6 +90,13 @@ func (c *Client) Status(ctx context.Context, r StatusRequest) (Status, error) {
 		id = r.OperationID
 	}
 	req := request{method: "GET", path: path}
+	st, err := c.sharedStatus(ctx, req, id)
+	return st, instanceError(err, r.InstanceID, r.OperationID)
+}
+
+// sharedStatus is Status once the request is built: shared with identical
+// calls in flight unless coalescing is off.
+func (c *Client) sharedStatus(ctx context.Context, req request, id string) (Status, error) {
 	if !c.coalesce {
 		return c.status(ctx, req, id)
 	}

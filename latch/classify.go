@@ -65,6 +65,10 @@ const (
 	KindMalformed
 	// KindNetwork: no answer came back (DNS, connect, reset).
 	KindNetwork
+	// KindUnknownInstance: Latch does not know the instance asked about
+	// (an *UnknownInstanceError): it was removed at Latch, or the
+	// operation it belongs to is unknown.
+	KindUnknownInstance
 )
 
 // Class is the one explanation of a failed Latch call, shared by every
@@ -116,7 +120,17 @@ func Classify(err error) Class {
 		rhe tls.RecordHeaderError
 	)
 	detail := safetext.Clean(err.Error())
+	var uie *UnknownInstanceError
 	switch {
+	case errors.As(err, &uie):
+		c := Class{Kind: KindUnknownInstance, Code: ErrorCode(err), AdminProblem: true}
+		if errors.As(err, &le) {
+			c.Message = le.Message
+		}
+		c.Admin = fmt.Sprintf("Latch does not know this server's instance %s (Latch %d): it was removed at Latch, or its operation is unknown", safetext.Clean(uie.InstanceID), c.Code)
+		c.Fix = "create the instance again: latch-ssh pair --repair (check app_id and [operations] first if they changed)"
+		c.Person = fmt.Sprintf("Latch does not know this server's instance of your latch (Latch %d): ask an administrator to run latch-ssh pair --repair", c.Code)
+		return c
 	case errors.As(err, &le):
 		return classifyCode(le.Code, le.Message)
 	case errors.Is(err, context.DeadlineExceeded):

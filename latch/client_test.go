@@ -74,6 +74,7 @@ func TestEndpointsAgainstFake(t *testing.T) {
 	if !last.NoOTP || !last.Silent || last.Operation != opID {
 		t.Fatalf("fake saw %+v, want nootp+silent on %s", last, opID)
 	}
+	srv.AddInstance(appID, acc, "", "INSTANCE1", "ssh host")
 	st, err = c.Status(ctx, latch.StatusRequest{AccountID: acc, InstanceID: "INSTANCE1"})
 	if err != nil || st.ID != "INSTANCE1" {
 		t.Fatalf("instance status = %+v, %v", st, err)

@@ -62,6 +62,14 @@ type Config struct {
 	Daemon      Daemon
 	Server      Server
 	Metrics     Metrics
+
+	// Instances maps a local user name to the ids of this server's
+	// instances of their latches, keyed by InstanceKey. Use Instance,
+	// which applies [latch] instance.
+	Instances map[string]map[string]string
+	// InstanceSources maps each user of Instances to the file and line of
+	// their [instances] entry. Use InstancesFileFor.
+	InstanceSources map[string]Source
 }
 
 // Latch is the [latch] table: how to reach and authenticate to Latch.
@@ -84,6 +92,12 @@ type Latch struct {
 	// Proxy is an http:// or https:// proxy URL, or "" for none. It may
 	// hold credentials: do not log it.
 	Proxy string
+	// Instance is InstanceHost when each server asks about its own
+	// instance of every user's latch (see instances.go).
+	Instance InstanceMode
+	// InstanceName names this server's instances, %h the host name (after
+	// Parse, DefaultInstanceName when not set). Use InstanceNameFor.
+	InstanceName string
 }
 
 // Policy is the [policy] table: what to decide when Latch gives no answer

@@ -294,6 +294,12 @@ func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
 // table that starts at lines[header] (after the header if there is none),
 // so blank lines and comments introducing the next table stay with it.
 func insertUser(data []byte, lines []tomlLine, header int, user, account string) []byte {
+	return insertLine(data, lines, header, userLine(user, account))
+}
+
+// insertLine adds the key/value line kv to the table that starts at
+// lines[header], as insertUser does.
+func insertLine(data []byte, lines []tomlLine, header int, kv string) []byte {
 	last, indent := header, ""
 	for i := header + 1; i < len(lines) && lines[i].kind != lineHeader; i++ {
 		switch lines[i].kind {
@@ -310,19 +316,15 @@ func insertUser(data []byte, lines []tomlLine, header int, user, account string)
 	if lines[header].crlf() {
 		eol = "\r\n"
 	}
-	text := indent + userLine(user, account) + eol
+	text := indent + kv + eol
 	if l.next == l.end { // the last line has no line ending
-		text = eol + indent + userLine(user, account)
+		text = eol + indent + kv
 	}
 	return splice(data, l.next, l.next, []byte(text))
 }
 
 func userLine(user, account string) string {
-	key := user
-	if !isBareKey(user) {
-		key = strconv.Quote(user) // a dot would make a bare key dotted
-	}
-	return key + " = " + strconv.Quote(account)
+	return userKey(user) + " = " + strconv.Quote(account)
 }
 
 func splice(data []byte, from, to int, with []byte) []byte {

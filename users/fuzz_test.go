@@ -26,6 +26,9 @@ func addSeeds(f *testing.F, add func(data []byte)) {
 		validConfig + "[server]\nhost_key = [\n\"a\", # ]\n]\nrecheck = \"0\"\n",
 		"latch = {app_id = \"x\", secret = \"\\uZZ\"}",
 		"[a]\r\nb = '''\r\n[users]\r\n'''\r\n",
+		// Issue 17: instances on, a user line with instances.
+		strings.Replace(validConfig, "[policy]", "instance = \"host\"\ninstance_name = \"ssh %h\"\n[policy]", 1) +
+			"\n[instances]\nalice = { app = \"I1\", " + testOp + " = \"I2\" }\n",
 	} {
 		add([]byte(broken))
 	}

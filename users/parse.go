@@ -114,6 +114,7 @@ func parseSources(srcs []source) (*Config, *checker) {
 		cfg.UserSources[u] = Source{File: file, Line: line}
 	}
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
+	cfg.Instances = c.instanceTable(root.sub("instances"))
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	c.metrics(root.sub("metrics"), &cfg.Metrics)
@@ -284,6 +285,7 @@ func (c *checker) latch(t *table, l *Latch) {
 			t.report("proxy", "is not a proxy URL like http://proxy.example:3128", "write http://host:port or https://host:port, nothing after the port")
 		}
 	}
+	c.instances(t, l)
 	t.finish()
 }
 

@@ -3,6 +3,7 @@
 //	latch-ssh                         ForceCommand gate (no arguments)
 //	latch-ssh serve                   daemon: gate socket, and the SSH server if [server] listen is set
 //	latch-ssh pair [--user U] TOKEN   pair a local user with a Latch account
+//	latch-ssh pair --repair [--user U] give paired users this server's Latch instances
 //	latch-ssh unpair [--user U]       unpair
 //	latch-ssh status [--user U]       mapping and live latch state
 //	latch-ssh check-config            validate config, permissions and the sshd/PAM wiring

@@ -41,6 +41,8 @@ type pairingCall struct {
 	// direct is true for root, who runs the Manager on the configuration
 	// itself; everyone else asks the daemon, which holds the secret.
 	direct bool
+	// userGiven is true when --user named the user.
+	userGiven bool
 }
 
 // pairingFlags parses the flags common to pair, unpair and status (and
@@ -60,7 +62,7 @@ func pairingFlags(cmd, synopsis, help string, args []string, stdout, stderr io.W
 	if code, done := parseFlags(fs, synopsis, help, args, stdout, stderr); done {
 		return c, nil, code, false
 	}
-	c.cmd = cmd
+	c.cmd, c.userGiven = cmd, *target != ""
 	euid := os.Geteuid()
 	self, err := user.LookupId(strconv.Itoa(euid))
 	if err != nil {

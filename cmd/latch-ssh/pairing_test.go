@@ -142,6 +142,7 @@ func TestSelfServiceAsAUser(t *testing.T) {
 	expect(2, "", "only root can pair another user", "pair", "--user", "root", w.Latch.IssuePairingToken(testAppID))
 	expect(2, "", "-c is honoured only for root", "pair", "-c", "/tmp/mine.toml", w.Latch.IssuePairingToken(testAppID))
 	expect(2, "", "6 letters and digits", "pair", "abc")
+	expect(2, "", "only root can run --repair", "pair", "--repair")
 	if calls() != 0 {
 		t.Errorf("Latch called %d times for refused commands", calls())
 	}

@@ -86,6 +86,7 @@ func checks() []check {
 		{"[server]: host keys (sshserver), sftp_server, recheck, forwarding, admission", checkServer},
 		{"[metrics]: an endpoint other hosts can reach, the textfile's directory", checkMetrics},
 		{"[operations] and [user_operations] keys (gate)", checkOperations},
+		{"[latch] instance: users without this server's instances (users)", checkInstances},
 		{"[latch]: the client, and with --online the credentials (gate)", checkLatch},
 		{"sshd and PAM wiring (wiring)", checkWiring},
 	}

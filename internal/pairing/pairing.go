@@ -420,7 +420,13 @@ func (m *Manager) pair(ctx context.Context, name, token string, self bool) (stri
 		return "", m.rollback(ctx, cfg, lc, name, account, file,
 			fmt.Errorf("with the new line the configuration does not load, so it was taken out again: %w", err))
 	}
-	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch", name, ShortAccount(account), name), nil
+	tail := ""
+	if cfg.InstancesOn() {
+		if tail, err = m.pairInstances(ctx, cfg, lc, name, account); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("paired %s with Latch account %s: logins as %s now follow its latch%s", name, ShortAccount(account), name, tail), nil
 }
 
 // rollback undoes a Latch pairing whose [users] line could not be written,
@@ -453,7 +459,7 @@ func otherUsers(cfg *users.Config, account, name string) []string {
 	return slices.DeleteFunc(cfg.UsersOfAccount(account), func(u string) bool { return u == name })
 }
 
-func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, error) {
+func (m *Manager) unpair(ctx context.Context, name string, self bool) (msg string, err error) {
 	if err := checkUser(name); err != nil {
 		return "", err
 	}
@@ -506,8 +512,18 @@ func (m *Manager) unpair(ctx context.Context, name string, self bool) (string, e
 	if prev != "" {
 		account = prev // what the line said when it was removed
 	}
+	instances := cfg.Instances[name]
 	if fresh, err := users.Load(m.ConfigPath); err == nil {
 		cfg = fresh
+	}
+	// Issue 17: this server's instances go with the line; any left
+	// behind are named after the outcome of the unpairing.
+	if left := m.dropInstances(ctx, cfg, lc, name, account, instances); left != "" {
+		defer func() {
+			if err == nil {
+				msg, err = "", fail(nil, "%s, but %s", msg, left)
+			}
+		}()
 	}
 	if others := otherUsers(cfg, account, name); len(others) > 0 {
 		return fmt.Sprintf("unpaired %s (removed from [users]); Latch account %s stays paired because %s also use(s) it",
@@ -569,7 +585,7 @@ func (m *Manager) status(ctx context.Context, name string, self bool) (UserStatu
 	states := make([]LatchState, len(distinct))
 	var wg sync.WaitGroup
 	for i, op := range distinct {
-		wg.Go(func() { states[i] = latchState(ctx, core, account, op) })
+		wg.Go(func() { states[i] = latchState(ctx, core, name, account, op) })
 	}
 	wg.Wait()
 	for _, t := range targets {
@@ -603,9 +619,9 @@ func targetsOf(cfg *users.Config, name string) []target {
 }
 
 // latchState asks Latch for one latch, never generating a one-time code.
-func latchState(ctx context.Context, core *gate.Core, account, op string) LatchState {
+func latchState(ctx context.Context, core *gate.Core, name, account, op string) LatchState {
 	// nootp: status must never push a second-factor prompt to the phone.
-	s, _, err := core.LatchStatus(ctx, account, op, true)
+	s, _, err := core.UserLatchStatus(ctx, name, account, op, true)
 	switch {
 	case err == nil && s.Open:
 		return LatchState{State: StateOpen}

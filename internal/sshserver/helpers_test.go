@@ -50,6 +50,8 @@ type fixture struct {
 	server, policy string
 	// onDecision, when set, receives the server's OnDecision calls.
 	onDecision atomic.Pointer[func(user string, d gate.Decision)]
+	// editConfig, when set, changes the configuration's text.
+	editConfig func(string) string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -87,6 +89,9 @@ func (f *fixture) config(t *testing.T) *users.Config {
 			filepath.Join(f.dir, "host_key"), exempt, f.server),
 		Users: f.world.Paired(),
 	})
+	if f.editConfig != nil {
+		text = f.editConfig(text)
+	}
 	cfg, err := users.Parse("latch.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, text)

@@ -80,6 +80,9 @@ func TestStatus(t *testing.T) {
 			t.Fatalf("%s: %s, want %s for %s", path, r.body, status, id)
 		}
 	}
+	for id, parent := range map[string]string{"INSTANCE1": "", "INSTANCE2": child, "INSTANCE3": child} {
+		srv.AddInstance(appID, acc, parent, id, "ssh "+id)
+	}
 	want(base, appID, "on")
 	want(base+"/op/"+opID, opID, "on")
 	want(base+"/op/"+child, child, "on")
@@ -183,6 +186,7 @@ func TestTwoFactor(t *testing.T) {
 
 func TestRequestLogAndRouting(t *testing.T) {
 	srv, c, acc := world(t, nil)
+	srv.AddInstance(appID, acc, opID, "INST", "ssh host")
 	c.call("GET", "/status/"+acc+"/op/"+opID+"/i/INST/nootp/silent", nil, nil)
 	c.call("GET", "/status/"+acc+"/silent", nil, nil)
 	reqs := srv.Requests()

@@ -56,6 +56,11 @@ type Fault struct {
 	// Times applies the fault to the next Times requests only; 0 means
 	// until ClearFaults or SetFault replaces it.
 	Times int
+	// Endpoint, if set, applies the fault only to requests to that
+	// endpoint, the first path segment after the version ("status",
+	// "pair", "instance", ...); other requests neither see it nor count
+	// down its Times.
+	Endpoint string
 }
 
 // SetFault sets the fault for requests about account (its account id in
@@ -82,12 +87,12 @@ func (s *Server) ClearFaults() {
 
 // takeFault returns the fault for a request about account (nil if none),
 // counting down its Times.
-func (s *Server) takeFault(account string) *Fault {
+func (s *Server) takeFault(account, endpoint string) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range []string{account, ""} {
 		f := s.faults[k]
-		if f == nil {
+		if f == nil || f.Endpoint != "" && f.Endpoint != endpoint {
 			continue
 		}
 		if f.Times > 0 {

@@ -32,6 +32,7 @@ const (
 	codeAlreadyPaired  = 205
 	codeTokenNotFound  = 206
 	codeNotFound       = 301
+	codeMissingParam   = 401
 	codeBadParameter   = 402
 	dateLayout         = "2006-01-02 15:04:05"
 	maxRequestBodySize = 64 << 10
@@ -39,11 +40,13 @@ const (
 
 // route is a parsed request path under /api/<version>.
 type route struct {
-	kind                   string // status, pair, unpair, lock, unlock, history, operation
+	kind                   string // status, pair, unpair, lock, unlock, history, operation, instance
 	account, op, inst, tok string
-	nootp, silent          bool
-	from, to               int64
-	ranged                 bool
+	// names are the instances= form values of a PUT /instance.
+	names         []string
+	nootp, silent bool
+	from, to      int64
+	ranged        bool
 }
 
 // parseRoute maps a method and escaped path to a route, or returns the
@@ -87,13 +90,27 @@ func parseRoute(method, path string) (route, int, string) {
 		if ok {
 			rt.account = a[0]
 		}
-	case "lock", "unlock":
-		allow, ok = "POST", len(a) == 1 || len(a) == 3 && a[1] == "op"
+	case "lock", "unlock", "instance":
+		// {account}[/op/{op}][/i/{instance}], as the Java SDK's lock,
+		// unlock, addInstance and removeInstance build them.
+		ok = len(a) > 0
 		if ok {
-			rt.account = a[0]
+			rt.account, a = a[0], a[1:]
 		}
-		if len(a) == 3 {
-			rt.op = a[2]
+		if len(a) >= 2 && a[0] == "op" {
+			rt.op, a = a[1], a[2:]
+		}
+		if len(a) >= 2 && a[0] == "i" {
+			rt.inst, a = a[1], a[2:]
+		}
+		ok = ok && len(a) == 0
+		switch {
+		case rt.kind != "instance":
+			allow = "POST"
+		case rt.inst != "":
+			allow = "DELETE"
+		default:
+			allow = "GET, PUT"
 		}
 	case "history":
 		ok = len(a) == 1 || len(a) == 3
@@ -305,7 +322,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.kind == "pair" {
 		q.Account = s.tokenAccount(rt.tok)
 	}
-	f := s.takeFault(q.Account)
+	f := s.takeFault(q.Account, rt.kind)
 	q.Fault = f.describe()
 	if f == nil {
 		f = &Fault{}
@@ -339,6 +356,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case formProblem(r, body) != "":
 		a = answer{code: codeBadParameter, msg: formProblem(r, body)}
 	default:
+		rt.names = formOf(r, body)["instances"]
 		a = s.serve(appID, rt, formOf(r, body).Get("commonName"), f, r, now)
 	}
 	q.Code, q.HTTPStatus = a.code, http.StatusOK
@@ -497,6 +515,14 @@ func (s *Server) serve(appID string, rt route, commonName string, f *Fault, r *h
 	if o := s.ops[rt.op]; rt.op != "" && (o == nil || o.app != appID) {
 		return answer{code: codeNotFound}
 	}
+	if in := s.instances[rt.inst]; rt.inst != "" && (in == nil || in.app != appID || in.account != rt.account || in.parent != rt.op) {
+		// An instance this account does not have under this latch. The
+		// code the real service answers is not documented (no SDK test
+		// asks for a missing instance); the fake answers 301, the
+		// documented "application or operation not found", the nearest
+		// documented meaning, with its documented message.
+		return answer{code: codeNotFound}
+	}
 	switch rt.kind {
 	case "status":
 		return s.status(appID, rt, f, r, now)
@@ -504,8 +530,10 @@ func (s *Server) serve(appID string, rt route, commonName string, f *Fault, r *h
 		s.unpair(appID, rt.account)
 		return answer{}
 	case "lock", "unlock":
-		s.setLatch(rt.account, cmp.Or(rt.op, appID), rt.kind == "unlock", "DEVELOPER_UPDATE", now)
+		s.setLatch(rt.account, cmp.Or(rt.inst, rt.op, appID), rt.kind == "unlock", "DEVELOPER_UPDATE", now)
 		return answer{}
+	case "instance":
+		return s.instance(appID, rt, r.Method)
 	default: // history
 		if rt.ranged && (rt.from < 0 || rt.to < 0) {
 			// The SDKs send a missing bound as 0 (from) or now (to),
@@ -560,6 +588,40 @@ func (s *Server) status(appID string, rt route, f *Fault, r *http.Request, now t
 		id = id[:len(id)-1] + string(alnum[(last+1)%len(alnum)])
 	}
 	return answer{data: obj{"operations": obj{id: entry}}}
+}
+
+// instance answers /instance/{account}[/op/{op}]: PUT creates one
+// instance named by the form's instances= value and answers
+// {"instances":{"<id>":"<name>"}} (the shape the official Java, Python and
+// Node.js tests read), GET lists the latch's instances as
+// {"<id>":{"name":...,"two_factor":...,"lock_on_request":...}} (the
+// Python and Node.js tests), and DELETE .../i/{id} removes one and answers
+// {}. The instance of a DELETE was checked to exist by serve.
+func (s *Server) instance(appID string, rt route, method string) answer {
+	switch method {
+	case "DELETE":
+		delete(s.instances, rt.inst)
+		delete(s.latches, pair{rt.account, rt.inst})
+		return answer{}
+	case "GET":
+		out := obj{}
+		for _, in := range s.instances {
+			if in.app == appID && in.account == rt.account && in.parent == rt.op {
+				out[in.id] = obj{"name": in.name, "two_factor": "DISABLED", "lock_on_request": "DISABLED"}
+			}
+		}
+		return answer{data: out}
+	}
+	// The Python SDK says "only one at a time"; a missing or empty name
+	// is a missing parameter.
+	switch {
+	case len(rt.names) == 0 || rt.names[0] == "":
+		return answer{code: codeMissingParam, msg: "Missing parameter: instances"}
+	case len(rt.names) > 1:
+		return answer{code: codeBadParameter, msg: "latchtest: one instance at a time, as the official SDKs create them"}
+	}
+	id := s.addInstance(appID, rt.account, rt.op, "", rt.names[0])
+	return answer{data: obj{"instances": obj{id: rt.names[0]}}}
 }
 
 // pair answers /pair/{token}: single-use tokens of this application.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -13,9 +14,12 @@ type state struct {
 	ops     map[string]*operation // every operation, by id (ids are unique)
 	users   map[string]bool       // every Latch account id ever created
 	tokens  map[string]*pairingToken
-	latches map[pair]bool    // {account, app/op/instance id} -> open; missing means open
-	otp     map[pair]string  // {account, app/op id} -> last two-factor token
-	history map[pair][]event // {account, app id} -> events
+	latches map[pair]bool   // {account, app/op/instance id} -> open; missing means open
+	otp     map[pair]string // {account, app/op id} -> last two-factor token
+	// instances are the instances created for an account, by id (ids are
+	// unique across the fake).
+	instances map[string]*instance
+	history   map[pair][]event // {account, app id} -> events
 }
 
 type pair struct{ account, id string }
@@ -36,6 +40,14 @@ type operation struct {
 	twoFactor       bool
 }
 
+// instance is one instance of an account's latch: a child of the
+// application's latch (parent "") or of an operation's, as the official
+// SDKs create them (PUT /instance/{account}[/op/{op}]). Its own latch is in
+// latches under its id.
+type instance struct {
+	id, app, account, parent, name string
+}
+
 type pairingToken struct {
 	app, account string
 	expires      time.Time
@@ -54,13 +66,14 @@ type event struct {
 
 func newState() state {
 	return state{
-		apps:    map[string]*app{},
-		ops:     map[string]*operation{},
-		users:   map[string]bool{},
-		tokens:  map[string]*pairingToken{},
-		latches: map[pair]bool{},
-		otp:     map[pair]string{},
-		history: map[pair][]event{},
+		apps:      map[string]*app{},
+		ops:       map[string]*operation{},
+		users:     map[string]bool{},
+		tokens:    map[string]*pairingToken{},
+		latches:   map[pair]bool{},
+		otp:       map[pair]string{},
+		instances: map[string]*instance{},
+		history:   map[pair][]event{},
 	}
 }
 
@@ -197,6 +210,79 @@ func (s *Server) unpair(appID, accountID string) {
 			delete(s.latches, k)
 		}
 	}
+	for id, in := range s.instances {
+		if in.account == accountID && in.app == appID {
+			delete(s.instances, id)
+			delete(s.latches, pair{accountID, id})
+		}
+	}
+}
+
+// AddInstance creates an instance named name of accountID's latch in
+// appID, under operation parentOpID ("" for the application's latch), as
+// PUT /instance does, and returns its id: instanceID if not "", else a new
+// random one of 20 letters and digits (the real ids' shape is not
+// documented; this is the shape of the other Latch ids). It is for tests
+// whose subject is not creating instances; no request is logged. It panics
+// if appID, the pairing or the operation is unknown, or instanceID is
+// taken.
+func (s *Server) AddInstance(appID, accountID, parentOpID, instanceID, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mustApp(appID).paired[accountID] == nil {
+		panic(fmt.Sprintf("latchtest: AddInstance: %q is not paired with %q", accountID, appID))
+	}
+	if o := s.ops[parentOpID]; parentOpID != "" && (o == nil || o.app != appID) {
+		panic(fmt.Sprintf("latchtest: AddInstance: unknown operation %q of %q", parentOpID, appID))
+	}
+	if instanceID != "" && (s.instances[instanceID] != nil || s.apps[instanceID] != nil || s.ops[instanceID] != nil) {
+		panic(fmt.Sprintf("latchtest: AddInstance: instance id %q taken", instanceID))
+	}
+	return s.addInstance(appID, accountID, parentOpID, instanceID, name)
+}
+
+func (s *state) addInstance(appID, accountID, parentOpID, instanceID, name string) string {
+	for instanceID == "" || s.instances[instanceID] != nil {
+		instanceID = randomID(20)
+	}
+	s.instances[instanceID] = &instance{id: instanceID, app: appID, account: accountID, parent: parentOpID, name: name}
+	return instanceID
+}
+
+// RemoveInstance deletes an instance as if someone had removed it (from
+// another server, or the Latch developer area): its status calls get the
+// unknown-instance error afterwards. It reports whether it existed.
+func (s *Server) RemoveInstance(instanceID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.instances[instanceID]
+	if in != nil {
+		delete(s.instances, instanceID)
+		delete(s.latches, pair{in.account, instanceID})
+	}
+	return in != nil
+}
+
+// InstanceInfo describes one instance the fake knows.
+type InstanceInfo struct {
+	ID, Name string
+	// Operation is the operation the instance belongs to, "" for the
+	// application's latch.
+	Operation string
+}
+
+// Instances returns the instances of accountID in appID, sorted by id.
+func (s *Server) Instances(appID, accountID string) []InstanceInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []InstanceInfo
+	for _, in := range s.instances {
+		if in.app == appID && in.account == accountID {
+			out = append(out, InstanceInfo{ID: in.id, Name: in.name, Operation: in.parent})
+		}
+	}
+	slices.SortFunc(out, func(a, b InstanceInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // LastTwoFactorToken returns the last two-factor token generated for
@@ -242,14 +328,17 @@ func (s *Server) mustApp(appID string) *app {
 	return a
 }
 
-// appOf returns the application of an application or operation id, "" for
-// anything else (an instance).
+// appOf returns the application of an application, operation or instance
+// id, "" for anything else.
 func (s *state) appOf(id string) string {
 	if s.apps[id] != nil {
 		return id
 	}
 	if o := s.ops[id]; o != nil {
 		return o.app
+	}
+	if in := s.instances[id]; in != nil {
+		return in.app
 	}
 	return ""
 }
