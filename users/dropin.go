@@ -227,6 +227,20 @@ func (c *Config) FileFor(user string) string {
 	return c.Path
 }
 
+// InstancesFileFor returns the file whose [instances] table latch-ssh pair
+// edits for user: the file that holds the user's entry, else [policy]
+// pairing_file, else the main file. (An entry written into another file
+// than the one holding it would be a key set in two files: an error.)
+func (c *Config) InstancesFileFor(user string) string {
+	if s, ok := c.InstanceSources[user]; ok {
+		return s.File
+	}
+	if c.Policy.PairingFile != "" {
+		return c.Policy.PairingFile
+	}
+	return c.Path
+}
+
 // pairingHeader starts a pairing file that CreatePairingFile creates.
 const pairingHeader = `# Written by latch-ssh pair and latch-ssh unpair: the local users paired
 # with a Latch account on this server. Configuration management should

@@ -182,6 +182,7 @@ func FuzzSetUser(f *testing.F) {
 				}
 			}
 			oldCfg.UserSources = newCfg.UserSources
+			oldCfg.InstanceSources = newCfg.InstanceSources
 			if !reflect.DeepEqual(oldCfg, newCfg) {
 				t.Fatalf("config changed beyond Users[%s]", user)
 			}

@@ -198,6 +198,8 @@ func FuzzSetInstances(f *testing.F) {
 			if set {
 				oldCfg.Instances[user] = inst
 			}
+			// Lines move with the edit.
+			oldCfg.UserSources, oldCfg.InstanceSources = newCfg.UserSources, newCfg.InstanceSources
 			if !reflect.DeepEqual(oldCfg, newCfg) {
 				t.Fatalf("config changed beyond Instances[%s]", user)
 			}

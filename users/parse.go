@@ -115,6 +115,11 @@ func parseSources(srcs []source) (*Config, *checker) {
 	}
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
 	cfg.Instances = c.instanceTable(root.sub("instances"))
+	cfg.InstanceSources = map[string]Source{}
+	for u := range cfg.Instances {
+		file, line := c.locate([]string{"instances", u})
+		cfg.InstanceSources[u] = Source{File: file, Line: line}
+	}
 	c.daemon(root.sub("daemon"), &cfg.Daemon)
 	c.server(root.sub("server"), &cfg.Server)
 	c.metrics(root.sub("metrics"), &cfg.Metrics)

@@ -59,12 +59,20 @@ func (m *Manager) instanceName(cfg *users.Config) string {
 // configuration split over several files, this is the one place that
 // must name it: the file that holds name's [instances] entry if one does,
 // else the file latch-ssh pair writes new pairings to.)
-func (m *Manager) instancesFile(_ *users.Config, _ string) string { return m.ConfigPath }
+func (m *Manager) instancesFile(cfg *users.Config, name string) string {
+	return cfg.InstancesFileFor(name)
+}
 
 // setInstances records ids as name's [instances] entry (none: removes it)
 // in instancesFile.
 func (m *Manager) setInstances(cfg *users.Config, name string, ids map[string]string) error {
-	return users.SetInstances(m.instancesFile(cfg, name), name, ids)
+	file := m.instancesFile(cfg, name)
+	if file == cfg.Policy.PairingFile && len(ids) > 0 {
+		if err := users.CreatePairingFile(file); err != nil {
+			return err
+		}
+	}
+	return users.SetInstances(file, name, ids)
 }
 
 // latchName names a latch for people: "the application latch" or "the
