@@ -10,7 +10,7 @@ import (
 	"github.com/latch-ssh/latch-ssh/users"
 )
 
-// After the merge with drop-ins: configuration management owns latch.toml
+// With drop-ins, configuration management owns latch.toml
 // (account lines included); instances go to the pairing file, and
 // rewriting latch.toml keeps them.
 func TestInstancesInPairingFileSurviveRewrite(t *testing.T) {
