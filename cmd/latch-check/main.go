@@ -1,10 +1,14 @@
 // Command latch-check is the PAM hook of latch-ssh. Under pam_exec:
 //
 //	account required pam_exec.so quiet seteuid /usr/sbin/latch-check
+//	session optional pam_exec.so quiet seteuid /usr/sbin/latch-check
 //
-// it decides every login of the PAM service (public-key SSH logins
-// included, since sshd runs the account stack for them) from PAM_USER and
-// PAM_SERVICE, and exits 0 to allow or 1 to deny. By hand:
+// the account line decides every login of the PAM service (public-key SSH
+// logins included, since sshd runs the account stack for them) from
+// PAM_USER and PAM_SERVICE, and exits 0 to allow or 1 to deny. The session
+// line decides nothing: at open_session it asks the daemon to track the
+// session, so that closing the latch later ends it, and at close_session
+// to forget it (session.go); it always exits 0. By hand:
 //
 //	latch-check [-c FILE] [--service NAME] USER
 //
@@ -149,10 +153,13 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 			return exitUsage
 		}
 		switch pam.typ {
-		case "close_session", "password":
+		case "password":
 			// Nothing to decide: the login was decided before.
 			return exitAllow
-		case "auth", "account", "open_session":
+		case "open_session", "close_session":
+			// Not a decision (account decided): the session is tracked
+			// for rechecks (session.go).
+		case "auth", "account":
 		default:
 			fmt.Fprintln(stdout, "latch-ssh: access denied")
 			audit.Record(gate.Request{User: pam.user, Service: pam.service},
@@ -182,6 +189,11 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 	// not know is denied unless [users] maps it).
 	if acct, err := h.accounts.LookupAccount(req.User); err == nil && acct.Name != "" {
 		req.User = acct.Name
+	}
+
+	if pam.typ == "open_session" || pam.typ == "close_session" {
+		trackSession(*configPath, pam.typ, req, euid, audit)
+		return exitAllow
 	}
 
 	core := gate.LoadCore(*configPath, audit)

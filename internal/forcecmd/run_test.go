@@ -3,6 +3,7 @@ package forcecmd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +54,10 @@ type harness struct {
 	execs   []execCall
 	reset   bool
 	lookups int
+	// registered counts session registrations; registerErr is their
+	// answer.
+	registered  int
+	registerErr error
 }
 
 var errExecStub = errors.New("exec stub")
@@ -86,6 +91,12 @@ func newHarness(sock string, env ...string) *harness {
 		},
 		decisionTimeout: 10 * time.Second,
 		otpTimeout:      10 * time.Second,
+		// Session registration has its own tests (TestRunRegister*); the
+		// raw daemons here answer one decision.
+		register: func(context.Context, string, gatesocket.SocketRequest) (string, error) {
+			h.registered++
+			return "tracked", h.registerErr
+		},
 	}
 	return h
 }

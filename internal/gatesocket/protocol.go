@@ -77,6 +77,9 @@ package gatesocket
 //	client -> {"v":1,"op":"reload"}
 //	daemon -> {"v":1,"message":"...","ok":true}  or  {"v":1,"message":"..."}
 //
+// Session registration and the session list (ops "register",
+// "session-open", "session-close", "sessions"): see sessions.go.
+//
 // Any answer with an unknown outcome, a missing field or another version is
 // a deny for the gate. The lines above are the exact bytes (fields in this
 // order, false and empty fields left out): TestWireBytes pins them.
@@ -156,6 +159,8 @@ type SocketResponse struct {
 	Reason   string `json:"reason,omitempty"`
 	Fix      string `json:"fix,omitempty"`
 	FailMode bool   `json:"fail_mode,omitempty"`
+	// SessionList answers OpSessions (root only; see sessions.go).
+	SessionList []SessionInfo `json:"sessions,omitempty"`
 }
 
 // UserStatus describes one local user's mapping and live latch state, for

@@ -10,13 +10,13 @@ import (
 )
 
 // ClosedNotice is what a session whose latch was closed reads on stderr
-// just before its connection ends.
-const ClosedNotice = "latch closed: ending this session"
+// just before its connection ends (gate.ClosedNotice, shared with the
+// OpenSSH sessions the daemon tracks).
+const ClosedNotice = gate.ClosedNotice
 
 // RecheckCommand is the Command of the audit record a recheck writes for
-// each connection it ends, so that readers of the audit log (and the demo)
-// can tell it from a login decision.
-const RecheckCommand = "(recheck)"
+// each connection it ends (gate.RecheckCommand).
+const RecheckCommand = gate.RecheckCommand
 
 // recheckIdle is how often the loop looks at the configuration again while
 // rechecks are off (recheck = "0"), so that a reload turning them on takes
