@@ -68,7 +68,7 @@ func (t *Tracker) checkAnchor(pid int) (anchor, error) {
 	}
 	st, err := t.proc.Stat(pid)
 	if err != nil || st.Dead() {
-		return anchor{}, fmt.Errorf("pid %d: %w", pid, errGone)
+		return anchor{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
 	}
 	exe := t.proc.Exe(pid)
 	if !perLogin(exe) {
@@ -92,7 +92,7 @@ func (t *Tracker) checkAnchor(pid int) (anchor, error) {
 	// Read again: had the anchor ended and its pid been reused while we
 	// looked, the start time would differ.
 	if again, err := t.proc.Stat(pid); err != nil || again.Start != st.Start || again.PPID != st.PPID {
-		return anchor{}, fmt.Errorf("pid %d: %w", pid, errGone)
+		return anchor{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
 	}
 	return a, nil
 }
@@ -102,7 +102,7 @@ func (t *Tracker) checkAnchor(pid int) (anchor, error) {
 func (t *Tracker) hookAnchor(peer int) (anchor, error) {
 	st, err := t.proc.Stat(peer)
 	if err != nil || st.Dead() {
-		return anchor{}, fmt.Errorf("the hook's process %d: %w", peer, errGone)
+		return anchor{}, fmt.Errorf("the hook's process %d: %w", peer, ErrGone)
 	}
 	return t.checkAnchor(st.PPID)
 }
@@ -117,7 +117,7 @@ func (t *Tracker) gateAnchor(peer int, uid int) (anchor, error) {
 	for range maxWalk {
 		st, err := t.proc.Stat(pid)
 		if err != nil || st.Dead() {
-			return anchor{}, fmt.Errorf("pid %d: %w", pid, errGone)
+			return anchor{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
 		}
 		if u, err := t.proc.UID(pid); err != nil || u != uid {
 			return anchor{}, fmt.Errorf("pid %d on the way to sshd is not uid %d's (uid %d)", pid, uid, u)
@@ -132,7 +132,7 @@ func (t *Tracker) gateAnchor(peer int, uid int) (anchor, error) {
 			}
 			// The post-authentication sshd still has that parent.
 			if again, err := t.proc.Stat(pid); err != nil || again.Start != st.Start || again.PPID != st.PPID {
-				return anchor{}, fmt.Errorf("pid %d: %w", pid, errGone)
+				return anchor{}, fmt.Errorf("pid %d: %w", pid, ErrGone)
 			}
 			return a, nil
 		}

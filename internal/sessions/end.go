@@ -258,7 +258,7 @@ func (t *Tracker) end(ss []*Session, mode users.End) int {
 }
 
 func (t *Tracker) signal(id ProcID, sig syscall.Signal) {
-	if err := t.proc.Signal(id, sig); err != nil && !errors.Is(err, errGone) {
+	if err := t.proc.Signal(id, sig); err != nil && !errors.Is(err, ErrGone) {
 		t.log.Warn().Str("event", "session-end").Int("pid", id.PID).Str("signal", sig.String()).Str("error", err.Error()).
 			Msg("cannot signal a process of the session")
 	}

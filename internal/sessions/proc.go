@@ -35,8 +35,9 @@ type ProcID struct {
 	Start uint64 `json:"start"`
 }
 
-// errGone says the process a ProcID names no longer exists.
-var errGone = errors.New("the process is gone")
+// ErrGone says the process a ProcID names no longer exists: Proc.Signal
+// returns it rather than signal another process.
+var ErrGone = errors.New("the process is gone")
 
 // SystemProc is Proc on the real /proc.
 type SystemProc struct{}
@@ -64,18 +65,18 @@ func (SystemProc) Signal(id ProcID, sig syscall.Signal) error {
 	fd, err := unix.PidfdOpen(id.PID, 0)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return errGone
+			return ErrGone
 		}
 		return fmt.Errorf("pidfd_open %d: %w", id.PID, err)
 	}
 	defer unix.Close(fd)
 	st, err := procfs.ReadStat(id.PID)
 	if err != nil || st.Start != id.Start || st.Dead() {
-		return errGone
+		return ErrGone
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return errGone
+			return ErrGone
 		}
 		return fmt.Errorf("signal %d: %w", id.PID, err)
 	}
