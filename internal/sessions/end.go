@@ -19,9 +19,8 @@ import (
 //  1. The notice: gate.ClosedNotice is written to every pseudo-terminal a
 //     process of the login has as its controlling terminal, opened by path
 //     as root without becoming ours and without following links, and
-//     checked to be that terminal (its rdev) before writing. The write
-//     waits (briefly) until sshd has read it, so it reaches the client
-//     before the connection closes.
+//     checked to be that terminal (its rdev) before writing; then
+//     noticeSettle for sshd to pass it on before the connection closes.
 //  2. The anchor gets SIGTERM. OpenSSH's monitor forwards it to the
 //     post-authentication child, which closes the connection itself; su
 //     and sudo forward it to their command (util-linux su then sends
@@ -32,9 +31,9 @@ import (
 //
 // The login's processes are the anchor and its descendants, and every
 // process in a session or process group that one of them leads (a
-// double-forked daemon stays in its session). A process that called
-// setsid itself after leaving the tree (`setsid nohup cmd &`) is not
-// reached, exactly as OpenSSH's hangup does not reach it; [policy] end =
+// double-forked process stays in its session). A process that detached
+// itself with setsid (`setsid nohup cmd &`) is not reached, with what it
+// started, as OpenSSH's hangup does not reach it; [policy] end =
 // "user" reaches it, and every other process of the user's real uid
 // (never for root or the daemon's own uid: that would be every service
 // on the machine).
@@ -51,8 +50,14 @@ import (
 // pollEvery is how often end looks whether the processes have gone.
 const pollEvery = 20 * time.Millisecond
 
-// noticeDrain bounds the wait for sshd to read the notice.
-const noticeDrain = 500 * time.Millisecond
+// noticeSettle is how long the notice has to reach the client before the
+// connection is told to end. Nothing on the terminal's side tells when
+// sshd has read it off the master (a pseudo-terminal's output queue is
+// empty as soon as the line discipline has the bytes), and sshd exits on
+// SIGTERM without reading what is left; its loop reads the master within
+// milliseconds, so this leaves room on a loaded machine and costs the
+// ending session a fifth of a second.
+const noticeSettle = 200 * time.Millisecond
 
 // proc is one process in a snapshot.
 type proc struct {
@@ -67,8 +72,8 @@ type snapshot struct {
 	children map[int][]int
 }
 
-// snapshot reads every process (with their uid and executable when full).
-func (t *Tracker) snapshot(full bool) snapshot {
+// snapshot reads every process, with its real uid and executable.
+func (t *Tracker) snapshot() snapshot {
 	s := snapshot{procs: map[int]proc{}, children: map[int][]int{}}
 	pids, err := t.proc.PIDs()
 	if err != nil {
@@ -80,12 +85,9 @@ func (t *Tracker) snapshot(full bool) snapshot {
 		if err != nil || st.Dead() {
 			continue
 		}
-		p := proc{stat: st, uid: -1}
-		if full {
-			if p.uid, err = t.proc.UID(pid); err != nil {
-				continue
-			}
-			p.exe = t.proc.Exe(pid)
+		p := proc{stat: st, exe: t.proc.Exe(pid)}
+		if p.uid, err = t.proc.UID(pid); err != nil {
+			continue
 		}
 		s.procs[pid] = p
 		s.children[st.PPID] = append(s.children[st.PPID], pid)
@@ -103,7 +105,11 @@ func (s snapshot) id(pid int) ProcID { return ProcID{PID: pid, Start: s.procs[pi
 
 // login is the anchor's processes: the anchor, its descendants, and the
 // members of the sessions and process groups they lead, started after the
-// anchor. Empty when the anchor is gone.
+// anchor. A descendant that detached itself (a session leader whose
+// parent is not one of the login programs, such as `setsid cmd` or a
+// daemon's double fork) is not the login's, and neither is what it
+// started: OpenSSH's own hangup does not reach it either. Empty when the
+// anchor is gone.
 func (s snapshot) login(anchor ProcID) []ProcID {
 	if !s.has(anchor) {
 		return nil
@@ -117,7 +123,12 @@ func (s snapshot) login(anchor ProcID) []ProcID {
 			continue
 		}
 		tree[pid] = true
-		stack = append(stack, s.children[pid]...)
+		for _, c := range s.children[pid] {
+			if st := s.procs[c].stat; st.Session == c && !perLogin(s.procs[pid].exe) {
+				continue // detached
+			}
+			stack = append(stack, c)
+		}
 	}
 	led := map[int]bool{}
 	for pid := range tree {
@@ -181,7 +192,7 @@ func endUserAllowed(uid int) (bool, string) {
 // end ends the sessions ss (of one user) as described above, and returns
 // how many processes it signalled.
 func (t *Tracker) end(ss []*Session, mode users.End) int {
-	snap := t.snapshot(true)
+	snap := t.snapshot()
 	anchors := map[ProcID]bool{}
 	targets := map[ProcID]bool{}
 	uid := -1
@@ -223,6 +234,10 @@ func (t *Tracker) end(ss []*Session, mode users.End) int {
 				t.log.Debug().Str("event", "session-end").Int("pts", n).Str("error", err.Error()).Msg("notice not written")
 			}
 		}
+	}
+	if len(ttys) > 0 {
+		settle := time.NewTimer(noticeSettle)
+		<-settle.C
 	}
 	// 2. SIGTERM to the anchors; 3. SIGHUP to the rest.
 	for a := range anchors {
@@ -294,18 +309,6 @@ func writeNotice(n, ttyNR int) error {
 	}
 	if _, err := unix.Write(fd, []byte("\r\n"+gate.ClosedNotice+"\r\n")); err != nil {
 		return err
-	}
-	// Let sshd read it off the terminal before the connection closes:
-	// poll the output queue until it is empty, briefly.
-	deadline := time.Now().Add(noticeDrain)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		q, err := unix.IoctlGetInt(fd, unix.TIOCOUTQ)
-		if err != nil || q == 0 {
-			break
-		}
-		<-tick.C
 	}
 	return nil
 }

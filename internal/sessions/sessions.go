@@ -255,7 +255,7 @@ func (t *Tracker) List() []Session {
 		out = append(out, *s)
 	}
 	t.mu.Unlock()
-	snap := t.snapshot(false)
+	snap := t.snapshot()
 	for i := range out {
 		for _, p := range snap.login(out[i].Anchor) {
 			if n, ok := ptsOf(snap.procs[p.PID].stat.TTY); ok {
