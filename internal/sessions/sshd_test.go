@@ -42,7 +42,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	systest.Require(t, "sshd", "ssh", "setsid", "nohup", "python3")
+	systest.Require(t, "sshd", "ssh", "setsid", "nohup", "python3:socket")
 	t.Setenv("NOTIFY_SOCKET", "")
 	f := &fixture{World: systest.NewWorld(t, systest.WorldOptions{}), log: &systest.Buffer{}}
 	f.sock = filepath.Join(systest.SecureDir(t), "gate.sock")
@@ -382,4 +382,135 @@ func TestPAMEndUser(t *testing.T) {
 
 func TestForceCommandEndUser(t *testing.T) {
 	testEndsOnClose(t, sessions.FrontEndForceCommand, `end = "user"`, true)
+}
+
+// TestPAMSessionsSurviveDaemonRestart: sessions open while the daemon
+// restarts are still rechecked (the state file) and ended after.
+func TestPAMSessionsSurviveDaemonRestart(t *testing.T) {
+	fe := setup(t, sessions.FrontEndPAM, "")
+	f, alice := fe.f, fe.alice
+	cmdC := start(t, "ssh host 'sleep 60'", fe.s.SSH(t, alice, "sleep 60"))
+	tty := shell(t, fe.s, alice)
+	f.waitTracked(t, alice.Name, 2)
+	f.stop()
+	if _, err := os.Stat(filepath.Join(filepath.Dir(f.sock), "sessions.json")); err != nil {
+		t.Fatalf("no state file after the stop: %v", err)
+	}
+	f.startDaemon(t)
+	f.waitTracked(t, alice.Name, 2)
+	closed := time.Now()
+	f.Latch.SetLatch(fe.accA, op1, false)
+	waitEnded(t, "pam after a daemon restart", closed, recheck+2*time.Second, cmdC, tty)
+	if !strings.Contains(tty.out.String(), gate.ClosedNotice) {
+		t.Errorf("no notice on the terminal: %q", tty.out.String())
+	}
+}
+
+// TestRecheckLatchUnreachableKeepsSessions: Latch failing during rechecks
+// keeps the sessions, and says so in the log.
+func TestRecheckLatchUnreachableKeepsSessions(t *testing.T) {
+	fe := setup(t, sessions.FrontEndPAM, "")
+	f, alice := fe.f, fe.alice
+	cmdC := start(t, "ssh host 'sleep 60'", fe.s.SSH(t, alice, "sleep 60"))
+	f.waitTracked(t, alice.Name, 1)
+	f.Latch.SetFault(fe.accA, latchtest.Fault{HTTPStatus: 503})
+	f.otherRound(t, fe.accA)
+	f.otherRound(t, fe.accA)
+	if !cmdC.running() {
+		t.Fatal("the session ended while Latch failed")
+	}
+	systest.WaitFor(t, "the log line", 5*time.Second, func() bool {
+		return strings.Contains(f.log.String(), "recheck failed; sessions kept")
+	})
+	if l := f.sessionsOf(t, alice.Name); len(l) != 1 || !strings.HasPrefix(l[0].LastResult, "error: ") {
+		t.Errorf("tracked %+v, want one session whose last recheck is an error", l)
+	}
+}
+
+// sendAs runs cmd, a python3 sending one raw protocol line (so that the
+// test's own client code is not what is tested), and returns the answer
+// line.
+func sendAs(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	out, errOut, code := systest.Run(t, cmd)
+	if code != 0 {
+		t.Fatalf("python3: exit %d: %s", code, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+const sendPy = `import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2]+"\n").encode()); print(s.makefile().readline().strip())`
+
+// shq quotes s for a POSIX shell (the remote command line).
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestSecurityRegisterClaimsRefused: a user cannot register another
+// user's session or a process that is not their login's, cannot use the
+// root-only ops, and cannot unregister their session to escape.
+func TestSecurityRegisterClaimsRefused(t *testing.T) {
+	fe := setup(t, sessions.FrontEndPAM, "")
+	f, alice, bob := fe.f, fe.alice, fe.bob
+	bobC := start(t, "bob's ssh host 'sleep 60'", fe.s.SSH(t, bob, "sleep 60"))
+	f.waitTracked(t, bob.Name, 1)
+
+	// Outside any SSH login: refused (rechecks on, fail_mode closed),
+	// whatever user it names.
+	ans := sendAs(t, alice.Command("/usr/bin/python3", "-c", sendPy, f.sock, `{"v":1,"op":"register","user":"`+bob.Name+`"}`))
+	if !strings.Contains(ans, `"outcome":"deny"`) || !strings.Contains(ans, "session not tracked") {
+		t.Errorf("register outside a login: %s; want a refusal", ans)
+	}
+	// The root-only ops: register bob's session through the hook's op,
+	// forget it, list the sessions.
+	for _, req := range []string{
+		`{"v":1,"op":"session-open","user":"` + bob.Name + `","service":"sshd","config":"` + f.cfgPath + `"}`,
+		`{"v":1,"op":"session-close"}`,
+		`{"v":1,"op":"sessions"}`,
+	} {
+		if ans := sendAs(t, alice.Command("/usr/bin/python3", "-c", sendPy, f.sock, req)); strings.Contains(ans, `"ok":true`) {
+			t.Errorf("%s from alice: %s; want a refusal", req, ans)
+		}
+	}
+	// From inside her own login, naming bob: her own login is what
+	// registers (already tracked), and bob gets nothing more.
+	in := fe.s.SSH(t, alice, "/usr/bin/python3", "-c", shq(sendPy), f.sock, shq(`{"v":1,"op":"register","user":"`+bob.Name+`"}`))
+	if ans := sendAs(t, in); !strings.Contains(ans, `"ok":true`) {
+		t.Errorf("register from her own login: %s", ans)
+	}
+	if l := f.sessionsOf(t, bob.Name); len(l) != 1 {
+		t.Errorf("bob has %d tracked sessions, want his one", len(l))
+	}
+	// Unregistering from inside her login (the PAM close op) is refused:
+	// the session is still ended when the latch closes.
+	cmdC := start(t, "ssh host (unregisters, then sleeps)", fe.s.SSH(t, alice,
+		"/usr/bin/python3 -c "+shq(sendPy)+" "+f.sock+" "+shq(`{"v":1,"op":"session-close"}`)+"; sleep 60"))
+	systest.WaitFor(t, "the unregistering attempt", 10*time.Second, func() bool { return strings.Contains(cmdC.out.String(), "only root") })
+	closed := time.Now()
+	f.Latch.SetLatch(fe.accA, op1, false)
+	waitEnded(t, "pam (after an attempt to unregister)", closed, recheck+2*time.Second, cmdC)
+	if !bobC.running() {
+		t.Error("bob's session ended")
+	}
+}
+
+// TestSecurityKillRegistrarDoesNotEscape: under ForceCommand the gate
+// registers and becomes the shell; the user kills it, leaving a process
+// that holds the connection open. The session is still ended: what was
+// registered is sshd's monitor, not the gate.
+func TestSecurityKillRegistrarDoesNotEscape(t *testing.T) {
+	fe := setup(t, sessions.FrontEndForceCommand, "")
+	f, alice := fe.f, fe.alice
+	cmdC := start(t, "ssh host 'sleep 60 & kill -9 $$'", fe.s.SSH(t, alice, "echo $$; sleep 60 & kill -9 $$"))
+	f.waitTracked(t, alice.Name, 1)
+	systest.WaitFor(t, "the gate's pid", 10*time.Second, func() bool { return strings.Contains(cmdC.out.String(), "\n") })
+	gatePID, err := strconv.Atoi(strings.TrimSpace(cmdC.out.String()))
+	if err != nil {
+		t.Fatalf("gate pid %q: %v", cmdC.out.String(), err)
+	}
+	systest.WaitFor(t, "the gate's process to die", 10*time.Second, func() bool { return !alive(gatePID) })
+	if !cmdC.running() {
+		t.Fatal("the connection closed with the gate: nothing to test")
+	}
+	closed := time.Now()
+	f.Latch.SetLatch(fe.accA, op1, false)
+	waitEnded(t, "forcecommand (registrant killed)", closed, recheck+2*time.Second, cmdC)
 }
