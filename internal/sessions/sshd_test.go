@@ -398,6 +398,15 @@ func TestPAMSessionsSurviveDaemonRestart(t *testing.T) {
 	}
 	f.startDaemon(t)
 	f.waitTracked(t, alice.Name, 2)
+
+	// latch-ssh status --sessions (root) lists them; alice may not.
+	out, errOut, code := systest.Run(t, exec.Command(f.gateBin, "status", "--sessions", "-c", f.cfgPath))
+	if code != 0 || strings.Count(out, alice.Name) != 2 || !strings.Contains(out, "pam") || !strings.Contains(out, "pts/") {
+		t.Errorf("status --sessions: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := systest.Run(t, alice.Command(f.gateBin, "status", "--sessions")); code == 0 || strings.Contains(out, alice.Name) {
+		t.Errorf("status --sessions as alice: exit %d\n%s%s", code, out, errOut)
+	}
 	closed := time.Now()
 	f.Latch.SetLatch(fe.accA, op1, false)
 	waitEnded(t, "pam after a daemon restart", closed, recheck+2*time.Second, cmdC, tty)
