@@ -27,6 +27,7 @@ import (
 	"os/user"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,7 +213,14 @@ const maxRefusedLogged = 256
 
 func (t *Tracker) refused(frontEnd, user string, err error) error {
 	t.mu.Lock()
-	key := frontEnd + " " + err.Error()
+	// The key leaves out the numbers (pids), so that one kind of refusal
+	// (cron's session line, say) is logged once, not once per process.
+	key := frontEnd + " " + strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, err.Error())
 	first := !t.refusedOnce[key] && len(t.refusedOnce) < maxRefusedLogged
 	if first {
 		t.refusedOnce[key] = true
