@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/latch-ssh/latch-ssh/gate"
@@ -218,13 +219,30 @@ func (t *Tracker) end(ss []*Session, mode users.End) int {
 			t.log.Warn().Str("event", "session-end").Str("user", ss[0].User).Str("reason", why).
 				Msg(`end = "user" not applied: ending the session's processes only`)
 		} else {
-			for pid, p := range snap.procs {
-				if p.uid == uid && pid != t.self && pid > 1 {
-					targets[snap.id(pid)] = true
-				}
+			for p := range snap.ofUID(uid, t.self) {
+				targets[p] = true
 			}
 		}
 	}
+	t.hangup(snap, anchors, targets)
+	return len(targets)
+}
+
+// ofUID is every process whose real uid is uid, but self and init.
+func (s snapshot) ofUID(uid, self int) map[ProcID]bool {
+	out := map[ProcID]bool{}
+	for pid, p := range s.procs {
+		if p.uid == uid && pid != self && pid > 1 {
+			out[s.id(pid)] = true
+		}
+	}
+	return out
+}
+
+// hangup ends targets: the notice on their terminals, SIGTERM to the
+// anchors, SIGHUP to the rest, and SIGKILL to what is left after the
+// grace.
+func (t *Tracker) hangup(snap snapshot, anchors, targets map[ProcID]bool) {
 	// 1. The notice, on each terminal once.
 	ttys := map[int]bool{}
 	for p := range targets {
@@ -259,17 +277,31 @@ func (t *Tracker) end(ss []*Session, mode users.End) int {
 			}
 		}
 		if left == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			for p := range targets {
 				t.signal(p, syscall.SIGKILL)
 			}
-			break
+			return
 		}
 		<-tick.C
 	}
-	return len(targets)
+}
+
+// EndUser ends every process whose real uid is uid (SIGHUP, SIGKILL after
+// grace), with the notice on their terminals: [policy] end = "user" for
+// the embedded server, whose own sessions end through their cgroups. It
+// refuses uid 0 and the daemon's own uid.
+func EndUser(uid int, grace time.Duration) (int, error) {
+	if ok, why := endUserAllowed(uid); !ok {
+		return 0, errors.New(why)
+	}
+	t := &Tracker{proc: SystemProc{}, self: os.Getpid(), grace: grace, log: zerolog.Nop()}
+	snap := t.snapshot()
+	targets := snap.ofUID(uid, t.self)
+	t.hangup(snap, nil, targets)
+	return len(targets), nil
 }
 
 func (t *Tracker) signal(id ProcID, sig syscall.Signal) {

@@ -2,11 +2,15 @@ package sshserver
 
 import (
 	"context"
+	osuser "os/user"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/sessions"
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 // ClosedNotice is what a session whose latch was closed reads on stderr
@@ -95,6 +99,23 @@ func (s *Server) Recheck(ctx context.Context) {
 	wg.Wait()
 }
 
+// endUser ends every process of user's uid (sessions.EndUser), except
+// root's and the daemon's own, which are never ended wholesale.
+func (s *Server) endUser(user string) {
+	u, err := osuser.Lookup(user)
+	var uid int
+	if err == nil {
+		uid, err = strconv.Atoi(u.Uid)
+	}
+	if err == nil {
+		_, err = sessions.EndUser(uid, hangupGrace)
+	}
+	if err != nil {
+		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Str("reason", err.Error()).
+			Msg(`end = "user" not applied: the user's sessions on this server ended, their other processes did not`)
+	}
+}
+
 func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, conns []*conn) {
 	r := core.Recheck(ctx, user, Service)
 	switch {
@@ -121,6 +142,11 @@ func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, 
 		if err := s.groups.End(user, hangupGrace); err != nil {
 			s.o.Log.Error().Str("event", "recheck").Str("user", user).Str("error", err.Error()).
 				Msg("some session processes could not be ended")
+		}
+		// [policy] end = "user": every other process of the user too,
+		// whatever started it (an OpenSSH login, cron, a tmux server).
+		if core.Config.Policy.End == users.EndUser {
+			s.endUser(user)
 		}
 		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
 			Str("reason", r.Reason).Msg("sessions ended")
