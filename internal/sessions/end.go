@@ -39,11 +39,10 @@ import (
 // (never for root or the daemon's own uid: that would be every service
 // on the machine).
 //
-// A connection of the same user accepted by the same sshd listener (the
-// sshd of the registered session) is part of the same (user, service)
-// latch, so it ends too: that covers connections the PAM hook or the gate
-// never saw, such as `ssh -N -L` under ForceCommand, which runs no
-// command, so no gate.
+// For a ForceCommand session, a connection of the same uid accepted by
+// the same sshd listener is part of the same (user, service) latch, so it
+// ends too: that covers `ssh -N -L`, which runs no command, hence no gate.
+// (The PAM hook tracks such connections itself, at account time.)
 //
 // Every signal goes through SystemProc.Signal: a pidfd checked against
 // the start time recorded in the snapshot.
@@ -203,7 +202,9 @@ func (t *Tracker) end(ss []*Session, mode users.End) int {
 			continue
 		}
 		anchors[s.Anchor] = true
-		if isSSHD(s.Exe) {
+		// The sweep of sibling connections is for the gate's sessions,
+		// whose uid the kernel gave; the hook tracks -N itself.
+		if s.FrontEnd == FrontEndForceCommand && isSSHD(s.Exe) {
 			for _, sib := range snap.siblings(s.Listener, s.UID, s.Anchor) {
 				anchors[sib] = true
 			}

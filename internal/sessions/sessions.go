@@ -97,6 +97,10 @@ type Options struct {
 	Observer Observer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Self is the daemon's pid, never an anchor nor signalled, with its
+	// ancestors; 0 means os.Getpid(). Tests on a made-up process table
+	// set a pid outside it.
+	Self int
 }
 
 // DefaultGrace is Options.Grace's default, the embedded server's: a
@@ -137,7 +141,10 @@ func New(o Options) *Tracker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	t := &Tracker{o: o, proc: o.Proc, self: os.Getpid(), grace: o.Grace, log: o.Log,
+	if o.Self == 0 {
+		o.Self = os.Getpid()
+	}
+	t := &Tracker{o: o, proc: o.Proc, self: o.Self, grace: o.Grace, log: o.Log,
 		table: map[string]*Session{}, refusedOnce: map[string]bool{}}
 	t.load()
 	return t

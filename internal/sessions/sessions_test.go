@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -22,6 +23,8 @@ import (
 const (
 	listenerPID = 100
 	cronPID     = 101
+	// selfPID stands for the daemon (not in the tree).
+	selfPID = 99
 )
 
 // newTree is a made-up system with init, an sshd listener and a cron.
@@ -33,24 +36,13 @@ func newTree() *sessionstest.Tree {
 	return tr
 }
 
-// login adds an OpenSSH login of uid at base: the root monitor (base),
-// the post-authentication sshd (base+1, uid), the login shell (base+2,
-// its own session) and a command (base+3). It returns the monitor's pid.
-func login(tr *sessionstest.Tree, base, uid int) int {
-	tr.Add(sessionstest.Proc{PID: base, PPID: listenerPID, Exe: "sshd", SID: base, PGRP: base})
-	tr.Add(sessionstest.Proc{PID: base + 1, PPID: base, UID: uid, Exe: "sshd"})
-	tr.Add(sessionstest.Proc{PID: base + 2, PPID: base + 1, UID: uid, Exe: "bash", SID: base + 2, PGRP: base + 2, TTY: 0})
-	tr.Add(sessionstest.Proc{PID: base + 3, PPID: base + 2, UID: uid, Exe: "sleep"})
-	return base
-}
+// login adds an OpenSSH login of uid at base (sessionstest.AddSSHLogin).
+func login(tr *sessionstest.Tree, base, uid int) int { return tr.AddSSHLogin(base, listenerPID, uid) }
 
 // hook adds latch-check (root) under parent and returns its pid.
-func hook(tr *sessionstest.Tree, pid, parent int) int32 {
-	tr.Add(sessionstest.Proc{PID: pid, PPID: parent, Exe: "latch-check"})
-	return int32(pid)
-}
+func hook(tr *sessionstest.Tree, pid, parent int) int32 { return tr.AddHook(pid, parent) }
 
-func newTracker(t *testing.T, tr *sessionstest.Tree, path string) (*sessions.Tracker, *bytes.Buffer) {
+func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...sessions.Observer) (*sessions.Tracker, *bytes.Buffer) {
 	t.Helper()
 	var log bytes.Buffer
 	lookup := func(name string) (int, error) {
@@ -63,7 +55,11 @@ func newTracker(t *testing.T, tr *sessionstest.Tree, path string) (*sessions.Tra
 		}
 		return uid, nil
 	}
-	return sessions.New(sessions.Options{Proc: tr, Path: path, Log: zerolog.New(&log), LookupUID: lookup}), &log
+	o := sessions.Options{Proc: tr, Path: path, Log: zerolog.New(&log), LookupUID: lookup, Self: selfPID}
+	if len(obs) > 0 {
+		o.Observer = obs[0]
+	}
+	return sessions.New(o), &log
 }
 
 func TestRegisterHookAnchor(t *testing.T) {
@@ -182,7 +178,8 @@ func statusCalls(w *world) int {
 func TestRecheckOneCallPerUser(t *testing.T) {
 	w := newWorld(t, "", 5)
 	tr := newTree()
-	tk, _ := newTracker(t, tr, "")
+	obs := &observer{rechecked: map[string]int{}, ended: map[string]int{}}
+	tk, _ := newTracker(t, tr, "", obs)
 	for i := range 100 {
 		uid := 1001 + i%5
 		base := 10000 + 10*i
@@ -222,9 +219,37 @@ func TestRecheckOneCallPerUser(t *testing.T) {
 	if terms != 20 {
 		t.Errorf("%d anchors got SIGTERM, want 20", terms)
 	}
+	// The metrics hook: 100 kept then 80 kept and 20 ended, 20 ended
+	// sessions, 80 live.
+	obs.mu.Lock()
+	if obs.rechecked["pam/kept"] != 180 || obs.rechecked["pam/ended"] != 20 || obs.ended["pam"] != 20 {
+		t.Errorf("observer saw %v and %v", obs.rechecked, obs.ended)
+	}
+	obs.mu.Unlock()
+	if live := tk.Live(); live[sessions.FrontEndPAM] != 80 || live[sessions.FrontEndForceCommand] != 0 {
+		t.Errorf("Live() = %v", live)
+	}
 	if tr.Alive(listenerPID) != true || !tr.Alive(1) {
 		t.Error("the listener or init was signalled")
 	}
+}
+
+// observer counts what a sessions.Observer is told.
+type observer struct {
+	mu               sync.Mutex
+	rechecked, ended map[string]int
+}
+
+func (o *observer) Rechecked(frontEnd, result string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rechecked[frontEnd+"/"+result]++
+}
+
+func (o *observer) Ended(frontEnd string, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ended[frontEnd] += n
 }
 
 // TestRecheckErrorKeeps: Latch unreachable: sessions kept, logged, in

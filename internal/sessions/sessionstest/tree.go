@@ -160,3 +160,22 @@ func (t *Tree) Signal(id sessions.ProcID, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// AddSSHLogin adds an OpenSSH login of uid under the sshd listener: the
+// root monitor (pid base, its own session), the post-authentication sshd
+// (base+1, uid), the login shell (base+2, a session of its own) and a
+// command (base+3). It returns the monitor's pid.
+func (t *Tree) AddSSHLogin(base, listener, uid int) int {
+	t.Add(Proc{PID: base, PPID: listener, Exe: "sshd", SID: base, PGRP: base})
+	t.Add(Proc{PID: base + 1, PPID: base, UID: uid, Exe: "sshd"})
+	t.Add(Proc{PID: base + 2, PPID: base + 1, UID: uid, Exe: "bash", SID: base + 2, PGRP: base + 2})
+	t.Add(Proc{PID: base + 3, PPID: base + 2, UID: uid, Exe: "sleep"})
+	return base
+}
+
+// AddHook adds latch-check (root) as a child of parent, as pam_exec starts
+// it, and returns its pid, the SO_PEERCRED pid the daemon sees.
+func (t *Tree) AddHook(pid, parent int) int32 {
+	t.Add(Proc{PID: pid, PPID: parent, Exe: "latch-check"})
+	return int32(pid)
+}
