@@ -580,8 +580,13 @@ func TestRunRegisterWire(t *testing.T) {
 				h.wantDenied(t, code, denyLine)
 			}
 			<-reqs
-			if got, want := <-reqs, `{"v":1,"op":"register","service":"sshd","remote":"192.0.2.9"}`+"\n"; got != want {
-				t.Errorf("registration %q, want %q", got, want)
+			select {
+			case got := <-reqs:
+				if want := `{"v":1,"op":"register","service":"sshd","remote":"192.0.2.9"}` + "\n"; got != want {
+					t.Errorf("registration %q, want %q", got, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the gate sent no registration")
 			}
 		})
 	}
