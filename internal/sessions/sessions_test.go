@@ -1,7 +1,6 @@
 package sessions_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -42,9 +41,9 @@ func login(tr *sessionstest.Tree, base, uid int) int { return tr.AddSSHLogin(bas
 // hook adds latch-check (root) under parent and returns its pid.
 func hook(tr *sessionstest.Tree, pid, parent int) int32 { return tr.AddHook(pid, parent) }
 
-func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...sessions.Observer) (*sessions.Tracker, *bytes.Buffer) {
+func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...sessions.Observer) (*sessions.Tracker, *systest.Buffer) {
 	t.Helper()
-	var log bytes.Buffer
+	log := &systest.Buffer{}
 	lookup := func(name string) (int, error) {
 		if name == "root" {
 			return 0, nil
@@ -55,11 +54,11 @@ func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...session
 		}
 		return uid, nil
 	}
-	o := sessions.Options{Proc: tr, Path: path, Log: zerolog.New(&log), LookupUID: lookup, Self: selfPID}
+	o := sessions.Options{Proc: tr, Path: path, Log: zerolog.New(log), LookupUID: lookup, Self: selfPID}
 	if len(obs) > 0 {
 		o.Observer = obs[0]
 	}
-	return sessions.New(o), &log
+	return sessions.New(o), log
 }
 
 func TestRegisterHookAnchor(t *testing.T) {
