@@ -114,6 +114,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 			"       latch-check [--version]\n"+
 			"Decides whether USER may log in, as the PAM hook does. Under pam_exec, with no USER:\n"+
 			"    account required pam_exec.so quiet seteuid /usr/sbin/latch-check\n"+
+			"    session optional pam_exec.so quiet seteuid /usr/sbin/latch-check   (tracks the session)\n"+
 			"Exit status: 0 allowed, 1 denied, 2 bad usage.\n")
 		helptext.PrintFlags(w, fs)
 	}

@@ -101,12 +101,27 @@ func (f *fixture) startDaemon(t *testing.T) {
 }
 
 // pamSSHD is an sshd whose PAM stack has the hook's account and session
-// lines, as packaging/pam/sshd ships them.
+// lines: packaging/pam/sshd as shipped (the README's recipe), pointed at
+// the binary under test, in systest's stack.
 func (f *fixture) pamSSHD(t *testing.T) *systest.SSHD {
-	line := "pam_exec.so quiet seteuid " + f.check + " -c " + f.cfgPath
-	return systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true, PAM: "auth required pam_deny.so\n" +
-		"account required " + line + "\naccount required pam_unix.so\npassword required pam_deny.so\n" +
-		"session optional " + line + "\nsession required pam_permit.so\n"})
+	b, err := os.ReadFile("../../packaging/pam/sshd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var account, session string
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.ReplaceAll(l, "/usr/sbin/latch-check", f.check+" -c "+f.cfgPath)
+		switch {
+		case strings.HasPrefix(l, "account "):
+			account = l
+		case strings.HasPrefix(l, "session "):
+			session = l
+		}
+	}
+	if account == "" || session == "" {
+		t.Fatal("packaging/pam/sshd lacks the account or the session line")
+	}
+	return systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true, PAM: systest.PAMStack(account) + session + "\n"})
 }
 
 // fcSSHD is an sshd with the shipped ForceCommand snippet for f.group.
