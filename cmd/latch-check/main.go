@@ -204,7 +204,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 	// As root, the daemon decides when it runs (daemon.go).
 	d, ok := gate.Decision{}, false
 	if core.Config != nil && euid == 0 {
-		d, ok = decideViaDaemon(h, core, *configPath, req, audit)
+		d, ok = decideViaDaemon(h, core, *configPath, req, underPAM, audit)
 	}
 	if !ok {
 		d = core.Decide(context.Background(), req)

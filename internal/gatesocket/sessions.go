@@ -34,7 +34,8 @@ import (
 //
 // The PAM hook at PAM open_session and close_session (ops "session-open"
 // and "session-close", root only), and at account time the daemon
-// registers the session of every "decide-for" it allows. The session is
+// registers the session of every "decide-for" it allows that says
+// "track":true (the hook under pam_exec). The session is
 // the hook's parent process (pam_exec's caller), read from /proc:
 //
 //	hook   -> {"v":1,"op":"session-open","service":"sshd","remote":"192.0.2.1","user":"alice","config":"/etc/latch-ssh/latch.toml"}

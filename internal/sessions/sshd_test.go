@@ -538,3 +538,21 @@ func TestSecurityKillRegistrarDoesNotEscape(t *testing.T) {
 	f.Latch.SetLatch(fe.accA, op1, false)
 	waitEnded(t, "forcecommand (registrant killed)", closed, recheck+2*time.Second, cmdC)
 }
+
+// TestPAMAccountPhaseTracks: with the account line alone (no session
+// line), the daemon tracks the login it allowed, `ssh -N -L` included,
+// and ends it.
+func TestPAMAccountPhaseTracks(t *testing.T) {
+	f := newFixture(t)
+	alice := systest.CreateUser(t, systest.UserOptions{})
+	acc := f.Pair()
+	s := systest.StartSSHD(t, systest.SSHDOptions{UsePAM: true,
+		PAM: systest.PAMStack("account required pam_exec.so quiet seteuid " + f.check + " -c " + f.cfgPath)})
+	f.writeConfig(t, "", nil, map[string]string{alice.Name: acc})
+	f.startDaemon(t)
+	fwd := forward(t, s, alice)
+	f.waitTracked(t, alice.Name, 1)
+	closed := time.Now()
+	f.SetLatch(acc, false)
+	waitEnded(t, "pam (account line only)", closed, recheck+2*time.Second, fwd)
+}
