@@ -42,7 +42,7 @@ var (
 	loneFlag     = flag.Int("lone", 20, "lone logins measured in part 3, one after the other")
 	sessionsFlag = flag.Int("sessions", 100, "idle sessions held open in part 4")
 	outFlag      = flag.String("out", "results.md", "file the results are written to (relative to bench/)")
-	partsFlag    = flag.String("parts", "1234", "the parts to run")
+	partsFlag    = flag.String("parts", "12345", "the parts to run")
 	strictFlag   = flag.Bool("strict", false, "fail the test when a target is missed (by default the table says so and the run passes)")
 	profileFlag  = flag.String("load-cpuprofile", "", "write a CPU profile of part 3's burst (this process: server, clients, fake Latch) to this file")
 )
@@ -90,6 +90,9 @@ func TestBench(t *testing.T) {
 	}
 	if part("4") {
 		rows = append(rows, footprint(t, w)...)
+	}
+	if part("5") {
+		rows = append(rows, trackedSessions(t, w)...)
 	}
 
 	wall := time.Since(began)

@@ -102,3 +102,13 @@ func (c *Core) recheckUnpaired(why string) RecheckResult {
 	}
 	return RecheckResult{Reason: why + "; unpaired = allow"}
 }
+
+// ClosedNotice is the one line a session whose latch was closed reads on
+// its terminal (or the embedded server's stderr) just before its
+// connection ends, whichever front end let it in.
+const ClosedNotice = "latch closed: ending this session"
+
+// RecheckCommand is the Command of the audit record a recheck writes for
+// each session it ends, so that readers of the audit log (and the demo)
+// can tell it from a login decision.
+const RecheckCommand = "(recheck)"

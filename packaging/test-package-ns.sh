@@ -146,6 +146,9 @@ pam() {
 		fail "the hook is not the first account line of common-account:"$'\n'"$lines"
 	grep -q pam_unix.so <<<"$(sed -n 2p <<<"$lines")" || fail "pam_unix does not follow the hook:"$'\n'"$lines"
 	ok "pam-auth-update --enable latch-ssh: quiet; the hook is the first line of common-account, pam_unix next"
+	grep -qE '^session[[:space:]]+optional[[:space:]]+pam_exec\.so quiet seteuid /usr/sbin/latch-check$' /etc/pam.d/common-session ||
+		fail "the session line is not in common-session:"$'\n'"$(cat /etc/pam.d/common-session)"
+	ok "pam-auth-update --enable latch-ssh: the session line is in common-session"
 
 	# The configuration still holds its placeholders: latch-check denies.
 	out=$(acct latchpkg1) && fail "with the profile, latchpkg1 is allowed by a placeholder configuration"
@@ -156,6 +159,7 @@ pam() {
 	out=$(dpkg -r latch-ssh 2>&1) || fail "dpkg -r latch-ssh: $out"
 	echo "$out" | sed 's/^/    /'
 	! grep -q latch-check /etc/pam.d/common-account || fail "common-account still runs latch-check after dpkg -r"
+	! grep -q latch-check /etc/pam.d/common-session || fail "common-session still runs latch-check after dpkg -r"
 	out2=$(acct latchpkg1) || fail "after dpkg -r, latchpkg1 is refused: $out2"
 	ok "dpkg -r: prerm took the profile out of common-account before latch-check went; PAM allows again"
 	grep -q '/etc/pam.d/latch-ssh-test-hook' <<<"$out" || fail "dpkg -r did not warn about /etc/pam.d/latch-ssh-test-hook"

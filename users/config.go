@@ -107,6 +107,10 @@ type Policy struct {
 	// would surprise someone.
 	FailMode FailMode
 	Unpaired Unpaired
+	// End says what else ends with a session whose latch closed: the
+	// login's own processes (EndSession) or every process of the user
+	// (EndUser).
+	End End
 	// ExemptGroups are never asked about; their logins are logged loudly.
 	ExemptGroups     []string
 	OTP              OTP
@@ -225,6 +229,22 @@ type Unpaired string
 const (
 	UnpairedAllow Unpaired = "allow" // Latch is opt-in
 	UnpairedDeny  Unpaired = "deny"  // every user must be paired
+)
+
+// End is what a recheck ends besides the connection whose latch closed
+// ([policy] end).
+type End string
+
+// The end policies.
+const (
+	// EndSession ends the login's processes: the connection and what it
+	// started in its own sessions and process groups (a `setsid nohup`
+	// survives, as it survives OpenSSH's own hangup).
+	EndSession End = "session"
+	// EndUser ends every process whose real uid is the user's: background
+	// jobs, nohup, setsid, tmux and their other logins. Never applied to
+	// uid 0 or to the daemon's own uid.
+	EndUser End = "user"
 )
 
 // OTP says whether to prompt for a Latch one-time code.

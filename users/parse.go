@@ -319,6 +319,7 @@ func (c *checker) policy(t *table, p *Policy) {
 	}
 	p.FailMode = FailMode(t.enum("fail_mode", "", failFix, string(FailOpen), string(FailClosed)))
 	p.Unpaired = Unpaired(t.enum("unpaired", string(UnpairedAllow), "", string(UnpairedAllow), string(UnpairedDeny)))
+	p.End = End(t.enum("end", string(EndSession), "", string(EndSession), string(EndUser)))
 	p.OTP = OTP(t.enum("otp", string(OTPPrompt), "", string(OTPPrompt), string(OTPNever)))
 	p.ExemptGroups = t.list("exempt_groups", []string{})
 	for _, g := range p.ExemptGroups {

@@ -46,6 +46,7 @@ textfile = "/var/lib/prometheus/node-exporter/latch_ssh.prom"
 		{"fail mode", cfg.Policy.FailMode, FailClosed},
 		{"unpaired default", cfg.Policy.Unpaired, UnpairedAllow},
 		{"otp default", cfg.Policy.OTP, OTPPrompt},
+		{"end default", cfg.Policy.End, EndSession},
 		{"pair common name default", cfg.Policy.PairCommonName, true},
 		{"exempt groups default", cfg.Policy.ExemptGroups, []string{}},
 		{"socket default", cfg.Daemon.Socket, DefaultSocket},
@@ -185,6 +186,8 @@ func TestParseProblems(t *testing.T) {
 			[]want{{4, "latch.ca_file", "is not an absolute path"}}},
 		{"bad group", `fail_mode = "closed"`, `fail_mode = "closed"` + "\nexempt_groups = [\"wheel\", \"-x\"]",
 			[]want{{7, "policy.exempt_groups", `"-x" is not a valid group name`}}},
+		{"bad end", `fail_mode = "closed"`, `fail_mode = "closed"` + "\nend = \"all\"",
+			[]want{{7, "policy.end", `must be "session" or "user"`}}},
 		{"groups not strings", `fail_mode = "closed"`, `fail_mode = "closed"` + "\nexempt_groups = [1]",
 			[]want{{7, "policy.exempt_groups", "must hold only strings, not a whole number"}}},
 		{"rate limit range", "[users]", "[daemon]\nrate_limit = 0\n\n[users]",
@@ -440,7 +443,7 @@ func TestExample(t *testing.T) {
 	}
 	// Every key is documented, as a setting or a commented-out default.
 	for _, k := range []string{"app_id", "secret", "secret_file", "api_url", "api_version", "timeout", "ca_file", "proxy",
-		"fail_mode", "unpaired", "exempt_groups", "otp", "silent", "allow_self_pairing", "pair_common_name",
+		"fail_mode", "unpaired", "exempt_groups", "otp", "silent", "allow_self_pairing", "pair_common_name", "end =",
 		"[operations]", "[user_operations.", "[users]", "[daemon]", "socket", "rate_limit", "[server]", "listen", "host_key",
 		"authorized_keys", "recheck", "allow_tcp_forwarding", "login_grace_time", "max_auth_tries", "max_unauthenticated",
 		"handshake_timeout", "sftp_server", "max_unauthenticated_per_source", "early_drop_start", "early_drop_rate",

@@ -53,7 +53,9 @@ type auditByDaemon interface {
 // decideViaDaemon asks the daemon to decide req under the configuration
 // file configPath that core was loaded from. ok is false when the daemon
 // gave no answer, and the hook must decide itself.
-func decideViaDaemon(h hooks, core *gate.Core, configPath string, req gate.Request, audit gate.Auditor) (d gate.Decision, ok bool) {
+// track asks the daemon to track the login's session on an allow (under
+// pam_exec only: by hand there is no login).
+func decideViaDaemon(h hooks, core *gate.Core, configPath string, req gate.Request, track bool, audit gate.Auditor) (d gate.Decision, ok bool) {
 	start := time.Now()
 	ab, _ := audit.(auditByDaemon)
 	abs, err := filepath.Abs(configPath)
@@ -64,7 +66,7 @@ func decideViaDaemon(h hooks, core *gate.Core, configPath string, req gate.Reque
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+gatesocket.HookAnswerSlack)
 	defer cancel()
 	ans, err := gatesocket.AskForUser(ctx, core.Config.Daemon.Socket, gatesocket.SocketRequest{
-		User: req.User, Service: req.Service, Remote: req.RemoteAddr, Config: abs,
+		User: req.User, Service: req.Service, Remote: req.RemoteAddr, Config: abs, Track: track,
 	}, gatesocket.HookAckTimeout)
 	if err != nil {
 		if !errors.Is(err, gatesocket.ErrNotRunning) && ab != nil {

@@ -180,7 +180,8 @@ func TestHostileEnvironment(t *testing.T) {
 }
 
 // TestPAMModeEnvironment drives the binary as pam_exec does, without PAM:
-// the user comes from PAM_USER only, close_session and password pass,
+// the user comes from PAM_USER only, open_session, close_session and
+// password pass (the session phases only register the session),
 // unknown types deny, and a PAM_USER smuggled in twice is refused.
 func TestPAMModeEnvironment(t *testing.T) {
 	f := newFixture(t)
@@ -203,7 +204,8 @@ func TestPAMModeEnvironment(t *testing.T) {
 	}{
 		{"account, closed latch", append([]string{"PAM_TYPE=account", "PAM_USER=alice", "USER=bob"}, base...), 1},
 		{"auth, closed latch", append([]string{"PAM_TYPE=auth", "PAM_USER=alice"}, base...), 1},
-		{"open_session, closed latch", append([]string{"PAM_TYPE=open_session", "PAM_USER=alice"}, base...), 1},
+		// The session line registers the session; account decides.
+		{"open_session passes", append([]string{"PAM_TYPE=open_session", "PAM_USER=alice"}, base...), 0},
 		{"close_session passes", append([]string{"PAM_TYPE=close_session", "PAM_USER=alice"}, base...), 0},
 		{"password passes", append([]string{"PAM_TYPE=password", "PAM_USER=alice"}, base...), 0},
 		{"unknown type denies", append([]string{"PAM_TYPE=weird", "PAM_USER=alice"}, base...), 1},

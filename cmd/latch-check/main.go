@@ -1,10 +1,14 @@
 // Command latch-check is the PAM hook of latch-ssh. Under pam_exec:
 //
 //	account required pam_exec.so quiet seteuid /usr/sbin/latch-check
+//	session optional pam_exec.so quiet seteuid /usr/sbin/latch-check
 //
-// it decides every login of the PAM service (public-key SSH logins
-// included, since sshd runs the account stack for them) from PAM_USER and
-// PAM_SERVICE, and exits 0 to allow or 1 to deny. By hand:
+// the account line decides every login of the PAM service (public-key SSH
+// logins included, since sshd runs the account stack for them) from
+// PAM_USER and PAM_SERVICE, and exits 0 to allow or 1 to deny. The session
+// line decides nothing: at open_session it asks the daemon to track the
+// session, so that closing the latch later ends it, and at close_session
+// to forget it (session.go); it always exits 0. By hand:
 //
 //	latch-check [-c FILE] [--service NAME] USER
 //
@@ -110,6 +114,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 			"       latch-check [--version]\n"+
 			"Decides whether USER may log in, as the PAM hook does. Under pam_exec, with no USER:\n"+
 			"    account required pam_exec.so quiet seteuid /usr/sbin/latch-check\n"+
+			"    session optional pam_exec.so quiet seteuid /usr/sbin/latch-check   (tracks the session)\n"+
 			"Exit status: 0 allowed, 1 denied, 2 bad usage.\n")
 		helptext.PrintFlags(w, fs)
 	}
@@ -149,10 +154,13 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 			return exitUsage
 		}
 		switch pam.typ {
-		case "close_session", "password":
+		case "password":
 			// Nothing to decide: the login was decided before.
 			return exitAllow
-		case "auth", "account", "open_session":
+		case "open_session", "close_session":
+			// Not a decision (account decided): the session is tracked
+			// for rechecks (session.go).
+		case "auth", "account":
 		default:
 			fmt.Fprintln(stdout, "latch-ssh: access denied")
 			audit.Record(gate.Request{User: pam.user, Service: pam.service},
@@ -184,6 +192,11 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 		req.User = acct.Name
 	}
 
+	if pam.typ == "open_session" || pam.typ == "close_session" {
+		trackSession(*configPath, pam.typ, req, euid, audit)
+		return exitAllow
+	}
+
 	core := gate.LoadCore(*configPath, audit)
 	defer core.Close()
 	core.Accounts = h.accounts
@@ -191,7 +204,7 @@ func runWith(h hooks, args []string, env []string, euid int, stdout, stderr io.W
 	// As root, the daemon decides when it runs (daemon.go).
 	d, ok := gate.Decision{}, false
 	if core.Config != nil && euid == 0 {
-		d, ok = decideViaDaemon(h, core, *configPath, req, audit)
+		d, ok = decideViaDaemon(h, core, *configPath, req, underPAM, audit)
 	}
 	if !ok {
 		d = core.Decide(context.Background(), req)

@@ -13,27 +13,33 @@ import (
 	"github.com/latch-ssh/latch-ssh/latch/latchtest"
 )
 
-// recipe returns the hook line of packaging/pam/NAME (the file the README
-// tells admins to use), pointed at the binary under test and its config.
+// recipe returns the account line of packaging/pam/NAME (the file the
+// README tells admins to use), pointed at the binary under test and its
+// config. The file has exactly that line and the session line, both
+// running /usr/sbin/latch-check.
 func recipe(t *testing.T, name, bin, cfg string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "packaging", "pam", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var line string
+	lines := map[string]string{}
 	for _, l := range strings.Split(string(data), "\n") {
 		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			if line != "" {
-				t.Fatalf("packaging/pam/%s has more than one PAM line", name)
+			typ, _, _ := strings.Cut(l, " ")
+			if lines[typ] != "" || (typ != "account" && typ != "session") {
+				t.Fatalf("packaging/pam/%s: unexpected PAM line %q", name, l)
 			}
-			line = l
+			if !strings.Contains(l, "/usr/sbin/latch-check") {
+				t.Fatalf("packaging/pam/%s does not run /usr/sbin/latch-check: %q", name, l)
+			}
+			lines[typ] = l
 		}
 	}
-	if !strings.Contains(line, "/usr/sbin/latch-check") {
-		t.Fatalf("packaging/pam/%s does not run /usr/sbin/latch-check: %q", name, line)
+	if lines["account"] == "" || lines["session"] == "" {
+		t.Fatalf("packaging/pam/%s lacks the account or the session line: %q", name, lines)
 	}
-	return strings.Replace(line, "/usr/sbin/latch-check", bin+" -c "+cfg, 1)
+	return strings.Replace(lines["account"], "/usr/sbin/latch-check", bin+" -c "+cfg, 1)
 }
 
 // writeHookService writes the PAM service name whose account stack is the

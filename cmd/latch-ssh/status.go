@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
+	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 const statusHelp = `Shows whether a local user is paired with a Latch account and the live
@@ -19,14 +24,21 @@ every service in [operations]. Asking never sends a one-time code to the
 phone.
 Root asks about any user; others about themselves, through the latch-ssh
 daemon, if the administrator set allow_self_pairing = true.
+With --sessions (root only), lists instead the OpenSSH and su/sudo
+sessions the daemon tracks to end them when their latch closes: user,
+front end (pam or forcecommand), service, the process that stands for the
+login, terminal, since when, and the last recheck.
 Exit 0: shown; 1: not shown, or some latch could not be read (state
 "error"); 2: bad usage.`
 
 // runStatus implements `latch-ssh status [--user U] [-c FILE] [--json]`.
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	var asJSON bool
-	c, rest, code, ok := pairingFlags("status", "status [--user USER] [-c FILE] [--json]", statusHelp, args, stdout, stderr,
-		func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print the status as JSON, for scripts") })
+	var asJSON, listSessions bool
+	c, rest, code, ok := pairingFlags("status", "status [--user USER] [-c FILE] [--json] [--sessions]", statusHelp, args, stdout, stderr,
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print the status as JSON, for scripts")
+			fs.BoolVar(&listSessions, "sessions", false, "list the sessions the daemon tracks (root only)")
+		})
 	if !ok {
 		return code
 	}
@@ -36,6 +48,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	if listSessions {
+		return statusSessions(ctx, c, asJSON, stdout, stderr)
+	}
 	var st gatesocket.UserStatus
 	if c.direct {
 		direct, err := c.manager().Status(ctx, c.user)
@@ -72,6 +87,64 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// statusSessions prints the daemon's tracked sessions (root only: the
+// daemon refuses anyone else).
+func statusSessions(ctx context.Context, c pairingCall, asJSON bool, stdout, stderr io.Writer) int {
+	if !c.direct {
+		printError(stderr, "status", "only root can list the tracked sessions")
+		return exitUsage
+	}
+	socket := paths.GateSocket()
+	if cfg, err := users.Load(c.configPath); err == nil {
+		socket = cfg.Daemon.Socket
+	}
+	ctx, cancel := context.WithTimeout(ctx, daemonLimit)
+	defer cancel()
+	list, err := gatesocket.ListSessions(ctx, socket)
+	if err != nil {
+		printError(stderr, "status", "cannot list the sessions (is latch-ssh.service running?): "+err.Error())
+		return exitFailed
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			printError(stderr, "status", err.Error())
+			return exitFailed
+		}
+		return exitOK
+	}
+	fmt.Fprint(stdout, formatSessions(list))
+	return exitOK
+}
+
+// formatSessions renders the tracked sessions for people:
+//
+//	USER   FRONT END  SERVICE  PID   TTY    SINCE                LAST RECHECK
+//	alice  pam        sshd     4242  pts/3  2026-12-07 10:00:01  10:04:31 kept
+func formatSessions(list []gatesocket.SessionInfo) string {
+	if len(list) == 0 {
+		return "no tracked sessions\n"
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tFRONT END\tSERVICE\tPID\tTTY\tSINCE\tLAST RECHECK")
+	for _, s := range list {
+		last := "-"
+		if !s.LastCheck.IsZero() {
+			last = s.LastCheck.Local().Format(time.TimeOnly) + " " + s.LastResult
+		}
+		tty := s.TTY
+		if tty == "" {
+			tty = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safetext.Clean(s.User), safetext.Clean(s.FrontEnd), safetext.Clean(s.Service),
+			s.PID, safetext.Clean(tty), s.Since.Local().Format(time.DateTime), safetext.Clean(last))
+	}
+	tw.Flush()
+	return b.String()
 }
 
 // cleanStatus strips control characters from every string of st: it may

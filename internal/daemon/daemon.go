@@ -53,6 +53,7 @@ import (
 	"github.com/latch-ssh/latch-ssh/internal/pairing"
 	"github.com/latch-ssh/latch-ssh/internal/paths"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/sessions"
 	"github.com/latch-ssh/latch-ssh/internal/sshserver"
 	"github.com/latch-ssh/latch-ssh/internal/version"
 	"github.com/latch-ssh/latch-ssh/users"
@@ -98,6 +99,16 @@ type Options struct {
 	// TextfileInterval is how often [metrics] textfile is written; 0
 	// means DefaultTextfileInterval.
 	TextfileInterval time.Duration
+	// SessionsFile is the state file of the tracked OpenSSH sessions;
+	// "" means sessions.json next to the gate socket (the runtime
+	// directory, /run/latch-ssh).
+	SessionsFile string
+	// SessionGrace is how long the processes of an ended session have
+	// between SIGHUP and SIGKILL; 0 means sessions.DefaultGrace.
+	SessionGrace time.Duration
+	// SessionObserver, if set, is told about session rechecks and ends
+	// instead of the daemon's metrics (tests).
+	SessionObserver sessions.Observer
 }
 
 // daemon is the state of one Run.
@@ -118,6 +129,11 @@ type daemon struct {
 	ssh    *sshserver.Server
 	listen string
 	sshErr chan error
+	// sessions is the table of the OpenSSH sessions the PAM hook and the
+	// ForceCommand gate registered, rechecked every [server] recheck. It
+	// lives as long as the process (reloads keep it) and in its state
+	// file across restarts.
+	sessions *sessions.Tracker
 	// reloadMu serializes reloads, which come from several goroutines
 	// (signals, file changes, socket exchanges): each loads the file after
 	// the one before it is in force, so the last to run has read the
@@ -217,6 +233,19 @@ func Run(ctx context.Context, o Options) error {
 		// The PAM hook asks for decisions under this file only.
 		ConfigPath: absPath(o.ConfigPath),
 	}
+	stateFile := o.SessionsFile
+	if stateFile == "" {
+		stateFile = filepath.Join(filepath.Dir(d.socket), "sessions.json")
+	}
+	// The tracked sessions' rechecks, ends and live count are in the
+	// metrics, as the embedded server's are.
+	var observer sessions.Observer = d.metrics
+	if o.SessionObserver != nil {
+		observer = o.SessionObserver
+	}
+	d.sessions = sessions.New(sessions.Options{Path: stateFile, Log: d.log, Grace: o.SessionGrace, Observer: observer})
+	d.metrics.AddLive(d.sessions.Live)
+	srv.Sessions = sessionTable{d.sessions}
 	if o.SelfService != nil {
 		logf := func(format string, args ...any) {
 			d.log.Warn().Str("event", "self-service").Msg(safetext.Clean(fmt.Sprintf(format, args...)))
@@ -270,6 +299,16 @@ func Run(ctx context.Context, o Options) error {
 			<-watchDone
 		}
 	}
+	recheckCtx, stopRechecks := context.WithCancel(context.WithoutCancel(ctx))
+	rechecksDone := make(chan struct{})
+	go func() {
+		defer close(rechecksDone)
+		d.recheckLoop(recheckCtx)
+	}()
+	defer func() {
+		stopRechecks()
+		<-rechecksDone
+	}()
 	d.sendNotify("READY=1", d.status())
 
 	for {

@@ -41,6 +41,7 @@ package forcecmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -142,6 +143,9 @@ type runner struct {
 	// exec replaces the process; it returns only on failure.
 	exec                        func(path string, argv, env []string) error
 	decisionTimeout, otpTimeout time.Duration
+	// register asks the daemon to track the session
+	// (gatesocket.RegisterSession when nil).
+	register func(ctx context.Context, socket string, req gatesocket.SocketRequest) (string, error)
 }
 
 // run decides and then execs the shell, or returns exitDenied.
@@ -193,6 +197,14 @@ func (r *runner) run() int {
 		fmt.Fprintln(r.stderr, msg)
 		return exitDenied
 	}
+	// Before the shell runs, the daemon ties this login to its sshd
+	// connection, so that closing the latch later ends it (rechecks,
+	// internal/sessions). The daemon finds the connection from this
+	// process's SO_PEERCRED pid; killing this process afterwards changes
+	// nothing, since what it registered is sshd's monitor.
+	if err := r.registerSession(req); err != nil {
+		return r.refuse(req, denyLine, "allowed, but "+err.Error())
+	}
 	// Back to the dispositions the gate started with, so that the shell
 	// gets what sshd gave (exec resets caught signals to their default and
 	// keeps ignored ones ignored; Go catches SIGPIPE whatever it inherited,
@@ -208,6 +220,29 @@ func (r *runner) run() int {
 	err = r.exec(plan.Path, plan.Argv, sessionEnv(r.env))
 	return r.refuse(req, "latch-ssh: cannot run "+safetext.Clean(plan.Path)+": "+safetext.Clean(err.Error()),
 		"allowed, but exec "+plan.Path+" failed: "+err.Error())
+}
+
+// registerTimeout bounds the session registration: the daemon only reads
+// /proc to answer.
+const registerTimeout = 10 * time.Second
+
+// registerSession asks the daemon to track the login (gatesocket
+// OpRegister). It fails closed: a daemon that answered the decision but
+// cannot be reached now, or refuses to track the login (rechecks on and
+// fail_mode "closed"), denies. Root, who decided in-process from the
+// configuration, goes on when no daemon runs, as it does for the decision.
+func (r *runner) registerSession(req gate.Request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	defer cancel()
+	register := r.register
+	if register == nil {
+		register = gatesocket.RegisterSession
+	}
+	_, err := register(ctx, r.socket, gatesocket.SocketRequest{Service: req.Service, Remote: req.RemoteAddr})
+	if err != nil && r.rootConfig != "" && !errors.Is(err, gatesocket.ErrNotTracked) {
+		return nil
+	}
+	return err
 }
 
 // startedBySSHD reports whether env looks like a session sshd started: it

@@ -3,6 +3,7 @@ package forcecmd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +54,10 @@ type harness struct {
 	execs   []execCall
 	reset   bool
 	lookups int
+	// registered counts session registrations; registerErr is their
+	// answer.
+	registered  int
+	registerErr error
 }
 
 var errExecStub = errors.New("exec stub")
@@ -86,6 +91,12 @@ func newHarness(sock string, env ...string) *harness {
 		},
 		decisionTimeout: 10 * time.Second,
 		otpTimeout:      10 * time.Second,
+		// Session registration has its own tests (TestRunRegister*); the
+		// raw daemons here answer one decision.
+		register: func(context.Context, string, gatesocket.SocketRequest) (string, error) {
+			h.registered++
+			return "tracked", h.registerErr
+		},
 	}
 	return h
 }
@@ -513,5 +524,70 @@ func TestRunOutsideSSHD(t *testing.T) {
 		if len(h.execs) != 1 {
 			t.Fatalf("%s: exit %d, stderr %q: the allowed login did not exec", v, code, h.stderr.String())
 		}
+	}
+}
+
+// TestRunRegisterRefusedDenies: the daemon allowed the login but will not
+// track it (rechecks on, fail_mode closed): the gate denies, no shell.
+func TestRunRegisterRefusedDenies(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "gate.sock")
+	rawDaemon(t, sock, answer(`{"v":1,"outcome":"allow"}`+"\n"))
+	h := newHarness(sock, "SSH_ORIGINAL_COMMAND=id")
+	h.registerErr = fmt.Errorf("%w: not under sshd", gatesocket.ErrNotTracked)
+	h.wantDenied(t, h.r.run(), denyLine)
+	if h.registered != 1 {
+		t.Fatalf("%d registrations, want 1", h.registered)
+	}
+}
+
+// TestRunRegisterWire: the registration the gate sends after an allow, and
+// what it makes of the answers: tracked or an older daemon that does not
+// know the op go on; a refusal with a reason, or no answer, denies.
+func TestRunRegisterWire(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		allowed      bool
+	}{
+		{"tracked", `{"v":1,"message":"session tracked","ok":true}`, true},
+		{"older daemon", `{"v":1,"outcome":"deny","message":"latch-ssh: access denied"}`, true},
+		{"refused", `{"v":1,"outcome":"deny","message":"latch-ssh: access denied","reason":"session not tracked: x"}`, false},
+		{"no answer", ``, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(shortDir(t), "gate.sock")
+			reqs := make(chan string, 2)
+			n := 0
+			var mu sync.Mutex
+			rawDaemon(t, sock, func(c *net.UnixConn, r *bufio.Reader) {
+				line, _ := r.ReadString('\n')
+				reqs <- line
+				mu.Lock()
+				n++
+				first := n == 1
+				mu.Unlock()
+				if first {
+					c.Write([]byte(`{"v":1,"outcome":"allow"}` + "\n"))
+				} else if tc.answer != "" {
+					c.Write([]byte(tc.answer + "\n"))
+				}
+			})
+			h := newHarness(sock, "SSH_ORIGINAL_COMMAND=id", "SSH_CONNECTION=192.0.2.9 50022 127.0.0.1 22")
+			h.r.register = nil // the real client
+			code := h.r.run()
+			if tc.allowed {
+				h.wantExec(t, code, "/bin/bash", "bash", "-c", "id")
+			} else {
+				h.wantDenied(t, code, denyLine)
+			}
+			<-reqs
+			select {
+			case got := <-reqs:
+				if want := `{"v":1,"op":"register","service":"sshd","remote":"192.0.2.9"}` + "\n"; got != want {
+					t.Errorf("registration %q, want %q", got, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the gate sent no registration")
+			}
+		})
 	}
 }

@@ -76,6 +76,13 @@ func (s *SocketServer) decideFor(ctx context.Context, conn exchangeConn, cred Pe
 	resp := SocketResponse{V: ProtocolVersion, Outcome: "deny", User: req.User, Reason: d.Reason, Fix: d.Fix, FailMode: d.FailModeApplied}
 	if d.Allowed() {
 		resp.Outcome = "allow"
+		// The login's session, for rechecks: the hook's parent is the
+		// process that stands for it (internal/sessions). A failure is
+		// logged there; the hook's own session line tries again. Only
+		// under pam_exec (track): by hand, the parent is whoever ran it.
+		if req.Track && s.Sessions != nil {
+			_ = s.Sessions.RegisterHook(cred.PID, req.User, service, greq.RemoteAddr)
+		}
 	} else {
 		resp.Message = d.Message()
 	}

@@ -66,6 +66,9 @@ package gatesocket
 //	daemon -> {"v":1,"outcome":"allow","user":"alice","reason":"latch open"}
 //	          or {"v":1,"outcome":"deny","message":"latch-ssh: access denied","user":"alice","reason":"fail-closed: ...","fail_mode":true}
 //
+// Under pam_exec the hook adds "track":true after "config": on an allow
+// the daemon then tracks the login's session (see sessions.go).
+//
 // Any other caller gets a deny and nothing is decided; a "user" in an
 // ordinary "decide" is ignored (the caller is decided as itself).
 //
@@ -76,6 +79,9 @@ package gatesocket
 //
 //	client -> {"v":1,"op":"reload"}
 //	daemon -> {"v":1,"message":"...","ok":true}  or  {"v":1,"message":"..."}
+//
+// Session registration and the session list (ops "register",
+// "session-open", "session-close", "sessions"): see sessions.go.
 //
 // Any answer with an unknown outcome, a missing field or another version is
 // a deny for the gate. The lines above are the exact bytes (fields in this
@@ -133,6 +139,9 @@ type SocketRequest struct {
 	User string `json:"user,omitempty"`
 	// Config is the configuration file the sender of OpDecideFor reads.
 	Config string `json:"config,omitempty"`
+	// Track asks the daemon, with OpDecideFor, to track the session of
+	// the login it allows (the PAM hook under pam_exec; not by hand).
+	Track bool `json:"track,omitempty"`
 }
 
 // SocketResponse is a message from the daemon to a client.
@@ -156,6 +165,8 @@ type SocketResponse struct {
 	Reason   string `json:"reason,omitempty"`
 	Fix      string `json:"fix,omitempty"`
 	FailMode bool   `json:"fail_mode,omitempty"`
+	// SessionList answers OpSessions (root only; see sessions.go).
+	SessionList []SessionInfo `json:"sessions,omitempty"`
 }
 
 // UserStatus describes one local user's mapping and live latch state, for

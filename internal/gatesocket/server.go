@@ -68,6 +68,10 @@ type SocketServer struct {
 	// hook's OpDecideFor names the file it reads; another file is refused
 	// (the hook then decides itself). "" refuses every OpDecideFor.
 	ConfigPath string
+	// Sessions, if set, is the table of tracked sessions: the gate's
+	// OpRegister, the hook's OpSessionOpen/OpSessionClose and root's
+	// OpSessions, and the session of every OpDecideFor it allows.
+	Sessions SessionTable
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -350,6 +354,12 @@ func (s *SocketServer) handle(ctx context.Context, conn exchangeConn, cred PeerC
 		writeMessage(conn, s.selfService(ctx, name, req))
 	case OpReload:
 		writeMessage(conn, s.reload(ctx, cred))
+	case OpRegister:
+		writeMessage(conn, s.register(cred, name, req))
+	case OpSessionOpen, OpSessionClose:
+		writeMessage(conn, s.hookSession(cred, req))
+	case OpSessions:
+		writeMessage(conn, s.listSessions(cred))
 	default:
 		if s.quiet.first(uidKey(cred.UID), "unknown ops") {
 			s.logf("gate socket: unknown op %q from uid %d", safetext.Clean(req.Op), cred.UID)

@@ -48,11 +48,11 @@ const Other = "other"
 // state exists to change. A value outside its list is counted as Other
 // (see label).
 
-// frontEnds are the front ends: the three of gate, and "openssh" for a
-// tracker of OpenSSH sessions that does not tell the PAM hook's from the
-// ForceCommand gate's.
+// frontEnds are the front ends of gate; the OpenSSH session tracker
+// (internal/sessions) uses the same names for the PAM hook's and the
+// ForceCommand gate's sessions.
 func frontEnds() []string {
-	return []string{gate.FrontEndPAM, gate.FrontEndForceCommand, gate.FrontEndServer, "openssh"}
+	return []string{gate.FrontEndPAM, gate.FrontEndForceCommand, gate.FrontEndServer}
 }
 
 func outcomes() []string {

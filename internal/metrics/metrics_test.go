@@ -60,7 +60,7 @@ func feed(m *Metrics) {
 	m.Reloaded(true)
 	m.Reloaded(false)
 	m.AddLive(func() map[string]int { return map[string]int{gate.FrontEndServer: 2, secretish[0]: 1} })
-	m.AddLive(func() map[string]int { return map[string]int{gate.FrontEndServer: 1, "openssh": 4} })
+	m.AddLive(func() map[string]int { return map[string]int{gate.FrontEndServer: 1, gate.FrontEndPAM: 4} })
 }
 
 // TestLabelsBounded: whatever the callers pass (user names, addresses,

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/latch-ssh/latch-ssh/internal/procfs"
 )
 
 // Groups keeps track of every process a session starts, so that ending a
@@ -444,8 +446,8 @@ func (g *Group) Start(cmd *exec.Cmd, start func() error) error {
 	g.pid = cmd.Process.Pid
 	// The leader cannot have been reaped yet (we are its parent and have
 	// not waited), so its stat is there, if only as a zombie.
-	if st, err := readStat(g.pid); err == nil {
-		g.start = st.start
+	if st, err := procfs.ReadStat(g.pid); err == nil {
+		g.start = st.Start
 	}
 	return nil
 }
@@ -583,7 +585,7 @@ func (g *Group) members() []int {
 	if leader == 0 || start == 0 {
 		return nil
 	}
-	if st, err := readStat(leader); err == nil && st.start != start {
+	if st, err := procfs.ReadStat(leader); err == nil && st.Start != start {
 		// The leader's pid is another process now: that is possible only
 		// once the group and session were empty, so nothing is ours.
 		return nil
@@ -625,11 +627,11 @@ func (g *Group) isMember(pid int) bool {
 	g.mu.Lock()
 	leader, start := g.pid, g.start
 	g.mu.Unlock()
-	st, err := readStat(pid)
-	if err != nil || st.state == 'Z' || st.state == 'X' {
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.Dead() {
 		return false
 	}
-	return (st.pgrp == leader || st.session == leader) && st.start >= start
+	return (st.PGRP == leader || st.Session == leader) && st.Start >= start
 }
 
 // signalAll sends sig to every process of the group, each one checked to
@@ -649,42 +651,4 @@ func (g *Group) signalAll(sig unix.Signal) {
 		}
 		_ = unix.Close(fd)
 	}
-}
-
-// procStat is what the fallback reads of /proc/PID/stat.
-type procStat struct {
-	state         byte
-	pgrp, session int
-	start         uint64
-}
-
-// readStat reads the state (field 3), process group (5), session (6) and
-// start time (22) of pid.
-func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(b)
-}
-
-// parseStat parses a /proc/PID/stat line. The command name (field 2) may
-// hold spaces and parentheses, so fields are counted from its last ')'.
-func parseStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, errors.New("spawn: malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state), so field n is f[n-3].
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, errors.New("spawn: short /proc stat")
-	}
-	pgrp, err1 := strconv.Atoi(f[2])
-	sid, err2 := strconv.Atoi(f[3])
-	start, err3 := strconv.ParseUint(f[19], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return procStat{}, fmt.Errorf("spawn: malformed /proc stat: %w", err)
-	}
-	return procStat{state: f[0][0], pgrp: pgrp, session: sid, start: start}, nil
 }

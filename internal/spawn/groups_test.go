@@ -12,23 +12,6 @@ import (
 	"github.com/latch-ssh/latch-ssh/internal/systest"
 )
 
-func TestParseStat(t *testing.T) {
-	// A command name may hold spaces and parentheses.
-	line := "4242 (a) b (c) S 1 4240 4239 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615"
-	st, err := parseStat([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.state != 'S' || st.pgrp != 4240 || st.session != 4239 || st.start != 987654 {
-		t.Errorf("parseStat = %+v", st)
-	}
-	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2", "1 (x) S 1 a b 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0 z"} {
-		if _, err := parseStat([]byte(bad)); err == nil {
-			t.Errorf("parseStat(%q) accepted", bad)
-		}
-	}
-}
-
 func TestCgroupDir(t *testing.T) {
 	const (
 		pure   = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"

@@ -2,21 +2,25 @@ package sshserver
 
 import (
 	"context"
+	osuser "os/user"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
+	"github.com/latch-ssh/latch-ssh/internal/sessions"
+	"github.com/latch-ssh/latch-ssh/users"
 )
 
 // ClosedNotice is what a session whose latch was closed reads on stderr
-// just before its connection ends.
-const ClosedNotice = "latch closed: ending this session"
+// just before its connection ends (gate.ClosedNotice, shared with the
+// OpenSSH sessions the daemon tracks).
+const ClosedNotice = gate.ClosedNotice
 
 // RecheckCommand is the Command of the audit record a recheck writes for
-// each connection it ends, so that readers of the audit log (and the demo)
-// can tell it from a login decision.
-const RecheckCommand = "(recheck)"
+// each connection it ends (gate.RecheckCommand).
+const RecheckCommand = gate.RecheckCommand
 
 // recheckIdle is how often the loop looks at the configuration again while
 // rechecks are off (recheck = "0"), so that a reload turning them on takes
@@ -111,6 +115,23 @@ func (s *Server) Recheck(ctx context.Context) {
 	wg.Wait()
 }
 
+// endUser ends every process of user's uid (sessions.EndUser), except
+// root's and the daemon's own, which are never ended wholesale.
+func (s *Server) endUser(user string) {
+	u, err := osuser.Lookup(user)
+	var uid int
+	if err == nil {
+		uid, err = strconv.Atoi(u.Uid)
+	}
+	if err == nil {
+		_, err = sessions.EndUser(uid, hangupGrace)
+	}
+	if err != nil {
+		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Str("reason", err.Error()).
+			Msg(`end = "user" not applied: the user's sessions on this server ended, their other processes did not`)
+	}
+}
+
 func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, conns []*conn) {
 	r := core.Recheck(ctx, user, Service)
 	s.observeRecheck(r, len(conns))
@@ -138,6 +159,11 @@ func (s *Server) recheckUser(ctx context.Context, core *gate.Core, user string, 
 		if err := s.groups.End(user, hangupGrace); err != nil {
 			s.o.Log.Error().Str("event", "recheck").Str("user", user).Str("error", err.Error()).
 				Msg("some session processes could not be ended")
+		}
+		// [policy] end = "user": every other process of the user too,
+		// whatever started it (an OpenSSH login, cron, a tmux server).
+		if core.Config.Policy.End == users.EndUser {
+			s.endUser(user)
 		}
 		s.o.Log.Warn().Str("event", "recheck").Str("user", user).Int("connections", len(conns)).
 			Str("reason", r.Reason).Msg("sessions ended")

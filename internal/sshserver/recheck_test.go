@@ -139,3 +139,38 @@ func (w *lineWaiter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestRecheckEndUser: with [policy] end = "user", a closed latch also ends
+// the user's processes the server did not start (here one started beside
+// it, in a session of its own, as an OpenSSH login or cron would leave).
+func TestRecheckEndUser(t *testing.T) {
+	systest.Require(t, "ssh", "setsid")
+	f := newFixture(t)
+	alice, aliceAcc := f.user(t, systest.UserOptions{})
+	f.server = `recheck = "1s"`
+	f.policy = `end = "user"`
+	f.start(t, nil)
+	outside := alice.Command("setsid", "sleep", "600")
+	if err := outside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { outside.Wait(); close(exited) }()
+	t.Cleanup(func() { outside.Process.Kill(); <-exited })
+	cmd := f.target.SSH(t, alice, "sleep 60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	waitFor(t, "alice's connection", func() bool { return f.srv.Users()[alice.Name] == 1 })
+	f.latch.SetLatch(aliceAcc, appID, false)
+	for name, ch := range map[string]chan struct{}{"her session": done, "her process outside the server": exited} {
+		select {
+		case <-ch:
+		case <-time.After(waitLimit):
+			t.Fatalf("%s did not end", name)
+		}
+	}
+}

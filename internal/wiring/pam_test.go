@@ -119,7 +119,8 @@ func TestParsePAMServiceIncludes(t *testing.T) {
 	}
 	// The hook line sits in a file sshd includes, which other services
 	// (su, sudo) may include too: without seteuid that is an error.
-	expect(t, CheckPAM(dir, []string{"sshd"}, []string{hook}), want{Error, "acct", 4, "without `seteuid`"})
+	expect(t, CheckPAM(dir, []string{"sshd"}, []string{hook}), want{Error, "acct", 4, "without `seteuid`"},
+		want{Warning, "acct", 4, "not in its session stack"})
 }
 
 func TestParsePAMServiceErrors(t *testing.T) {
@@ -159,7 +160,8 @@ func TestCheckPAM(t *testing.T) {
 		hooked    bool
 	}{
 		{"clean recipes", "clean", []string{"sshd", "sudo", "su", "su-l", "login"}, nil, true},
-		{"include loop", "cycle", []string{"sshd"}, []want{{Error, "b", 1, "include loop"}}, true},
+		{"sshd without the session line", "nosession", []string{"sshd"}, []want{{Warning, "sshd", 2, "not in its session stack"}}, true},
+		{"include loop", "cycle", []string{"sshd"}, []want{{Error, "b", 1, "include loop"}, {Warning, "sshd", 1, "not in its session stack"}}, true},
 		{"missing include", "cycle", []string{"missing"}, []want{{Error, "missing", 2, "cannot read included file"}}, true},
 		{"bad lines", "cycle", []string{"badlines"}, []want{
 			{Error, "badlines", 1, `unknown PAM type "acount"`},

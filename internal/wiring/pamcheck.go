@@ -187,6 +187,14 @@ func checkStack(dir string, st *PAMStack, hookPaths []string) ([]Finding, bool) 
 		add(Error, first, msg, fmt.Sprintf("add `%s` to %s (before other account lines)", recipe(st.Service, firstCmd), clean(filepath.Join(dir, st.Service))))
 		return out, true
 	}
+	if st.Service == "sshd" && !types["session"] {
+		// Issue 16: the daemon tracks every login it allows at account
+		// time; the session line covers the logins the hook decided
+		// alone and tells the daemon when a session closes.
+		add(Warning, first, "the hook is in sshd's account stack but not in its session stack: a login the hook decided alone "+
+			"(the daemon down or restarting) is not tracked, so closing the latch will not end that session",
+			fmt.Sprintf("add `session optional pam_exec.so quiet seteuid %s` to %s", firstCmd, clean(filepath.Join(dir, st.Service))))
+	}
 	if types["auth"] {
 		for _, l := range hooks {
 			if l.Type == "auth" {
