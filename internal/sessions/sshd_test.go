@@ -35,6 +35,8 @@ type fixture struct {
 	*systest.World
 	sock, cfgPath  string
 	check, gateBin string
+	// metrics is the daemon's /metrics URL ([metrics] listen).
+	metrics string
 	group          string
 	log            *systest.Buffer
 	stop           func()
@@ -62,7 +64,11 @@ func newFixture(t *testing.T) *fixture {
 // second, ops as [operations], users as [users].
 func (f *fixture) writeConfig(t *testing.T, policy string, ops, users map[string]string) {
 	t.Helper()
-	tables := fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 1000\n\n[server]\nrecheck = %q\n", f.sock, recheck.String())
+	if f.metrics == "" {
+		f.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", systest.FreePort(t))
+	}
+	tables := fmt.Sprintf("[daemon]\nsocket = %q\nrate_limit = 1000\n\n[server]\nrecheck = %q\n\n[metrics]\nlisten = %q\n",
+		f.sock, recheck.String(), strings.TrimSuffix(strings.TrimPrefix(f.metrics, "http://"), "/metrics"))
 	if len(ops) > 0 {
 		tables += "\n[operations]\n"
 		for svc, op := range ops {
@@ -348,9 +354,24 @@ func testEndsOnClose(t *testing.T, name, policy string, wantDetachedDies bool) {
 	var orphan int
 	systest.WaitFor(t, "the detached sleep", 10*time.Second, func() bool { orphan = findProc(alice.UID, detached); return orphan != 0 })
 
+	// The daemon's metrics count the tracked sessions by front end:
+	// alice's here (want less the one on the other operation, which is
+	// the PAM hook's) and bob's; the PAM hook's count has alice's other
+	// one too.
+	live := want
+	if name == sessions.FrontEndPAM {
+		live++
+	}
+	systest.WaitMetric(t, f.metrics, 5*time.Second, float64(live), "latch_ssh_live_sessions", "front_end", name)
+
 	closed := time.Now()
 	f.Latch.SetLatch(fe.accA, op1, false)
 	waitEnded(t, name, closed, recheck+2*time.Second, cmdC, tty, fwd)
+	systest.WaitFor(t, "the ended sessions in the metrics", 5*time.Second, func() bool {
+		m := systest.ParseMetrics(t, systest.Scrape(t, f.metrics))
+		return m.Value("latch_ssh_sessions_ended_total", "front_end", name) >= float64(want-1) &&
+			m.Value("latch_ssh_rechecks_total", "front_end", name, "result", "ended") >= 1
+	})
 	if !strings.Contains(tty.out.String(), gate.ClosedNotice) {
 		t.Errorf("%s: the shell's terminal shows %q, without the notice %q", name, tty.out.String(), gate.ClosedNotice)
 	}
