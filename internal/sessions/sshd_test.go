@@ -37,9 +37,9 @@ type fixture struct {
 	check, gateBin string
 	// metrics is the daemon's /metrics URL ([metrics] listen).
 	metrics string
-	group          string
-	log            *systest.Buffer
-	stop           func()
+	group   string
+	log     *systest.Buffer
+	stop    func()
 }
 
 func newFixture(t *testing.T) *fixture {
