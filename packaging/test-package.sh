@@ -322,11 +322,11 @@ done
 demo_default=$(latch-ssh demo --help 2>&1 | sed -n 's/.*(default "\(.*\)")$/\1/p')
 [ -n "$demo_default" ] || fail "latch-ssh demo --help shows no default address"
 grep -qF "default $demo_default" <<<"$text" || fail "latch-ssh(8) does not give demo's default address $demo_default"
-# The notices the embedded server writes to a session's stderr, as the
+# The notices a session reads when it is ended (gate.ClosedNotice, on every front end) or the daemon stops (the embedded server), as the
 # source has them.
-closed=$(sed -n 's/^const ClosedNotice = "\(.*\)"$/\1/p' internal/sshserver/recheck.go)
+closed=$(sed -n 's/^const ClosedNotice = "\(.*\)"$/\1/p' gate/recheck.go)
 stopping=$(sed -n 's/.*ssh\.Stop("\(.*\)").*/\1/p' internal/daemon/daemon.go)
-[ -n "$closed" ] && [ -n "$stopping" ] || fail "cannot find the embedded server's notices in internal/sshserver/recheck.go and internal/daemon/daemon.go (update this test)"
+[ -n "$closed" ] && [ -n "$stopping" ] || fail "cannot find the embedded server's notices in gate/recheck.go and internal/daemon/daemon.go (update this test)"
 for m in "$closed" "$stopping"; do
 	grep -qF "\"$m\"" <<<"$text" || fail "the man pages do not quote the notice \"$m\""
 done
