@@ -99,6 +99,9 @@ type Options struct {
 	// TextfileInterval is how often [metrics] textfile is written; 0
 	// means DefaultTextfileInterval.
 	TextfileInterval time.Duration
+	// MetricsRetry is how often the daemon tries again to listen on
+	// [metrics] listen while it cannot; 0 means DefaultMetricsRetry.
+	MetricsRetry time.Duration
 	// SessionsFile is the state file of the tracked OpenSSH sessions;
 	// "" means sessions.json next to the gate socket (the runtime
 	// directory, /run/latch-ssh).

@@ -23,40 +23,53 @@ const DefaultTextfileInterval = 15 * time.Second
 // metricsEnd is what stopMetrics needs of what startMetrics started.
 type metricsEnd struct {
 	http *http.Server
-	// served is closed when the HTTP server's Serve has returned.
-	served chan struct{}
+	// served is closed when the HTTP server's Serve has returned (or
+	// listening was given up); stopListen ends the tries to listen.
+	served     chan struct{}
+	stopListen context.CancelFunc
 	// cancel stops the textfile writer; written is closed when it is done.
 	cancel  context.CancelFunc
 	written chan struct{}
 }
 
+// DefaultMetricsRetry is how often the daemon tries again to listen on
+// [metrics] listen while the address cannot be listened on.
+const DefaultMetricsRetry = 5 * time.Second
+
 // startMetrics starts what [metrics] asks for: the HTTP endpoint on listen
-// (an address that cannot be listened on stops the daemon from starting,
-// as [server] listen does: the admin asked for it and would otherwise
-// scrape nothing without knowing why) and the textfile writer. Both are
-// fixed until the daemon restarts. The metrics themselves (d.metrics)
-// always count, whether or not anything exports them.
+// and the textfile writer. Both are fixed until the daemon restarts. The
+// metrics themselves (d.metrics) always count, whether or not anything
+// exports them.
+//
+// An address that cannot be listened on does not stop the daemon (unlike
+// [server] listen, itself a way in): the metrics port is above 1024, so
+// any local user can bind it first, at boot or while the daemon restarts,
+// and a daemon that refused to start would leave no gate socket, denying
+// every ForceCommand login for as long as the squatter wished. Logins
+// matter more than metrics: the daemon logs the error (an error line, and
+// Prometheus sees the target down or answering without latch_ssh_build_info)
+// and tries again every MetricsRetry until it listens.
 func (d *daemon) startMetrics(cfg users.Metrics) error {
 	d.metricsCfg = cfg
 	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("[metrics] listen = %q: %w", cfg.Listen, err)
-		}
 		srv := d.metrics.Server()
 		// The server's own complaints (a client's bad request) go to the
 		// daemon's log as JSON lines, never as bare lines on stderr.
 		srv.ErrorLog = log.New(metricsLogWriter{d}, "", 0)
-		d.metricsEnd.http, d.metricsEnd.served = srv, make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		d.metricsEnd.http, d.metricsEnd.served, d.metricsEnd.stopListen = srv, make(chan struct{}), cancel
 		go func() {
 			defer close(d.metricsEnd.served)
+			ln := d.listenMetrics(ctx, cfg.Listen)
+			if ln == nil {
+				return
+			}
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				// Logins matter more than metrics: the daemon goes on.
 				d.log.Error().Str("event", "metrics").Str("error", safetext.Clean(err.Error())).
 					Msg("the metrics endpoint stopped; logins are still served (restart the daemon to serve metrics again)")
 			}
 		}()
-		d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
 	}
 	if cfg.Textfile != "" {
 		interval := d.o.TextfileInterval
@@ -71,6 +84,38 @@ func (d *daemon) startMetrics(cfg users.Metrics) error {
 		}()
 	}
 	return nil
+}
+
+// listenMetrics listens on addr, trying again every MetricsRetry while it
+// cannot, until ctx ends (then it returns nil). The first failure is logged
+// as an error, and the listening once it succeeds.
+func (d *daemon) listenMetrics(ctx context.Context, addr string) net.Listener {
+	retry := d.o.MetricsRetry
+	if retry <= 0 {
+		retry = DefaultMetricsRetry
+	}
+	var t *time.Ticker
+	for failed := false; ; failed = true {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+			if t != nil {
+				t.Stop()
+			}
+			return ln
+		}
+		if !failed {
+			d.log.Error().Str("event", "metrics").Str("listen", addr).Str("error", safetext.Clean(err.Error())).
+				Msg(fmt.Sprintf("cannot listen on [metrics] listen; logins are served, metrics are not; retrying every %s (is another process, perhaps another user's, holding the port?)", retry))
+			t = time.NewTicker(retry)
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // writeTextfileEvery writes the textfile now and at every interval until
@@ -107,6 +152,7 @@ func (d *daemon) writeTextfileEvery(ctx context.Context, path string, interval t
 // Call it when no more decisions are coming, so the file holds them all.
 func (d *daemon) stopMetrics() {
 	if d.metricsEnd.http != nil {
+		d.metricsEnd.stopListen()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := d.metricsEnd.http.Shutdown(ctx); err != nil {
 			d.metricsEnd.http.Close()
