@@ -58,9 +58,14 @@ func (d *daemon) startMetrics(cfg users.Metrics) error {
 		srv.ErrorLog = log.New(metricsLogWriter{d}, "", 0)
 		ctx, cancel := context.WithCancel(context.Background())
 		d.metricsEnd.http, d.metricsEnd.served, d.metricsEnd.stopListen = srv, make(chan struct{}), cancel
+		// The first try is made here, so that a daemon that started
+		// listening serves /metrics as soon as Run's socket is up.
+		ln, err := d.listenMetrics(ctx, cfg.Listen, nil)
 		go func() {
 			defer close(d.metricsEnd.served)
-			ln := d.listenMetrics(ctx, cfg.Listen)
+			if ln == nil {
+				ln, _ = d.listenMetrics(ctx, cfg.Listen, err)
+			}
 			if ln == nil {
 				return
 			}
@@ -86,36 +91,42 @@ func (d *daemon) startMetrics(cfg users.Metrics) error {
 	return nil
 }
 
-// listenMetrics listens on addr, trying again every MetricsRetry while it
-// cannot, until ctx ends (then it returns nil). The first failure is logged
-// as an error, and the listening once it succeeds.
-func (d *daemon) listenMetrics(ctx context.Context, addr string) net.Listener {
-	retry := d.o.MetricsRetry
-	if retry <= 0 {
-		retry = DefaultMetricsRetry
-	}
-	var t *time.Ticker
-	for failed := false; ; failed = true {
+// listenMetrics listens on addr. With firstErr nil it tries once and
+// returns the listener or the error, logged as an error. With firstErr
+// set (the first try failed) it tries again every MetricsRetry until it
+// listens, or ctx ends (then it returns nil).
+func (d *daemon) listenMetrics(ctx context.Context, addr string, firstErr error) (net.Listener, error) {
+	if firstErr == nil {
 		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
-			if t != nil {
-				t.Stop()
-			}
-			return ln
-		}
-		if !failed {
+		if err != nil {
 			d.log.Error().Str("event", "metrics").Str("listen", addr).Str("error", safetext.Clean(err.Error())).
-				Msg(fmt.Sprintf("cannot listen on [metrics] listen; logins are served, metrics are not; retrying every %s (is another process, perhaps another user's, holding the port?)", retry))
-			t = time.NewTicker(retry)
+				Msg(fmt.Sprintf("cannot listen on [metrics] listen; logins are served, metrics are not; retrying every %s (is another process, perhaps another user's, holding the port?)", d.metricsRetry()))
+			return nil, err
 		}
+		d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+		return ln, nil
+	}
+	t := time.NewTicker(d.metricsRetry())
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return nil, ctx.Err()
 		case <-t.C:
 		}
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			d.log.Info().Str("event", "metrics").Str("listen", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics (the address is free now)")
+			return ln, nil
+		}
 	}
+}
+
+// metricsRetry is Options.MetricsRetry or its default.
+func (d *daemon) metricsRetry() time.Duration {
+	if d.o.MetricsRetry > 0 {
+		return d.o.MetricsRetry
+	}
+	return DefaultMetricsRetry
 }
 
 // writeTextfileEvery writes the textfile now and at every interval until
