@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latch-ssh/latch-ssh/internal/safetext"
@@ -69,7 +70,7 @@ func (d *daemon) startMetrics(cfg users.Metrics) error {
 			if ln == nil {
 				return
 			}
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(newLimitListener(ln, maxMetricsConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				// Logins matter more than metrics: the daemon goes on.
 				d.log.Error().Str("event", "metrics").Str("error", safetext.Clean(err.Error())).
 					Msg("the metrics endpoint stopped; logins are still served (restart the daemon to serve metrics again)")
@@ -195,4 +196,48 @@ type metricsLogWriter struct{ d *daemon }
 func (w metricsLogWriter) Write(p []byte) (int, error) {
 	w.d.log.Warn().Str("event", "metrics").Msg(safetext.Clean(strings.TrimSpace(string(p))))
 	return len(p), nil
+}
+
+// maxMetricsConns bounds the connections to [metrics] listen the daemon
+// holds at once (see limitListener).
+const maxMetricsConns = 32
+
+// limitListener accepts at most max connections at once: past that, Accept
+// waits for one to close, and new connections wait in the kernel's
+// backlog. Any local user can connect to the metrics port, and each
+// accepted connection costs the daemon a file descriptor for up to the
+// server's timeouts: unbounded, a flood of idle connections could take
+// the descriptors the gate socket and the Latch calls need, making every
+// login fail. Bounded, a flood delays scrapes only.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func newLimitListener(ln net.Listener, max int) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max)}
+}
+
+// Accept takes a slot, then accepts; the slot is freed when the
+// connection is closed.
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, free: func() { <-l.slots }}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	once sync.Once
+	free func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.free)
+	return err
 }

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -72,4 +74,57 @@ func TestSecurityMetricsPortSquatKeepsLogins(t *testing.T) {
 	systest.WaitMetric(t, url, waitLimit, 1, "latch_ssh_config_last_reload_successful")
 	f.stop(t)
 	f.checkNoLeak(t)
+}
+
+// TestSecurityMetricsConnectionsBounded: any local user can connect to
+// [metrics] listen. Each connection the daemon accepts costs it a file
+// descriptor until the header timeout, and the daemon's descriptors are
+// also those of the gate socket and of every Latch call: a user opening
+// connections faster than they time out could make every login fail. The
+// daemon accepts at most maxMetricsConns at once; the rest wait in the
+// kernel's backlog, costing the daemon nothing.
+func TestSecurityMetricsConnectionsBounded(t *testing.T) {
+	f := newFixture(t)
+	port := systest.FreePort(t)
+	f.writeConfig(t, f.configText(conf{extra: fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", port)}))
+	f.start(t, func(o *Options) { o.NoWatch = true })
+	const n = 3 * maxMetricsConns
+	for range n {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	waitFor(t, "the daemon to accept connections", func() bool { return acceptedConns(t, port) >= maxMetricsConns })
+	// Give the daemon a bounded time to accept more than it should.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		if got := acceptedConns(t, port); got > maxMetricsConns {
+			t.Fatalf("the daemon holds %d accepted metrics connections from one client, want at most %d", got, maxMetricsConns)
+		}
+		<-tick.C
+	}
+}
+
+// acceptedConns counts the established TCP sockets whose local port is
+// port and that a process holds (inode not 0: accepted, not waiting in
+// the backlog).
+func acceptedConns(t *testing.T, port int) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && strings.HasSuffix(f[1], want) && f[3] == "01" && f[9] != "0" {
+			n++
+		}
+	}
+	return n
 }

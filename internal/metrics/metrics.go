@@ -344,11 +344,16 @@ func (l liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// maxScrapesInFlight bounds the scrapes gathered at once; more get HTTP
+// 503 at once. Any local user can reach [metrics] listen, and gathering
+// costs the daemon CPU that logins need.
+const maxScrapesInFlight = 4
+
 // Handler serves the metrics in Prometheus's formats. Errors while
 // gathering are served as HTTP 500, so that a scrape cannot half-succeed
 // silently.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: m.reg})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: m.reg, MaxRequestsInFlight: maxScrapesInFlight})
 }
 
 // Server is the HTTP server of [metrics] listen: /metrics and nothing
