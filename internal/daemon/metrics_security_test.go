@@ -21,7 +21,7 @@ import (
 // as the squatter held the port. The daemon starts, says why the metrics
 // are missing, and serves them once the port is free.
 func TestSecurityMetricsPortSquatKeepsLogins(t *testing.T) {
-	systest.Require(t, "setpriv", "python3")
+	systest.Require(t, "setpriv", "/usr/bin/python3")
 	f := newFixture(t)
 	u, acc := f.PairUser(t, systest.UserOptions{})
 	port := systest.FreePort(t)
