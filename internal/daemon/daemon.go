@@ -35,10 +35,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,6 +101,9 @@ type Options struct {
 	// TextfileInterval is how often [metrics] textfile is written; 0
 	// means DefaultTextfileInterval.
 	TextfileInterval time.Duration
+	// MetricsRetry is how often the daemon tries again to listen on
+	// [metrics] listen while it cannot; 0 means DefaultMetricsRetry.
+	MetricsRetry time.Duration
 	// SessionsFile is the state file of the tracked OpenSSH sessions;
 	// "" means sessions.json next to the gate socket (the runtime
 	// directory, /run/latch-ssh).
@@ -437,6 +442,7 @@ func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
 	old.Close()
 	cfg := next.Config
 	d.log.Info().Str("event", "reload").Str("trigger", trigger).Str("config", d.o.ConfigPath).Msg("configuration reloaded")
+	d.warnUnmapped(old.Config, cfg)
 	if d.o.Socket == "" && cfg.Daemon.Socket != d.socket {
 		d.log.Warn().Str("event", "reload").Str("socket", cfg.Daemon.Socket).Str("in_use", d.socket).
 			Msg("[daemon] socket changed: it takes effect when the daemon restarts")
@@ -449,6 +455,33 @@ func (d *daemon) reloadFrom(trigger string, onlyChanged bool) error {
 	d.warnMetricsChanged(cfg.Metrics)
 	d.sendNotify("READY=1", d.status())
 	return nil
+}
+
+// warnUnmapped warns when a reload took users out of [users]. With the
+// pairings in a drop-in (issue 17), configuration management that purges
+// latch.d (Puppet's purge => true, a directory sync) deletes every
+// self-service pairing at once and the configuration still loads; with
+// unpaired = "allow" those users then log in without a latch, and nothing
+// else would say so. One line, with the count, the policy and the file
+// where they were mapped; the names are in the file's history, not here.
+func (d *daemon) warnUnmapped(prev, cfg *users.Config) {
+	if prev == nil {
+		return
+	}
+	gone, files := 0, map[string]bool{}
+	for name := range prev.Users {
+		if _, ok := cfg.Users[name]; !ok {
+			gone++
+			if s, ok := prev.UserSources[name]; ok {
+				files[s.File] = true
+			}
+		}
+	}
+	if gone == 0 {
+		return
+	}
+	d.log.Warn().Str("event", "reload").Int("unmapped", gone).Strs("mapped_in", slices.Sorted(maps.Keys(files))).Str("unpaired", string(cfg.Policy.Unpaired)).
+		Msg(fmt.Sprintf("%d user(s) are no longer mapped in [users]: their logins now follow the unpaired policy (%q); if a pairing file was deleted (configuration management purging latch.d?), restore it", gone, cfg.Policy.Unpaired))
 }
 
 // loadCore loads the configuration into a new core whose decisions and

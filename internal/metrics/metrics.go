@@ -22,6 +22,8 @@ package metrics
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -33,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/latch"
@@ -341,11 +344,16 @@ func (l liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// maxScrapesInFlight bounds the scrapes gathered at once; more get HTTP
+// 503 at once. Any local user can reach [metrics] listen, and gathering
+// costs the daemon CPU that logins need.
+const maxScrapesInFlight = 4
+
 // Handler serves the metrics in Prometheus's formats. Errors while
 // gathering are served as HTTP 500, so that a scrape cannot half-succeed
 // silently.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: m.reg})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: m.reg, MaxRequestsInFlight: maxScrapesInFlight})
 }
 
 // Server is the HTTP server of [metrics] listen: /metrics and nothing
@@ -382,9 +390,44 @@ func (m *Metrics) Gather() ([]*dto.MetricFamily, error) {
 // same directory (whose name does not end in .prom, so node_exporter never
 // reads it half-written), mode 0644 (node_exporter does not run as root),
 // renamed over path.
+//
+// Not client_golang's WriteToTextfile: it chmods the temporary file by
+// name, after writing it. The daemon writes as root into a directory that
+// is often not root's (node_exporter's user owns its textfile directory),
+// and that directory's owner can swap the name for a symbolic link in the
+// meantime: the chmod would follow it and make any root-only file (the
+// Latch secret, /etc/shadow) readable by all. Here the mode is set on the
+// open file (fchmod) when it is created (O_EXCL: never an existing file or
+// link); a name swapped afterwards only changes what is renamed into the
+// directory its owner can write anyway.
 func (m *Metrics) WriteTextfile(path string) error {
-	if err := prometheus.WriteToTextfile(path, prometheus.GathererFunc(m.Gather)); err != nil {
+	if err := writeTextfile(path, m.Gather); err != nil {
 		return fmt.Errorf("writing the metrics textfile %s: %w", path, err)
 	}
 	return nil
+}
+
+func writeTextfile(path string, gather func() ([]*dto.MetricFamily, error)) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	mfs, err := gather()
+	if err != nil {
+		return err
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(tmp, mf); err != nil {
+			return err
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -104,7 +104,7 @@ func latchSSH() page {
 		}},
 		{"exit status", []block{
 			item(`gate (no arguments)`, `When the login is allowed the gate becomes the shell, so the status is the shell's or the command's. 1: denied. 2: not started by sshd (neither SSH_CONNECTION nor SSH_ORIGINAL_COMMAND set: run by hand), which it says, pointing at **latch-ssh help**; nothing is let in.`),
-			item(`**serve**`, `0: stopped cleanly (SIGTERM, SIGINT); 1: could not start (configuration, socket, host key, listen address, metrics address), or the gate socket or the SSH listener failed; 2: bad usage.`),
+			item(`**serve**`, `0: stopped cleanly (SIGTERM, SIGINT); 1: could not start (configuration, socket, host key, listen address), or the gate socket or the SSH listener failed; 2: bad usage.`),
 			item(`**pair**, **unpair**`, `0: done; 1: not done, or only partly (the message says how to finish); 2: bad usage.`),
 			item(`**status**`, `0: shown; 1: not shown, or some latch could not be read (state "error"); 2: bad usage.`),
 			item(`**check-config**`, `0: no errors (warnings may have been printed); 1: errors, and logins are not protected as configured until they are fixed; 2: bad usage.`),
@@ -284,7 +284,7 @@ __/etc/latch-ssh/latch.d/*.toml__`)}},
 		}},
 		{"[metrics]", []block{
 			p(`Prometheus metrics of **latch-ssh serve**, listed under METRICS in **latch-ssh**(8). Both keys are off by default and change only when the daemon restarts.`),
-			item(`**listen** = "__host__:__port__"`, `Serve the metrics over HTTP at /metrics on this address, e.g. "127.0.0.1:9469". The host is required ("0.0.0.0:9469" for every address) and the port is 1 to 65535; an address the daemon cannot listen on stops it from starting. The metrics reveal login activity (logins, refusals, fail-opens, live sessions): **latch-ssh check-config** warns when the address is not loopback. Default: "" (off).`),
+			item(`**listen** = "__host__:__port__"`, `Serve the metrics over HTTP at /metrics on this address, e.g. "127.0.0.1:9469". The host is required ("0.0.0.0:9469" for every address) and the port is 1 to 65535; an address the daemon cannot listen on (a typo, or a port another local user took first) does not stop it: logins are served, the error is logged, and the daemon tries again every 5 seconds. The metrics reveal login activity (logins, refusals, fail-opens, live sessions): **latch-ssh check-config** warns when the address is not loopback. Default: "" (off).`),
 			item(`**textfile** = __path__`, `For hosts that run node_exporter: an absolute path, whose file name ends in .prom, in the directory of its textfile collector (Debian: "/var/lib/prometheus/node-exporter/latch_ssh.prom"). The daemon writes it atomically, mode 0644, every 15 seconds and when it stops; node_textfile_mtime_seconds tells when it stopped. Default: "" (off).`),
 		}},
 		{"example", []block{code(`[latch]
