@@ -121,3 +121,33 @@ func rebuild(t *testing.T, w *world, mode string, instances map[string]string) *
 	w.core.Config = cfg
 	return w
 }
+
+// Instance ids recorded for another account than the user's [users] line
+// names (configuration management moved the user to a new pairing and the
+// pairing file kept the old ids) are never asked about: the user is asked
+// about their whole latch, as a user without instances is. Before, the
+// stale id was an unknown instance at every login, and fail_mode = "open"
+// let the user in without any latch deciding.
+func TestSecurityStaleInstanceNeverFailsOpen(t *testing.T) {
+	w := newWorld(t, "open", "")
+	oldAccount := strings.Repeat("O", 64)
+	stale := w.Latch.AddInstance(appID, w.account, opSSHD, "", "ssh here")
+	w.Latch.RemoveInstance(stale)
+	w = rebuild(t, w, "open", map[string]string{users.InstanceAccountKey: oldAccount, opSSHD: stale})
+	if !w.core.Config.StaleInstances("alice") {
+		t.Fatal("StaleInstances = false for ids recorded under another account")
+	}
+	if got := w.core.Config.MissingInstances("alice"); len(got) == 0 {
+		t.Error("MissingInstances is empty: check-config would not ask for latch-ssh pair --repair")
+	}
+	w.Latch.SetLatch(w.account, opSSHD, false)
+	d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd"})
+	if d.Allowed() || d.FailModeApplied || d.Instance != "" {
+		t.Fatalf("closed latch, stale instance id, fail_mode open: %+v; want a deny by the latch itself", d)
+	}
+	// The same ids recorded under the user's own account are asked about.
+	w = rebuild(t, w, "open", map[string]string{users.InstanceAccountKey: w.account, opSSHD: stale})
+	if d := w.core.Decide(context.Background(), gate.Request{User: "alice", Service: "sshd"}); d.Instance != stale || !d.FailModeApplied {
+		t.Fatalf("ids of the user's own account: %+v; want the (unknown) instance asked", d)
+	}
+}

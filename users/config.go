@@ -67,6 +67,9 @@ type Config struct {
 	// instances of their latches, keyed by InstanceKey. Use Instance,
 	// which applies [latch] instance.
 	Instances map[string]map[string]string
+	// InstanceAccounts maps a user of Instances to the account their
+	// instances belong to, when recorded (see StaleInstances).
+	InstanceAccounts map[string]string
 	// InstanceSources maps each user of Instances to the file and line of
 	// their [instances] entry. Use InstancesFileFor.
 	InstanceSources map[string]Source

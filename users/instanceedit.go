@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// SetInstances records user's instance ids (keyed by InstanceKey) in the
+// SetInstances records user's instance ids (keyed by InstanceKey, and
+// the account they belong to under InstanceAccountKey) in the
 // [instances] table of the configuration file at path, in place, the way
 // SetUser edits [users]: it replaces the user's line, adds one (creating
 // the table at the end of the file when there is none), or with no ids
@@ -23,6 +24,12 @@ func SetInstances(path, user string, instances map[string]string) error {
 		return fmt.Errorf("%s is not a valid user name: %s", show(user), nameRule)
 	}
 	for k, id := range instances {
+		if k == InstanceAccountKey {
+			if !isID(id, accountKind.length) {
+				return fmt.Errorf("instance account %s: not an account id", show(id))
+			}
+			continue
+		}
 		if (k != AppInstanceKey && !isID(k, operationKind.length)) || !isInstanceID(id) {
 			return fmt.Errorf("instance %s = %s: not an instance of a latch", show(k), show(id))
 		}
@@ -121,6 +128,10 @@ func instancesValue(instances map[string]string) string {
 		switch {
 		case a == b:
 			return 0
+		case a == InstanceAccountKey:
+			return -1
+		case b == InstanceAccountKey:
+			return 1
 		case a == AppInstanceKey:
 			return -1
 		case b == AppInstanceKey:

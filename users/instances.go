@@ -17,7 +17,14 @@ import (
 //	alice = "<account id>"
 //
 //	[instances]   # this server's Latch instances: latch-ssh pair writes them
-//	alice = { app = "<instance id>", OPERATIONIDOPERATION = "<instance id>" }
+//	alice = { account = "<account id>", app = "<instance id>", OPERATIONIDOPERATION = "<instance id>" }
+//
+// account is the account the instances belong to, written by pair and
+// repair. When the user's [users] line names another account (configuration
+// management moved them to a new pairing), the ids are stale: they are not
+// used, the user is asked about the whole latch, and check-config asks for
+// latch-ssh pair --repair. Without it, a stale id would be an unknown
+// instance at every login, which fail_mode = "open" lets in unchecked.
 //
 // An instance belongs to one latch: the application's ("app") or one
 // operation's (its 20-character id), so a user whose services use
@@ -46,6 +53,10 @@ const (
 // DefaultInstanceName is the name of a server's instance when
 // instance_name is not set: "ssh " and the host name.
 const DefaultInstanceName = "ssh %h"
+
+// InstanceAccountKey is the key, in a user's [instances] entry, of the
+// Latch account the ids belong to (Config.InstanceAccounts).
+const InstanceAccountKey = "account"
 
 // AppInstanceKey is the key of the application latch's instance in a
 // user's instances table (operation ids are 20 letters and digits, so it
@@ -77,11 +88,23 @@ func (c *Config) InstancesOn() bool { return c.Latch.Instance == InstanceHost }
 // still closes every server. `latch-ssh pair --repair` creates what is
 // missing; check-config lists it.
 func (c *Config) Instance(user, op string) (string, bool) {
-	if !c.InstancesOn() {
+	if !c.InstancesOn() || c.StaleInstances(user) {
 		return "", false
 	}
 	id, ok := c.Instances[user][InstanceKey(op)]
 	return id, ok
+}
+
+// StaleInstances reports whether user's [instances] entry belongs to
+// another Latch account than their [users] line names: its ids are then
+// never asked about (see the top of this file).
+func (c *Config) StaleInstances(user string) bool {
+	acc, recorded := c.InstanceAccounts[user]
+	if !recorded {
+		return false
+	}
+	cur, _ := c.Account(user)
+	return cur != acc
 }
 
 // Latches lists the latches user's logins can ask about: the application's
@@ -108,7 +131,7 @@ func (c *Config) MissingInstances(user string) []string {
 	}
 	var out []string
 	for _, op := range c.Latches(user) {
-		if _, ok := c.Instances[user][InstanceKey(op)]; !ok {
+		if _, ok := c.Instance(user, op); !ok {
 			out = append(out, op)
 		}
 	}
@@ -188,8 +211,8 @@ func checkInstanceName(p string) string {
 // warns): configuration management may drop a user's account line from
 // one file while the instance ids stay in the pairing file, and that must
 // not make the whole configuration invalid, which would deny every login.
-func (c *checker) instanceTable(t *table) map[string]map[string]string {
-	out := map[string]map[string]string{}
+func (c *checker) instanceTable(t *table) (map[string]map[string]string, map[string]string) {
+	out, accounts := map[string]map[string]string{}, map[string]string{}
 	for _, u := range slices.Sorted(maps.Keys(t.m)) {
 		if !c.checkName(t.key(u), u, "user") {
 			continue
@@ -197,6 +220,12 @@ func (c *checker) instanceTable(t *table) map[string]map[string]string {
 		in := t.sub(u)
 		ids := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(in.m)) {
+			if k == InstanceAccountKey {
+				if acc, ok := in.str(k, ""); ok && c.checkID(in.key(k), acc, accountKind) {
+					accounts[u] = acc
+				}
+				continue
+			}
 			if k != AppInstanceKey && !isID(k, operationKind.length) {
 				in.report(k, fmt.Sprintf("%s is neither %q (the application's latch) nor an operation id (20 letters and digits)", show(k), AppInstanceKey),
 					"key each instance by the latch it belongs to; latch-ssh pair --repair writes them")
@@ -216,7 +245,7 @@ func (c *checker) instanceTable(t *table) map[string]map[string]string {
 			out[u] = ids
 		}
 	}
-	return out
+	return out, accounts
 }
 
 // isInstanceID reports whether id has the shape the latch client accepts

@@ -114,7 +114,7 @@ func parseSources(srcs []source) (*Config, *checker) {
 		cfg.UserSources[u] = Source{File: file, Line: line}
 	}
 	cfg.UserOperations = c.userOperations(root.sub("user_operations"), users.m)
-	cfg.Instances = c.instanceTable(root.sub("instances"))
+	cfg.Instances, cfg.InstanceAccounts = c.instanceTable(root.sub("instances"))
 	cfg.InstanceSources = map[string]Source{}
 	for u := range cfg.Instances {
 		file, line := c.locate([]string{"instances", u})

@@ -64,15 +64,21 @@ func (m *Manager) instancesFile(cfg *users.Config, name string) string {
 }
 
 // setInstances records ids as name's [instances] entry (none: removes it)
-// in instancesFile.
-func (m *Manager) setInstances(cfg *users.Config, name string, ids map[string]string) error {
+// in instancesFile, with account, the account they belong to, so that ids
+// left behind when the user's account line changes are never asked about
+// (users.Config.StaleInstances).
+func (m *Manager) setInstances(cfg *users.Config, name, account string, ids map[string]string) error {
 	file := m.instancesFile(cfg, name)
 	if file == cfg.Policy.PairingFile && len(ids) > 0 {
 		if err := users.CreatePairingFile(file); err != nil {
 			return err
 		}
 	}
-	return users.SetInstances(file, name, ids)
+	entry := maps.Clone(ids)
+	if len(ids) > 0 {
+		entry[users.InstanceAccountKey] = account
+	}
+	return users.SetInstances(file, name, entry)
 }
 
 // latchName names a latch for people: "the application latch" or "the
@@ -142,7 +148,7 @@ func (e *stepError) Unwrap() error { return e.err }
 func (m *Manager) pairInstances(ctx context.Context, cfg *users.Config, lc *latch.Client, name, account string) (string, error) {
 	ids, _, err := m.ensureInstances(ctx, cfg, lc, name, account, nil)
 	if len(ids) > 0 {
-		if werr := m.setInstances(cfg, name, ids); werr != nil {
+		if werr := m.setInstances(cfg, name, account, ids); werr != nil {
 			return "", configFailure(errors.Join(err, werr),
 				fmt.Sprintf("paired %s, but this server could not record its own instance of the latch (%s); until an administrator runs latch-ssh pair --repair, logins follow the whole latch", name, configTrouble),
 				"paired %s, but recording its instances in [instances] of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
@@ -217,9 +223,16 @@ func (m *Manager) repairOne(ctx context.Context, cfg *users.Config, lc *latch.Cl
 	}
 	defer done()
 	account, _ := cfg.Account(name)
-	ids, notes, err := m.ensureInstances(ctx, cfg, lc, name, account, cfg.Instances[name])
-	if !maps.Equal(ids, cfg.Instances[name]) {
-		if werr := m.setInstances(cfg, name, ids); werr != nil {
+	have := cfg.Instances[name]
+	if cfg.StaleInstances(name) {
+		// The ids belong to the account name had before: this account
+		// gets instances of its own (those of the old account are left
+		// to it).
+		have = nil
+	}
+	ids, notes, err := m.ensureInstances(ctx, cfg, lc, name, account, have)
+	if !maps.Equal(ids, cfg.Instances[name]) || cfg.InstanceAccounts[name] != account {
+		if werr := m.setInstances(cfg, name, account, ids); werr != nil {
 			return "", fmt.Errorf("recording its instances failed: %s", cleanLines(werr.Error()))
 		}
 	}
@@ -241,7 +254,7 @@ func (m *Manager) dropInstances(ctx context.Context, cfg *users.Config, lc *latc
 		return ""
 	}
 	var left []string
-	if err := m.setInstances(cfg, name, nil); err != nil {
+	if err := m.setInstances(cfg, name, account, nil); err != nil {
 		left = append(left, fmt.Sprintf("its [instances] entry could not be removed (%s): remove it by hand", cleanLines(err.Error())))
 	} else if fresh, err := users.Load(m.ConfigPath); err == nil {
 		cfg = fresh

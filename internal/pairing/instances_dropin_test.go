@@ -27,7 +27,7 @@ func TestInstancesInPairingFileSurviveRewrite(t *testing.T) {
 	}
 	paired := filepath.Join(filepath.Dir(f.path), users.DropInDirName, "50-paired.toml")
 	got, _ := os.ReadFile(paired)
-	if !strings.Contains(string(got), "[instances]\nalice = { app = ") || !strings.Contains(string(got), "bob = { app = ") {
+	if !strings.Contains(string(got), "[instances]\nalice = { account = ") || !strings.Contains(string(got), "bob = { account = \""+bobAcc+"\", app = ") {
 		t.Fatalf("pairing file:\n%s", got)
 	}
 	cmWrite(t, f.path, text)
@@ -46,7 +46,7 @@ func TestInstancesInPairingFileSurviveRewrite(t *testing.T) {
 	if _, err := f.m.Unpair(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(paired); strings.Contains(string(got), "alice") || !strings.Contains(string(got), "bob = { app = ") {
+	if got, _ := os.ReadFile(paired); strings.Contains(string(got), "alice") || !strings.Contains(string(got), "bob = { account = \""+bobAcc+"\", app = ") {
 		t.Fatalf("after unpair:\n%s", got)
 	}
 }

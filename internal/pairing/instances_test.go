@@ -62,7 +62,7 @@ func TestPairCreatesInstances(t *testing.T) {
 		}
 	}
 	table := "\n# This server's Latch instances of each user's latch: latch-ssh pair writes them.\n[instances]\n" +
-		"alice = { app = \"" + got["app"].ID + "\", " + opSSHD + " = \"" + got[opSSHD].ID + "\", " + opSudo + " = \"" + got[opSudo].ID + "\" }\n"
+		"alice = { account = \"" + acc + "\", app = \"" + got["app"].ID + "\", " + opSSHD + " = \"" + got[opSSHD].ID + "\", " + opSudo + " = \"" + got[opSudo].ID + "\" }\n"
 	if after := f.read(t); after != strings.Replace(before, "[users]\n", "[users]\n"+userLine("alice", acc), 1)+table {
 		t.Errorf("pairing wrote more than its line and instances:\n--- before\n%s\n--- after\n%s", before, after)
 	}
@@ -229,5 +229,39 @@ func TestSelfServicePairCreatesInstances(t *testing.T) {
 		if want := map[bool]string{true: pairing.StateClosed, false: pairing.StateOpen}[l.Service == "sshd"]; l.State != want {
 			t.Errorf("latch %+v, want %s (only sshd's instance is closed)", l, want)
 		}
+	}
+}
+
+// Configuration management moves alice to another Latch account while the
+// pairing file keeps the instance ids of the old one: the ids are stale
+// (users.Config.StaleInstances), check-config's list names her, and
+// --repair gives the new account instances of its own, recorded with it.
+func TestRepairReplacesInstancesOfAnotherAccount(t *testing.T) {
+	f := newFixture(t, options{})
+	oldAcc, newAcc := f.account(t), f.account(t)
+	f.write(t, options{users: userLine("alice", oldAcc)})
+	f.instancesOn(t, "")
+	if _, err := f.m.Repair(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	before := f.load(t)
+	if before.InstanceAccounts["alice"] != oldAcc || before.StaleInstances("alice") {
+		t.Fatalf("after repair: account %q, stale %v; want %s recorded", before.InstanceAccounts["alice"], before.StaleInstances("alice"), oldAcc)
+	}
+	if err := users.SetUser(f.path, "alice", newAcc); err != nil {
+		t.Fatal(err)
+	}
+	moved := f.load(t)
+	if !moved.StaleInstances("alice") || moved.MissingInstances("alice") == nil {
+		t.Fatalf("ids of %s for a user now on %s: stale %v, missing %q", oldAcc, newAcc, moved.StaleInstances("alice"), moved.MissingInstances("alice"))
+	}
+	if _, err := f.m.Repair(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	after := f.load(t)
+	got := f.latchesOf(newAcc)
+	id, ok := after.Instance("alice", "")
+	if after.InstanceAccounts["alice"] != newAcc || !ok || id != got["app"].ID || id == before.Instances["alice"]["app"] {
+		t.Fatalf("after repair on the new account: recorded %q for %s, Latch has %+v", id, after.InstanceAccounts["alice"], got)
 	}
 }
