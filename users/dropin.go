@@ -143,7 +143,9 @@ func loadSources(path string) ([]source, error) {
 // management, latch-ssh pair, a person) a silent "last file wins" would
 // let one of them change a setting the other believes is in force. Lists
 // are values, not merged either. For the same reason the same user in
-// [users] of two files is an error.
+// [users] of two files is an error, and so is a user's [instances] entry
+// in two files (the ids of one user's latches belong together, with the
+// account they were made for).
 func (c *checker) merge(dst, src map[string]any, path []string, i int) {
 	for _, k := range slices.Sorted(maps.Keys(src)) {
 		p := append(slices.Clone(path), k)
@@ -157,7 +159,7 @@ func (c *checker) merge(dst, src map[string]any, path []string, i int) {
 		dm, dIsTable := dv.(map[string]any)
 		sm, sIsTable := sv.(map[string]any)
 		// A user's entry is one thing, whatever its shape: never merged.
-		isUser := len(p) == 2 && p[0] == "users"
+		isUser := len(p) == 2 && (p[0] == "users" || p[0] == "instances")
 		if dIsTable && sIsTable && !isUser {
 			c.merge(dm, sm, p, i)
 			continue
@@ -169,6 +171,10 @@ func (c *checker) merge(dst, src map[string]any, path []string, i int) {
 		if isUser {
 			msg = fmt.Sprintf("%s is mapped in both %s and %s", show(k), first, here)
 			fix = "keep one of the two lines: a user is mapped in one file only (latch-ssh pair writes [policy] pairing_file)"
+			if p[0] == "instances" {
+				msg = fmt.Sprintf("%s has instances in both %s and %s", show(k), first, here)
+				fix = "keep one of the two lines (latch-ssh pair --repair writes the one in the file that holds it)"
+			}
 		}
 		c.probs = append(c.probs, Problem{File: here.File, Line: here.Line, Key: displayKey(p), Message: msg, Fix: fix})
 	}

@@ -162,11 +162,16 @@ func TestDropInDuplicates(t *testing.T) {
 		{"secret", "[latch]\nsecret = \"" + testSecret + "\"\n", "latch.secret", 3, 2, "is set in both"},
 		{"table over a value", "[latch.app_id]\nx = 1\n", "latch.app_id", 2, 1, "is set in both"},
 		{"list", "[policy]\n\n\nexempt_groups = [\"b\"]\n", "policy.exempt_groups", 7, 4, "is set in both"},
+		// A user's instance ids are one entry: never merged from two files.
+		{"instances in two files", "[instances]\nalice = { OPERATIONOPERATION01 = \"I2\" }\n", "instances.alice", 13, 2, `"alice" has instances in both`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			main := mainConfig
 			if tc.key == "policy.exempt_groups" {
 				main = strings.Replace(main, "pairing_file", "exempt_groups = [\"a\"]\npairing_file", 1)
+			}
+			if tc.key == "instances.alice" {
+				main += "\n[instances]\nalice = { app = \"I1\" }\n"
 			}
 			path := dropInSetup(t, main, map[string]string{"50-x.toml": tc.dropin})
 			if tc.key == "latch.secret" {
