@@ -106,3 +106,39 @@ func TestSecuritySuKilledByInvokerStillEnds(t *testing.T) {
 	f.Latch.SetLatch(acc, op1, false)
 	systest.WaitFor(t, "alice's su command to end after her latch closed", recheck+3*time.Second, func() bool { return !alive(child) })
 }
+
+// TestSecurityEndUserAfterLogout: with end = "user", a process the intruder
+// detached (setsid nohup) and left behind when logging out should die when
+// the owner closes the latch later. Today the session is forgotten at
+// logout (its anchor ended), so no round asks Latch about the user again
+// and the detached process runs on: end = "user" only acts while a tracked
+// session is open when the latch closes.
+//
+// Open finding (review16), not fixed: the fix keeps, under end = "user", a
+// (user, service, uid) entry after the last session ends, rechecked each
+// round while processes of that uid (started after the first session)
+// run. Remove the skip with the fix; today it fails with "u1001's
+// detached process survived her closed latch".
+func TestSecurityEndUserAfterLogout(t *testing.T) {
+	t.Skip("open finding: with end = \"user\", processes left behind by a logged-out user survive a later closed latch (see the comment)")
+	w := newWorld(t, `end = "user"`, 1)
+	tr := newTree()
+	tk, _ := newTracker(t, tr, "")
+	login(tr, 1000, 1001)
+	if err := tk.RegisterHook(hook(tr, 1009, 1000), "u1001", "sshd", ""); err != nil {
+		t.Fatal(err)
+	}
+	tr.Remove(1009)
+	// setsid nohup: re-parented to init, its own session.
+	tr.Add(sessionstest.Proc{PID: 1500, PPID: 1, UID: 1001, Exe: "nc", SID: 1500, PGRP: 1500})
+	// The intruder logs out: the monitor, its child and the shell end.
+	for _, pid := range []int{1003, 1002, 1001, 1000} {
+		tr.Remove(pid)
+	}
+	tk.Recheck(context.Background(), w.core)
+	w.SetLatch(w.accounts["u1001"], false)
+	tk.Recheck(context.Background(), w.core)
+	if tr.Alive(1500) {
+		t.Fatal("u1001's detached process survived her closed latch")
+	}
+}
