@@ -75,8 +75,15 @@ type Session struct {
 	TTY string `json:"tty,omitempty"`
 }
 
+// key names a session in the table: its anchor, service and user. The
+// user is part of it because one anchor can be registered for two users:
+// sudo runs the account stack with PAM_USER = the invoking user and opens
+// the session with PAM_USER = the target user (sudo_pam_begin_session).
+// Keyed without the user, the second registration replaced the first and
+// the invoker's closed latch no longer ended their `sudo -s` shell; keyed
+// with it, the session stays under both latches, and either ends it.
 func (s *Session) key() string {
-	return strconv.Itoa(s.Anchor.PID) + ":" + strconv.FormatUint(s.Anchor.Start, 10) + ":" + s.Service
+	return strconv.Itoa(s.Anchor.PID) + ":" + strconv.FormatUint(s.Anchor.Start, 10) + ":" + s.Service + ":" + s.User
 }
 
 // Options configure New.
@@ -246,9 +253,9 @@ func (t *Tracker) add(s *Session) error {
 	s.Since = t.o.Now()
 	t.mu.Lock()
 	k := s.key()
-	if old, ok := t.table[k]; ok && old.User == s.User {
-		// The same login registered twice (account and session phase,
-		// or the hook and the gate): one session.
+	if _, ok := t.table[k]; ok {
+		// The same login registered twice for the same user (account
+		// and session phase): one session.
 		t.mu.Unlock()
 		return nil
 	}
