@@ -108,19 +108,15 @@ func TestSecuritySuKilledByInvokerStillEnds(t *testing.T) {
 }
 
 // TestSecurityEndUserAfterLogout: with end = "user", a process the intruder
-// detached (setsid nohup) and left behind when logging out should die when
-// the owner closes the latch later. Today the session is forgotten at
-// logout (its anchor ended), so no round asks Latch about the user again
-// and the detached process runs on: end = "user" only acts while a tracked
-// session is open when the latch closes.
-//
-// Open finding (review16), not fixed: the fix keeps, under end = "user", a
-// (user, service, uid) entry after the last session ends, rechecked each
-// round while processes of that uid (started after the first session)
-// run. Remove the skip with the fix; today it fails with "u1001's
-// detached process survived her closed latch".
+// detached (setsid nohup) and left behind when logging out dies when the
+// owner closes the latch later. Before (review16's finding), the session
+// was forgotten at logout (its anchor ended), no round asked Latch about
+// the user again, and the detached process ran on: "u1001's detached
+// process survived her closed latch". Now (user, service) lingers while
+// the uid has processes (linger.go). The real-sshd version is
+// TestSecurityEndUserAfterLogoutRealSSHD.
 func TestSecurityEndUserAfterLogout(t *testing.T) {
-	t.Skip("open finding: with end = \"user\", processes left behind by a logged-out user survive a later closed latch (see the comment)")
+
 	w := newWorld(t, `end = "user"`, 1)
 	tr := newTree()
 	tk, _ := newTracker(t, tr, "")

@@ -128,6 +128,9 @@ type Tracker struct {
 	// refusedOnce holds the reasons of refused registrations already
 	// logged at warning level (later ones are debug), bounded.
 	refusedOnce map[string]bool
+	// lingering are the (user, service) pairs whose sessions ended while
+	// their processes may run on (see linger.go).
+	lingering map[lingerKey]linger
 	// saveMu serializes writes of the state file.
 	saveMu sync.Mutex
 }
@@ -152,7 +155,7 @@ func New(o Options) *Tracker {
 		o.Self = os.Getpid()
 	}
 	t := &Tracker{o: o, proc: o.Proc, self: o.Self, grace: o.Grace, log: o.Log,
-		table: map[string]*Session{}, refusedOnce: map[string]bool{}}
+		table: map[string]*Session{}, refusedOnce: map[string]bool{}, lingering: map[lingerKey]linger{}}
 	t.load()
 	return t
 }
@@ -212,6 +215,7 @@ func (t *Tracker) UnregisterHook(peer int32) int {
 	for k, s := range t.table {
 		if s.Anchor == id {
 			delete(t.table, k)
+			t.lingerAfter([]*Session{s})
 			n++
 		}
 	}
@@ -325,6 +329,7 @@ func (t *Tracker) prune() {
 		}
 	}
 	for _, k := range gone {
+		t.lingerAfter([]*Session{t.table[k]})
 		delete(t.table, k)
 	}
 	t.mu.Unlock()
@@ -354,6 +359,11 @@ func (t *Tracker) Recheck(ctx context.Context, core *gate.Core) {
 		groups[g] = append(groups[g], &c)
 	}
 	t.mu.Unlock()
+	live := map[lingerKey]bool{}
+	for g := range groups {
+		live[lingerKey(g)] = true
+	}
+	lingers := t.lingersToCheck(core.Config.Policy.End, live)
 
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
@@ -364,6 +374,15 @@ func (t *Tracker) Recheck(ctx context.Context, core *gate.Core) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			t.recheckGroup(ctx, core, g.user, g.service, ss)
+		}()
+	}
+	for k, l := range lingers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t.recheckLinger(ctx, core, k, l)
 		}()
 	}
 	wg.Wait()

@@ -420,6 +420,25 @@ func TestForceCommandEndUser(t *testing.T) {
 	testEndsOnClose(t, sessions.FrontEndForceCommand, `end = "user"`, true)
 }
 
+// TestSecurityEndUserAfterLogoutRealSSHD: with end = "user", a job alice
+// detached (setsid nohup) and left running when she logged out dies when
+// her latch closes later, with no session of hers open any more (an
+// intruder's leftover reverse shell). Before, the session left the table at
+// logout and nothing asked Latch about alice again.
+func TestSecurityEndUserAfterLogoutRealSSHD(t *testing.T) {
+	fe := setup(t, sessions.FrontEndPAM, `end = "user"`)
+	f, alice := fe.f, fe.alice
+	const left = "sleep 603"
+	if out, errOut, code := systest.Run(t, fe.s.SSH(t, alice, "setsid nohup "+left+" >/dev/null 2>&1 </dev/null &")); code != 0 {
+		t.Fatalf("login: exit %d, %q %q", code, out, errOut)
+	}
+	var orphan int
+	systest.WaitFor(t, "the detached sleep", 10*time.Second, func() bool { orphan = findProc(alice.UID, left); return orphan != 0 })
+	f.waitTracked(t, alice.Name, 0) // logged out: no session of hers
+	f.Latch.SetLatch(fe.accA, op1, false)
+	systest.WaitFor(t, "the job alice left behind to end after her latch closed", recheck+3*time.Second, func() bool { return !alive(orphan) })
+}
+
 // TestPAMSessionsSurviveDaemonRestart: sessions open while the daemon
 // restarts are still rechecked (the state file) and ended after.
 func TestPAMSessionsSurviveDaemonRestart(t *testing.T) {
