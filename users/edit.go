@@ -230,12 +230,47 @@ func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
 	if err := checkEditArgs(user, account, remove); err != nil {
 		return nil, err
 	}
+	e := entryEdit{table: "users", user: user, perLine: `one user = "account"`}
+	if !remove {
+		e.text, e.value = strconv.Quote(account), account
+	}
+	out, found, err := editEntry(data, e)
+	if err == nil && !found {
+		return nil, fmt.Errorf("%s is %w", show(user), ErrNotMapped)
+	}
+	return out, err
+}
+
+// entryEdit is one edit of a user's one-line entry in a table: [users]
+// (SetUser, RemoveUser) or [instances] (SetInstances).
+type entryEdit struct {
+	table, user string
+	// text is the value as written into the file, "" to remove the
+	// line; value is the same as the TOML decoder reads it back.
+	text  string
+	value any
+	// perLine says, for the refusal of a table written another way,
+	// how its lines must look.
+	perLine string
+	// intro is a comment line above a table the edit has to create.
+	intro string
+}
+
+// editEntry applies e to data, changing only the bytes of the one line
+// (or adding one), and keeping every comment and the line endings. found
+// is false, with data unchanged, when a removal finds no line. It refuses
+// a table written inline, with dotted keys or as sub-tables, and a value
+// that spans lines. The safety net under the line scanner: the edited
+// document must decode to the old one with exactly this change, and a
+// valid configuration must stay valid (removing a user who still has
+// [user_operations] would break every login).
+func editEntry(data []byte, e entryEdit) (out []byte, found bool, err error) {
 	old, err := decodeRaw(data)
 	if err != nil {
-		return nil, fmt.Errorf("fix the file first: %w", decodeProblem(data, err))
+		return nil, false, fmt.Errorf("fix the file first: %w", decodeProblem(data, err))
 	}
-	if _, isMap := old["users"].(map[string]any); old["users"] != nil && !isMap {
-		return nil, errors.New("users is not a table; edit it by hand")
+	if _, isMap := old[e.table].(map[string]any); old[e.table] != nil && !isMap {
+		return nil, false, fmt.Errorf("%s is not a table; edit it by hand", e.table)
 	}
 	lines := scanLines(data)
 	header, target, cur := -1, -1, -1 // cur: the header in force
@@ -243,33 +278,33 @@ func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
 		if l.kind == lineHeader {
 			cur = i
 		}
-		if len(l.path) == 0 || l.path[0] != "users" {
+		if len(l.path) == 0 || l.path[0] != e.table {
 			continue
 		}
 		switch {
 		case l.kind == lineHeader && len(l.path) == 1 && !l.arrayTable && header < 0:
 			header = i
 		case l.kind == lineKeyValue && len(l.key) == 1 && cur == header && header >= 0:
-			if l.key[0] == user {
+			if l.key[0] == e.user {
 				target = i
 			}
 		case l.kind != lineCont:
-			return nil, fmt.Errorf("line %d: [users] is written as an inline table, with dotted keys or as sub-tables; "+
-				"edit it by hand, or rewrite it as a [users] table with one user = \"account\" per line", l.num)
+			return nil, false, fmt.Errorf("line %d: [%s] is written as an inline table, with dotted keys or as sub-tables; "+
+				"edit it by hand, or rewrite it as a [%s] table with %s per line", l.num, e.table, e.table, e.perLine)
 		}
 	}
-	var out []byte
+	line := userKey(e.user) + " = " + e.text
 	switch {
-	case remove && target < 0:
-		return nil, fmt.Errorf("%s is %w", show(user), ErrNotMapped)
+	case e.text == "" && target < 0:
+		return data, false, nil
 	case target >= 0 && lines[target].open:
-		return nil, fmt.Errorf("line %d: the value of %s spans lines; edit it by hand", lines[target].num, show(user))
-	case remove:
+		return nil, false, fmt.Errorf("line %d: the value of %s spans lines; edit it by hand", lines[target].num, show(e.user))
+	case e.text == "":
 		out = splice(data, lines[target].start, lines[target].next, nil)
 	case target >= 0:
-		out = splice(data, lines[target].valStart, lines[target].valEnd, []byte(strconv.Quote(account)))
+		out = splice(data, lines[target].valStart, lines[target].valEnd, []byte(e.text))
 	case header >= 0:
-		out = insertUser(data, lines, header, user, account)
+		out = insertLine(data, lines, header, line)
 	default:
 		eol := "\n"
 		if len(lines) > 0 && lines[0].crlf() {
@@ -282,23 +317,40 @@ func editUsers(data []byte, user, account string, remove bool) ([]byte, error) {
 			}
 			out = append(out, eol...)
 		}
-		out = append(out, "[users]"+eol+userLine(user, account)+eol...)
+		if e.intro != "" {
+			out = append(out, e.intro+eol...)
+		}
+		out = append(out, "["+e.table+"]"+eol+line+eol...)
 	}
-	if err := checkEdit(data, out, old, user, account, remove); err != nil {
-		return nil, err
+
+	got, err := decodeRaw(out)
+	if err != nil {
+		return nil, false, fmt.Errorf("refusing the edit, edit the file by hand: the result would not decode: %w", decodeProblem(out, err))
 	}
-	return out, nil
+	table, _ := old[e.table].(map[string]any)
+	if table == nil {
+		table = map[string]any{}
+		old[e.table] = table
+	}
+	delete(table, e.user)
+	if e.text != "" {
+		table[e.user] = e.value
+	}
+	if !reflect.DeepEqual(got, old) {
+		return nil, false, fmt.Errorf("refusing the edit: it would change more than %s's entry in [%s]; edit the file by hand", show(e.user), e.table)
+	}
+	if _, err := Parse("", data); err == nil {
+		if _, err := Parse("", out); err != nil {
+			return nil, false, fmt.Errorf("refusing the edit: the configuration would become invalid:\n%w", err)
+		}
+	}
+	return out, true, nil
 }
 
-// insertUser adds a user line after the last key/value line of the [users]
-// table that starts at lines[header] (after the header if there is none),
-// so blank lines and comments introducing the next table stay with it.
-func insertUser(data []byte, lines []tomlLine, header int, user, account string) []byte {
-	return insertLine(data, lines, header, userLine(user, account))
-}
-
-// insertLine adds the key/value line kv to the table that starts at
-// lines[header], as insertUser does.
+// insertLine adds the key/value line kv after the last key/value line of
+// the table that starts at lines[header] (after the header if there is
+// none), so blank lines and comments introducing the next table stay with
+// it.
 func insertLine(data []byte, lines []tomlLine, header int, kv string) []byte {
 	last, indent := header, ""
 	for i := header + 1; i < len(lines) && lines[i].kind != lineHeader; i++ {
@@ -323,10 +375,6 @@ func insertLine(data []byte, lines []tomlLine, header int, kv string) []byte {
 	return splice(data, l.next, l.next, []byte(text))
 }
 
-func userLine(user, account string) string {
-	return userKey(user) + " = " + strconv.Quote(account)
-}
-
 func splice(data []byte, from, to int, with []byte) []byte {
 	out := make([]byte, 0, len(data)-(to-from)+len(with))
 	return append(append(append(out, data[:from]...), with...), data[to:]...)
@@ -344,34 +392,4 @@ func decodeRaw(data []byte) (map[string]any, error) {
 	var raw map[string]any
 	_, err := toml.Decode(string(data), &raw)
 	return raw, err
-}
-
-// checkEdit is the safety net under the line scanner: the edited document
-// must decode to the old one with exactly the one change, and a valid
-// configuration must stay valid (removing a user who still has
-// [user_operations] would break every login).
-func checkEdit(data, out []byte, old map[string]any, user, account string, remove bool) error {
-	got, err := decodeRaw(out)
-	if err != nil {
-		return fmt.Errorf("refusing the edit, edit the file by hand: the result would not decode: %w", decodeProblem(out, err))
-	}
-	users, _ := old["users"].(map[string]any)
-	if users == nil {
-		users = map[string]any{}
-		old["users"] = users
-	}
-	if remove {
-		delete(users, user)
-	} else {
-		users[user] = account
-	}
-	if !reflect.DeepEqual(got, old) {
-		return errors.New("refusing the edit: it would change more than the one user's entry; edit the file by hand")
-	}
-	if _, err := Parse("", data); err == nil {
-		if _, err := Parse("", out); err != nil {
-			return fmt.Errorf("refusing the edit: the configuration would become invalid:\n%w", err)
-		}
-	}
-	return nil
 }
