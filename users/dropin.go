@@ -223,22 +223,18 @@ func (c *checker) pairingFile(t *table) string {
 // FileFor returns the file latch-ssh pair and unpair edit for user: the
 // file that maps the user, else [policy] pairing_file (a drop-in by
 // default), else the main file (only for a Config not made by Load).
-func (c *Config) FileFor(user string) string {
-	if s, ok := c.UserSources[user]; ok {
-		return s.File
-	}
-	if c.Policy.PairingFile != "" {
-		return c.Policy.PairingFile
-	}
-	return c.Path
-}
+func (c *Config) FileFor(user string) string { return c.fileFor(c.UserSources, user) }
 
 // InstancesFileFor returns the file whose [instances] table latch-ssh pair
 // edits for user: the file that holds the user's entry, else [policy]
 // pairing_file, else the main file. (An entry written into another file
 // than the one holding it would be a key set in two files: an error.)
-func (c *Config) InstancesFileFor(user string) string {
-	if s, ok := c.InstanceSources[user]; ok {
+func (c *Config) InstancesFileFor(user string) string { return c.fileFor(c.InstanceSources, user) }
+
+// fileFor is the file of user's entry in sources, else pairing_file, else
+// the main file.
+func (c *Config) fileFor(sources map[string]Source, user string) string {
+	if s, ok := sources[user]; ok {
 		return s.File
 	}
 	if c.Policy.PairingFile != "" {

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/latch-ssh/latch-ssh/gate"
-	"github.com/latch-ssh/latch-ssh/internal/safetext"
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/users"
 )
@@ -42,33 +40,19 @@ import (
 
 // instanceName is this server's instance name under cfg.
 func (m *Manager) instanceName(cfg *users.Config) string {
-	hostname := m.Hostname
-	if hostname == nil {
-		hostname = os.Hostname
-	}
-	host, err := hostname()
-	host = safetext.Clean(strings.TrimSpace(host))
-	if err != nil || host == "" {
+	host := m.host()
+	if host == "" {
 		host = "localhost"
 	}
 	return cfg.InstanceNameFor(host)
 }
 
-// instancesFile is the file whose [instances] table holds name's
-// instance ids in cfg: today the one file a Manager edits. (With the
-// configuration split over several files, this is the one place that
-// must name it: the file that holds name's [instances] entry if one does,
-// else the file latch-ssh pair writes new pairings to.)
-func (m *Manager) instancesFile(cfg *users.Config, name string) string {
-	return cfg.InstancesFileFor(name)
-}
-
 // setInstances records ids as name's [instances] entry (none: removes it)
-// in instancesFile, with account, the account they belong to, so that ids
+// in cfg.InstancesFileFor(name), with account, the account they belong to, so that ids
 // left behind when the user's account line changes are never asked about
 // (users.Config.StaleInstances).
 func (m *Manager) setInstances(cfg *users.Config, name, account string, ids map[string]string) error {
-	file := m.instancesFile(cfg, name)
+	file := cfg.InstancesFileFor(name)
 	if file == cfg.Policy.PairingFile && len(ids) > 0 {
 		if err := users.CreatePairingFile(file); err != nil {
 			return err
@@ -152,7 +136,7 @@ func (m *Manager) pairInstances(ctx context.Context, cfg *users.Config, lc *latc
 			return "", configFailure(errors.Join(err, werr),
 				fmt.Sprintf("paired %s, but this server could not record its own instance of the latch (%s); until an administrator runs latch-ssh pair --repair, logins follow the whole latch", name, configTrouble),
 				"paired %s, but recording its instances in [instances] of %s failed: %s\nuntil then its logins follow the whole latch; fix the file, then run: latch-ssh pair --repair --user %s",
-				name, m.instancesFile(cfg, name), cleanLines(werr.Error()), name)
+				name, cfg.InstancesFileFor(name), cleanLines(werr.Error()), name)
 		}
 	}
 	if err != nil {

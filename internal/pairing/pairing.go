@@ -336,16 +336,24 @@ func (m *Manager) uidUnpaired(cfg *users.Config, name string) error {
 // commonName is the label the Latch app and admin panels show for the
 // pairing: user@host, or the user alone when the host name is unknown.
 func (m *Manager) commonName(name string) string {
+	if host := m.host(); host != "" {
+		return name + "@" + host
+	}
+	return name
+}
+
+// host is this server's name for people (pairing names, instance names),
+// "" when unknown.
+func (m *Manager) host() string {
 	hostname := m.Hostname
 	if hostname == nil {
 		hostname = os.Hostname
 	}
 	host, err := hostname()
-	host = safetext.Clean(strings.TrimSpace(host))
-	if err != nil || host == "" {
-		return name
+	if err != nil {
+		return ""
 	}
-	return name + "@" + host
+	return safetext.Clean(strings.TrimSpace(host))
 }
 
 func (m *Manager) pair(ctx context.Context, name, token string, self bool) (string, error) {
