@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/latch-ssh/latch-ssh/latch"
 	"github.com/latch-ssh/latch-ssh/users"
@@ -112,3 +113,52 @@ const ClosedNotice = "latch closed: ending this session"
 // each session it ends, so that readers of the audit log (and the demo)
 // can tell it from a login decision.
 const RecheckCommand = "(recheck)"
+
+// RecheckObserver is told about rechecks, for metrics, by every front end
+// that rechecks live sessions (the embedded server, and the daemon's
+// tracker of OpenSSH sessions): Rechecked with one of the Recheck results,
+// and Ended with how many sessions a recheck ended. Implementations must
+// be safe for concurrent use.
+type RecheckObserver interface {
+	Rechecked(frontEnd, result string)
+	Ended(frontEnd string, n int)
+}
+
+// The results given to RecheckObserver.Rechecked.
+const (
+	RecheckKept  = "kept"
+	RecheckEnded = "ended"
+	RecheckError = "error"
+)
+
+// RecheckIdle is how often RecheckLoop looks at the interval again while
+// rechecks are off (recheck = "0"), so that a reload turning them on takes
+// effect.
+const RecheckIdle = time.Minute
+
+// RecheckLoop calls round every interval() until ctx ends: the one loop of
+// every front end's rechecks. interval is read before each wait and again
+// when it is over, so a reload applies from the next round; while it is 0
+// (rechecks off) the loop wakes every RecheckIdle and calls idle, when
+// set, instead of round.
+func RecheckLoop(ctx context.Context, interval func() time.Duration, round func(context.Context), idle func()) {
+	for {
+		wait := RecheckIdle
+		if d := interval(); d > 0 {
+			wait = d
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		switch {
+		case interval() > 0:
+			round(ctx)
+		case idle != nil:
+			idle()
+		}
+	}
+}

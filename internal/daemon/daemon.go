@@ -113,7 +113,7 @@ type Options struct {
 	SessionGrace time.Duration
 	// SessionObserver, if set, is told about session rechecks and ends
 	// instead of the daemon's metrics (tests).
-	SessionObserver sessions.Observer
+	SessionObserver gate.RecheckObserver
 }
 
 // daemon is the state of one Run.
@@ -244,7 +244,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The tracked sessions' rechecks, ends and live count are in the
 	// metrics, as the embedded server's are.
-	var observer sessions.Observer = d.metrics
+	var observer gate.RecheckObserver = d.metrics
 	if o.SessionObserver != nil {
 		observer = o.SessionObserver
 	}

@@ -4,36 +4,26 @@ import (
 	"context"
 	"time"
 
+	"github.com/latch-ssh/latch-ssh/gate"
 	"github.com/latch-ssh/latch-ssh/internal/gatesocket"
 	"github.com/latch-ssh/latch-ssh/internal/sessions"
 )
 
-// recheckIdle is how often the loop looks at the configuration again
-// while rechecks are off (recheck = "0"), so that a reload turning them
-// on takes effect.
-const recheckIdle = time.Minute
-
 // recheckLoop rechecks the tracked OpenSSH sessions every [server]
-// recheck (the setting applies to every front end) until ctx ends. The
-// interval is read again before each wait, so a reload applies from the
-// next round; each round uses the core in force when it starts.
+// recheck (the setting applies to every front end) until ctx ends
+// (gate.RecheckLoop); each round uses the core in force when it starts.
 func (d *daemon) recheckLoop(ctx context.Context) {
-	for {
-		wait := recheckIdle
-		if c := d.core.Load(); c != nil && c.Config != nil && c.Config.Server.Recheck.Duration > 0 {
-			wait = c.Config.Server.Recheck.Duration
+	interval := func() time.Duration {
+		if c := d.core.Load(); c != nil && c.Config != nil {
+			return c.Config.Server.Recheck.Duration
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if c := d.core.Load(); c != nil && c.Config != nil && c.Config.Server.Recheck.Duration > 0 {
+		return 0
+	}
+	gate.RecheckLoop(ctx, interval, func(ctx context.Context) {
+		if c := d.core.Load(); c != nil {
 			d.sessions.Recheck(ctx, c)
 		}
-	}
+	}, nil)
 }
 
 // sessionTable is the tracker as the gate socket sees it.

@@ -5,8 +5,8 @@
 // It implements the small observer interfaces the other packages define
 // so that they need no metrics library: gate.DecisionObserver (every
 // decision the audit log records), latch.Observer (every Latch call),
-// sshserver.RecheckObserver (rechecks and the sessions they end; the
-// OpenSSH session tracker has the same shape), and a live-sessions
+// gate.RecheckObserver (rechecks and the sessions they end, on the
+// embedded server and by the OpenSSH session tracker), and a live-sessions
 // function per front end (AddLive). The daemon reports its reloads
 // (Reloaded), serves Handler on [metrics] listen and writes
 // WriteTextfile to [metrics] textfile.
@@ -67,7 +67,9 @@ func calls() []string {
 	return []string{"status", "pair", "pairWithId", "unpair", "lock", "unlock", "history", "operation", "instance", "application"}
 }
 
-func recheckResults() []string { return []string{"kept", "ended", "error"} }
+func recheckResults() []string {
+	return []string{gate.RecheckKept, gate.RecheckEnded, gate.RecheckError}
+}
 
 func reloadResults() []string { return []string{"ok", "failed"} }
 
@@ -276,8 +278,8 @@ func errorCode(c latch.Class) string {
 	return "none"
 }
 
-// Rechecked counts one recheck of a user (result "kept", "ended" or
-// "error"), the shape of sshserver.RecheckObserver.
+// Rechecked counts one recheck (result gate.RecheckKept, RecheckEnded or
+// RecheckError): gate.RecheckObserver.
 func (m *Metrics) Rechecked(frontEnd, result string) {
 	m.rechecks.WithLabelValues(label(frontEnd, frontEnds()), label(result, recheckResults())).Inc()
 }

@@ -44,14 +44,6 @@ const (
 	FrontEndForceCommand = gate.FrontEndForceCommand
 )
 
-// Observer is told about rechecks and ended sessions (the daemon's
-// metrics). result is "kept", "ended" or "error"; one call per session per
-// round.
-type Observer interface {
-	Rechecked(frontEnd, result string)
-	Ended(frontEnd string, n int)
-}
-
 // Session is one tracked session: the JSON of the state file, and what
 // `latch-ssh status --sessions` lists.
 type Session struct {
@@ -101,7 +93,7 @@ type Options struct {
 	// LookupUID maps a user name to its uid; nil means NSS.
 	LookupUID func(name string) (int, error)
 	// Observer, if set, is told about rechecks and ends.
-	Observer Observer
+	Observer gate.RecheckObserver
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Self is the daemon's pid, never an anchor nor signalled, with its
@@ -398,9 +390,9 @@ func (t *Tracker) recheckGroup(ctx context.Context, core *gate.Core, user, servi
 	case r.Err != nil:
 		t.log.Warn().Str("event", "recheck").Str("user", user).Str("service", service).Int("sessions", len(ss)).
 			Str("reason", r.Reason).Msg("recheck failed; sessions kept")
-		t.mark(ss, now, "error: "+r.Reason, "error")
+		t.mark(ss, now, gate.RecheckError+": "+r.Reason, gate.RecheckError)
 	case r.Verdict == gate.End:
-		t.mark(ss, now, "ended", "ended")
+		t.mark(ss, now, gate.RecheckEnded, gate.RecheckEnded)
 		for _, s := range ss {
 			if core.Audit != nil {
 				core.Audit.Record(gate.Request{User: user, Service: service, RemoteAddr: s.Remote, Command: gate.RecheckCommand},
@@ -421,7 +413,7 @@ func (t *Tracker) recheckGroup(ctx context.Context, core *gate.Core, user, servi
 		t.log.Warn().Str("event", "recheck").Str("user", user).Str("service", service).Int("sessions", len(ss)).
 			Int("processes", n).Str("reason", r.Reason).Msg("sessions ended")
 	default:
-		t.mark(ss, now, "kept", "kept")
+		t.mark(ss, now, gate.RecheckKept, gate.RecheckKept)
 		t.log.Debug().Str("event", "recheck").Str("user", user).Str("service", service).Str("reason", r.Reason).Msg("sessions kept")
 	}
 }

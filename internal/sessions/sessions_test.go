@@ -41,7 +41,7 @@ func login(tr *sessionstest.Tree, base, uid int) int { return tr.AddSSHLogin(bas
 // hook adds latch-check (root) under parent and returns its pid.
 func hook(tr *sessionstest.Tree, pid, parent int) int32 { return tr.AddHook(pid, parent) }
 
-func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...sessions.Observer) (*sessions.Tracker, *systest.Buffer) {
+func newTracker(t *testing.T, tr *sessionstest.Tree, path string, obs ...gate.RecheckObserver) (*sessions.Tracker, *systest.Buffer) {
 	t.Helper()
 	log := &systest.Buffer{}
 	lookup := func(name string) (int, error) {
@@ -233,7 +233,7 @@ func TestRecheckOneCallPerUser(t *testing.T) {
 	}
 }
 
-// observer counts what a sessions.Observer is told.
+// observer counts what a gate.RecheckObserver is told.
 type observer struct {
 	mu               sync.Mutex
 	rechecked, ended map[string]int

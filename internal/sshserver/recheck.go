@@ -22,54 +22,20 @@ const ClosedNotice = gate.ClosedNotice
 // each connection it ends (gate.RecheckCommand).
 const RecheckCommand = gate.RecheckCommand
 
-// recheckIdle is how often the loop looks at the configuration again while
-// rechecks are off (recheck = "0"), so that a reload turning them on takes
-// effect.
-const recheckIdle = time.Minute
-
-// RecheckObserver is told about rechecks, for metrics: Rechecked once per
-// user and round with result "kept", "ended" or "error", and Ended with
-// how many connections a recheck ended. frontEnd is gate.FrontEndServer.
-// Implementations must be safe for concurrent use.
-type RecheckObserver interface {
-	Rechecked(frontEnd, result string)
-	Ended(frontEnd string, n int)
-}
-
-// The results given to RecheckObserver.Rechecked.
-const (
-	RecheckKept  = "kept"
-	RecheckEnded = "ended"
-	RecheckError = "error"
-)
-
 // maxParallelRechecks bounds the Latch calls of one round in flight.
 const maxParallelRechecks = 16
 
-// recheckLoop runs a recheck round every [server] recheck until ctx ends.
-// The interval is read again before each wait, so a reload applies from
-// the next round.
+// recheckLoop runs a recheck round every [server] recheck until ctx ends
+// (gate.RecheckLoop). While rechecks are off it still forgets the groups
+// of ended sessions whose processes are gone (a round does it too).
 func (s *Server) recheckLoop(ctx context.Context) {
-	for {
-		wait := recheckIdle
-		if _, set := s.settings(); set != nil && set.Recheck.Duration > 0 {
-			wait = set.Recheck.Duration
+	interval := func() time.Duration {
+		if _, set := s.settings(); set != nil {
+			return set.Recheck.Duration
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if _, set := s.settings(); set != nil && set.Recheck.Duration > 0 {
-			s.Recheck(ctx)
-		} else {
-			// Forget the groups of ended sessions whose processes are
-			// gone (a round does it too).
-			s.groups.Owners()
-		}
+		return 0
 	}
+	gate.RecheckLoop(ctx, interval, s.Recheck, func() { s.groups.Owners() })
 }
 
 // Recheck runs one round of continuous authorization: one Latch status call
@@ -181,11 +147,11 @@ func (s *Server) observeRecheck(r gate.RecheckResult, conns int) {
 	}
 	switch {
 	case r.Err != nil:
-		o.Rechecked(gate.FrontEndServer, RecheckError)
+		o.Rechecked(gate.FrontEndServer, gate.RecheckError)
 	case r.Verdict == gate.End:
-		o.Rechecked(gate.FrontEndServer, RecheckEnded)
+		o.Rechecked(gate.FrontEndServer, gate.RecheckEnded)
 		o.Ended(gate.FrontEndServer, conns)
 	default:
-		o.Rechecked(gate.FrontEndServer, RecheckKept)
+		o.Rechecked(gate.FrontEndServer, gate.RecheckKept)
 	}
 }

@@ -77,7 +77,7 @@ type Options struct {
 	OnDecision func(user, remote string, d gate.Decision)
 	// Observer, when set, is told about every recheck and every connection
 	// a recheck ends (the daemon's metrics).
-	Observer RecheckObserver
+	Observer gate.RecheckObserver
 	// ProcessGroupsOnly ends sessions through their process group and
 	// session even where a cgroup per session would work (see
 	// spawn.Groups); for tests of that fallback.
