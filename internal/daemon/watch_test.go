@@ -11,18 +11,13 @@ import (
 // TestWatcherFollowsSymlinkAndRenames: the watcher sees a save by rename
 // in the configuration's directory and, when the configuration is a
 // symbolic link, in the directory of the file it leads to; changes to
-// other files there are not reported.
-func TestWatcherFollowsSymlinkAndRenames(t *testing.T) {
-	top, other := t.TempDir(), t.TempDir()
-	real := filepath.Join(other, "real.toml")
-	if err := os.WriteFile(real, []byte("a"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(top, "latch.toml")
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
-	}
-	w, err := newWatcher(link)
+// watch runs a watcher of path until the test ends and returns expect,
+// which checks whether what the test just did was reported as a change:
+// a change is reported after the watcher's delay (10 ms here); nothing is
+// reported for others within many times that.
+func watch(t *testing.T, path string) (expect func(what string, want bool)) {
+	t.Helper()
+	w, err := newWatcher(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +28,12 @@ func TestWatcherFollowsSymlinkAndRenames(t *testing.T) {
 		defer close(done)
 		w.run(ctx, 10*time.Millisecond, changed, func(msg string) { t.Log(msg) })
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
-	expect := func(what string, want bool) {
+	})
+	return func(what string, want bool) {
 		t.Helper()
-		// A change is reported after the delay; nothing is reported for
-		// others within many times that.
 		select {
 		case <-changed:
 			if !want {
@@ -52,6 +45,20 @@ func TestWatcherFollowsSymlinkAndRenames(t *testing.T) {
 			}
 		}
 	}
+}
+
+// other files there are not reported.
+func TestWatcherFollowsSymlinkAndRenames(t *testing.T) {
+	top, other := t.TempDir(), t.TempDir()
+	real := filepath.Join(other, "real.toml")
+	if err := os.WriteFile(real, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(top, "latch.toml")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	expect := watch(t, link)
 	replace := func(path string) {
 		t.Helper()
 		tmp := filepath.Join(filepath.Dir(path), ".tmp")
@@ -92,34 +99,7 @@ func TestWatcherSeesDropIns(t *testing.T) {
 	if err := os.WriteFile(path, []byte("a"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := newWatcher(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	changed := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.run(ctx, 10*time.Millisecond, changed, func(msg string) { t.Log(msg) })
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	expect := func(what string, want bool) {
-		t.Helper()
-		select {
-		case <-changed:
-			if !want {
-				t.Errorf("%s: reported as a change of the configuration", what)
-			}
-		case <-time.After(500 * time.Millisecond):
-			if want {
-				t.Errorf("%s: not reported", what)
-			}
-		}
-	}
+	expect := watch(t, path)
 	write := func(path string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
